@@ -1,0 +1,96 @@
+#include "pipeline/cli/app.h"
+
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "pipeline/cli/commands.h"
+#include "qsweep_version.h"
+
+namespace qsweep::cli {
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"qsweep " QSWEEP_VERSION
+               ": run quantization x benchmark sweeps as a cached, resumable DAG of stages"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the sub-command
+  app.set_version_flag("--version", QSWEEP_VERSION);
+  GlobalOptions g;
+  app.add_option("--cache", g.cache_dir, "cache directory (default: $QSWEEP_CACHE, the experiment's `cache:`, .qsweep/cache)");
+  app.add_option("--set", g.sets, "override a variable: --set vars.NAME=VALUE (repeatable)");
+
+  RunArgs ra;
+  auto* run = app.add_subcommand("run", "run every node that is not cached yet (Ctrl-C: stop after running stages; twice: abort)");
+  run->add_option("experiment", ra.experiment, "experiment YAML")->required();
+  run->add_option("targets", ra.targets, "only these nodes (ids, stage names or globs) and what they need");
+  run->add_option("-j,--jobs", ra.jobs, "nodes in flight at once (default: the thread limit)");
+  run->add_flag("-k,--keep-going", ra.keep_going, "after a failure, still run everything that does not depend on it");
+  run->add_option("--progress", ra.progress, "auto | live | lines | none")->check(CLI::IsMember({"auto", "live", "lines", "none"}));
+  run->add_flag("-v,--verbose", ra.verbose, "print each stage's output lines");
+  run->add_option("--threads", ra.threads, "limit CPU threads (overrides limits.threads)");
+  run->add_option("--gpus", ra.gpus, "GPU slots (overrides limits.gpu and detection)");
+  run->add_option("--api", ra.api, "concurrent API calls (overrides limits.api)");
+
+  std::string exp, node, what, format = "dot";
+  std::vector<std::string> targets, keep;
+  bool json = false, del = false, dry = false;
+  int runs = 5;
+  auto* plan = app.add_subcommand("plan", "show every node with its state: cached / to-run / blocked");
+  plan->add_option("experiment", exp, "experiment YAML")->required();
+  plan->add_option("targets", targets, "only these nodes and what they need");
+  plan->add_flag("--json", json, "machine-readable output");
+
+  auto* explain = app.add_subcommand("explain", "why a node is (not) cached: its key fields, and what differs from the artifact it had before");
+  explain->add_option("experiment", exp, "experiment YAML")->required();
+  explain->add_option("node", node, "node id, e.g. 'quantize[stories260K,gptq-w4g32]'")->required();
+
+  auto* dag = app.add_subcommand("dag", "print the DAG as Graphviz dot or Mermaid, colored by state");
+  dag->add_option("experiment", exp, "experiment YAML")->required();
+  dag->add_option("--format", format, "dot | mermaid")->check(CLI::IsMember({"dot", "mermaid"}));
+
+  auto* show = app.add_subcommand("show", "print an artifact's manifest: inputs, params, files, timings");
+  show->add_option("what", what, "node id (its latest artifact) or key")->required();
+  show->add_option("-e,--experiment", exp, "resolve the node's current key from this experiment");
+  show->add_flag("--json", json, "print the manifest JSON");
+
+  auto* status = app.add_subcommand("status", "the last runs from the journal: done / failed / running per node");
+  status->add_option("experiment", exp, "experiment YAML (to find its cache)");
+  status->add_option("-n,--runs", runs, "how many runs to show (default 5)");
+  status->add_flag("--json", json, "machine-readable output");
+
+  auto* schema = app.add_subcommand("schema", "print the JSON Schema of experiment files");
+
+  auto* cache = app.add_subcommand("cache", "inspect and maintain the cache");
+  cache->require_subcommand(1);
+  auto* ls = cache->add_subcommand("ls", "list artifacts");
+  ls->add_flag("--json", json, "machine-readable output");
+  auto* verify = cache->add_subcommand("verify", "re-hash every artifact's files; report corrupt ones");
+  verify->add_flag("--delete", del, "remove corrupt artifacts (they are recomputed on the next run)");
+  auto* gc = cache->add_subcommand("gc", "remove artifacts that the named experiments no longer reference");
+  gc->add_option("--keep", keep, "experiment YAML files whose artifacts to keep")->required();
+  gc->add_flag("-n,--dry-run", dry, "only list what would be removed");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? k_exit_ok : k_exit_usage;
+  }
+  try {
+    if (*run) return cmd_run(g, ra);
+    if (*plan) return cmd_plan(g, exp, targets, json);
+    if (*explain) return cmd_explain(g, exp, node);
+    if (*dag) return cmd_dag(g, exp, format);
+    if (*show) return cmd_show(g, what, exp, json);
+    if (*status) return cmd_status(g, exp, runs, json);
+    if (*schema) return cmd_schema();
+    if (*ls) return cmd_cache_ls(g, json);
+    if (*verify) return cmd_cache_verify(g, del);
+    if (*gc) return cmd_cache_gc(g, keep, dry);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qsweep: internal error: %s\n", e.what());
+    return k_exit_failed;
+  }
+  return k_exit_usage;
+}
+
+}  // namespace qsweep::cli

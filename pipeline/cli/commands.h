@@ -1,0 +1,34 @@
+#pragma once
+// One function per qsweep sub-command; app.cpp parses the command line.
+
+#include <string>
+#include <vector>
+
+#include "pipeline/cli/session.h"
+
+namespace qsweep::cli {
+
+struct RunArgs {
+  std::string experiment;
+  std::vector<std::string> targets;
+  int jobs = 0;
+  bool keep_going = false;
+  std::string progress = "auto";  ///< auto | live | lines | none
+  bool verbose = false;
+  int threads = 0, gpus = -1, api = 0;  ///< override limits (0 / -1 = unset)
+};
+int cmd_run(const GlobalOptions& g, const RunArgs& a);
+
+int cmd_plan(const GlobalOptions& g, const std::string& experiment,
+             const std::vector<std::string>& targets, bool json);
+int cmd_explain(const GlobalOptions& g, const std::string& experiment, const std::string& node);
+int cmd_dag(const GlobalOptions& g, const std::string& experiment, const std::string& format);
+int cmd_show(const GlobalOptions& g, const std::string& what, const std::string& experiment, bool json);
+int cmd_status(const GlobalOptions& g, const std::string& experiment, int runs, bool json);
+int cmd_schema();
+
+int cmd_cache_ls(const GlobalOptions& g, bool json);
+int cmd_cache_verify(const GlobalOptions& g, bool delete_corrupt);
+int cmd_cache_gc(const GlobalOptions& g, const std::vector<std::string>& keep, bool dry_run);
+
+}  // namespace qsweep::cli

@@ -1,0 +1,25 @@
+#!/bin/sh
+# fetch.sh MIRROR REPO_URL OUT_DIR FILE=SHA256...
+# Copies each FILE of a Hugging Face Hub repo into OUT_DIR: from the local
+# mirror MIRROR/<FILE> when it exists (offline machines), else from
+# REPO_URL/resolve/main/<FILE> with curl. Every file is checked against its
+# sha256; a mismatch fails the node (nothing is published).
+set -eu
+mirror=$1 url=$2 out=$3
+shift 3
+for spec in "$@"; do
+  file=${spec%%=*} sha=${spec#*=}
+  base=$(basename "$file")
+  if [ -f "$mirror/$file" ]; then
+    echo "copying $file from mirror $mirror"
+    cp "$mirror/$file" "$out/$base"
+  else
+    echo "downloading $url/resolve/main/$file"
+    curl -fsSL --retry 3 -o "$out/$base" "$url/resolve/main/$file"
+  fi
+  got=$(sha256sum "$out/$base" | cut -d' ' -f1)
+  if [ "$got" != "$sha" ]; then
+    echo "checksum mismatch for $file: got $got, expected $sha" >&2
+    exit 1
+  fi
+done

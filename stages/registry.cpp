@@ -1,0 +1,15 @@
+#include "stages/registry.h"
+
+#include "stages/command_stage.h"
+
+namespace qsweep {
+
+void register_builtin_stages(StageRegistry& r) { r.add(std::make_unique<CommandStage>()); }
+
+std::unique_ptr<StageRegistry> make_builtin_registry() {
+  auto r = std::make_unique<StageRegistry>();
+  register_builtin_stages(*r);
+  return r;
+}
+
+}  // namespace qsweep

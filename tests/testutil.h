@@ -1,0 +1,31 @@
+#pragma once
+// Helpers shared by the test suites: scratch directories and file I/O.
+
+#include <filesystem>
+#include <string>
+
+namespace qsweep::testing {
+
+/// A fresh directory under $TMPDIR (or /tmp), removed with its content when
+/// the object goes out of scope.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void write_file(const std::filesystem::path& p, const std::string& content);
+std::string read_file(const std::filesystem::path& p);
+
+/// ../shared/data relative to the source tree, or empty when absent (tests
+/// that need it call GTEST_SKIP() with a message naming the path).
+std::filesystem::path shared_data_dir();
+
+}  // namespace qsweep::testing
