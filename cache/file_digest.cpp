@@ -1,15 +1,14 @@
 #include "cache/file_digest.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <string_view>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 namespace qsweep::cache {
 namespace {
@@ -94,23 +93,26 @@ void FileDigestCache::load() {
     bool ok = true;
     auto get_u = [&](const char* name, uint64_t* out) {
       auto it = j.find(name);
-      if (it == j.end() || !it->is_number_unsigned()) ok = false;
-      else *out = it->get<uint64_t>();
+      if (it == j.end() || !it->is_number_unsigned())
+        ok = false;
+      else
+        *out = it->get<uint64_t>();
     };
     get_u("dev", &e.dev);
     get_u("ino", &e.ino);
     get_u("size", &e.size);
     auto mt = j.find("mtime_ns");
-    if (mt == j.end() || !mt->is_number_integer()) ok = false;
-    else e.mtime_ns = mt->get<int64_t>();
+    if (mt == j.end() || !mt->is_number_integer())
+      ok = false;
+    else
+      e.mtime_ns = mt->get<int64_t>();
     if (!ok) continue;
     e.digest = *d;
     entries_[path->get<std::string>()] = e;  // the latest line for a path wins
   }
 }
 
-bool FileDigestCache::digest(const std::filesystem::path& file, Digest128* out,
-                             std::string* err) {
+bool FileDigestCache::digest(const std::filesystem::path& file, Digest128* out, std::string* err) {
   std::error_code ec;
   std::filesystem::path abs = std::filesystem::absolute(file, ec);
   if (ec) {
@@ -152,10 +154,15 @@ bool FileDigestCache::digest(const std::filesystem::path& file, Digest128* out,
           static_cast<uint64_t>(before.st_size), mtime_ns_of(before), d};
   entries_[key] = e;
   if (!log_path_.empty()) {
-    nlohmann::ordered_json j = {{"v", k_stat_cache_version}, {"path", key},         {"dev", e.dev},
-                        {"ino", e.ino},              {"size", e.size},      {"mtime_ns", e.mtime_ns},
-                        {"xxh3", d.hex()}};
-    append_line(log_path_, j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+    nlohmann::ordered_json j = {{"v", k_stat_cache_version},
+                                {"path", key},
+                                {"dev", e.dev},
+                                {"ino", e.ino},
+                                {"size", e.size},
+                                {"mtime_ns", e.mtime_ns},
+                                {"xxh3", d.hex()}};
+    append_line(log_path_,
+                j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
   }
   return true;
 }

@@ -1,7 +1,7 @@
 #include "cache/hash.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -10,18 +10,16 @@
 #include <cstring>
 #include <memory>
 
-#include <fmt/format.h>
-
 namespace qsweep::cache {
 namespace {
 
 constexpr char k_hex_digits[] = "0123456789abcdef";
-// Files up to this size are hashed through read(2) into a per-thread buffer
-// (cheaper than mmap + munmap for small files); larger ones through mmap.
-// mmap: measured on a 2 GiB file in the page cache, mmap + MADV_SEQUENTIAL
-// ran 10-16 GiB/s where read(2) of 4 MiB chunks ran 5.5-6.8 GiB/s. The price:
-// a file truncated by another process while we hash it raises SIGBUS.
-constexpr size_t k_mmap_min_bytes = size_t{1} << 20;
+// Files are hashed through read(2) in chunks small enough to stay in the L2
+// cache between the kernel's copy and the hash. mmap would be faster on a
+// page-cached file, but a file truncated by another process while it is
+// hashed would raise SIGBUS and kill qsweep: hostile or changing inputs must
+// be errors, never crashes. bench/cache/hash_bench.cpp measures the speed.
+constexpr size_t k_chunk_bytes = size_t{256} << 10;
 
 Digest128 from_xxh(XXH128_hash_t h) { return Digest128{h.high64, h.low64}; }
 
@@ -71,9 +69,7 @@ std::optional<Digest128> Digest128::from_hex(std::string_view s) {
   return d;
 }
 
-Digest128 hash_bytes(const void* data, size_t size) {
-  return from_xxh(XXH3_128bits(data, size));
-}
+Digest128 hash_bytes(const void* data, size_t size) { return from_xxh(XXH3_128bits(data, size)); }
 
 bool hash_file(const std::filesystem::path& path, Digest128* out, std::string* err) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -93,28 +89,14 @@ bool hash_file(const std::filesystem::path& path, Digest128* out, std::string* e
     if (err) *err = fmt::format("cannot hash '{}': not a regular file", path.string());
     return false;
   }
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size >= k_mmap_min_bytes) {
-    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    ::close(fd);  // the mapping keeps the file referenced
-    if (p == MAP_FAILED) {
-      if (err) *err = file_error(path, "map", e);
-      return false;
-    }
-    ::madvise(p, size, MADV_SEQUENTIAL);
-    *out = hash_bytes(p, size);
-    ::munmap(p, size);
-    return true;
-  }
-  // Small (or empty: mmap of length 0 fails) file. Read until EOF, not st_size:
-  // the digest is of the bytes read, also when the file grows meanwhile.
-  thread_local std::unique_ptr<char[]> buf(new char[k_mmap_min_bytes]);
+  // Read until EOF, not st_size: the digest is of the bytes read, also when
+  // the file changes meanwhile (the stat cache then sees a new mtime).
+  thread_local std::unique_ptr<char[]> buf(new char[k_chunk_bytes]);
   XXH3_state_t* s = XXH3_createState();
   XXH3_128bits_reset(s);
   bool ok = true;
   for (;;) {
-    ssize_t n = ::read(fd, buf.get(), k_mmap_min_bytes);
+    ssize_t n = ::read(fd, buf.get(), k_chunk_bytes);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       if (err) *err = file_error(path, "read", errno);
@@ -149,7 +131,8 @@ void KeyHasher::field(std::string_view name, int64_t value) {
   XXH3_128bits_update(s, &tag, 1);
   update_prefixed(s, name);
   uint8_t bytes[8];  // the value as 8 little-endian bytes, behind its length (8)
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(static_cast<uint64_t>(value) >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    bytes[i] = static_cast<uint8_t>(static_cast<uint64_t>(value) >> (8 * i));
   update_prefixed(s, std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
   fields_.push_back(KeyField{std::string(name), std::to_string(value)});
 }

@@ -1,6 +1,7 @@
 #include "cache/journal.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -8,8 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <string_view>
-
-#include <fmt/format.h>
 
 namespace qsweep::cache {
 
@@ -26,8 +25,7 @@ bool Journal::append(nlohmann::json record, std::string* err) {
   }
   if (!record.contains("v")) record["v"] = k_journal_version;
   if (!record.contains("t")) record["t"] = iso8601_now();
-  std::string line =
-      record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 
   std::lock_guard<std::mutex> lock(mu_);
   if (fd_ < 0) {
@@ -82,7 +80,9 @@ std::vector<nlohmann::json> Journal::load(const std::filesystem::path& path, std
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      if (err) *err = fmt::format("cannot read journal '{}': {}", path.string(), std::strerror(errno));
+      if (err) {
+        *err = fmt::format("cannot read journal '{}': {}", path.string(), std::strerror(errno));
+      }
       break;
     }
     if (n == 0) break;

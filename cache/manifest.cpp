@@ -53,7 +53,8 @@ class Reader {
   void u64(const json& obj, const char* name, uint64_t* out, const std::string& where = "") {
     const json* v = member(obj, name, where);
     if (!v) return;
-    if (!v->is_number_unsigned()) return (void)fail(type_error(where, name, "a non-negative integer"));
+    if (!v->is_number_unsigned())
+      return (void)fail(type_error(where, name, "a non-negative integer"));
     *out = v->get<uint64_t>();
   }
   void num(const json& obj, const char* name, double* out) {
@@ -99,14 +100,16 @@ std::string manifest_to_json(const Manifest& m) {
   j["experiment"] = m.experiment;
   j["params"] = ojson(m.params);
   ojson inputs = ojson::array();
-  for (const auto& in : m.inputs) inputs.push_back({{"name", in.name}, {"key", in.key}, {"node", in.node}});
+  for (const auto& in : m.inputs)
+    inputs.push_back({{"name", in.name}, {"key", in.key}, {"node", in.node}});
   j["inputs"] = std::move(inputs);
   ojson fields = ojson::array();
   for (const auto& f : m.key_fields) fields.push_back({{"name", f.name}, {"value", f.value}});
   j["key_fields"] = std::move(fields);
   ojson files = ojson::array();
   for (const auto& f : m.files) {
-    files.push_back({{"path", f.path}, {"size", f.size}, {"mtime_ns", f.mtime_ns}, {"xxh3", f.xxh3}});
+    files.push_back(
+        {{"path", f.path}, {"size", f.size}, {"mtime_ns", f.mtime_ns}, {"xxh3", f.xxh3}});
   }
   j["files"] = std::move(files);
   j["outputs"] = ojson(m.outputs);
@@ -151,7 +154,8 @@ bool manifest_from_json(std::string_view text, Manifest* out, std::string* err) 
   }
   Manifest m;
   r.str(j, "key", &m.key);
-  if (r.ok() && !is_key(m.key)) r.fail(fmt::format("manifest key \"{}\" is not 32 hex digits", m.key));
+  if (r.ok() && !is_key(m.key))
+    r.fail(fmt::format("manifest key \"{}\" is not 32 hex digits", m.key));
   r.str(j, "node", &m.node);
   r.str(j, "kind", &m.kind);
   r.i64(j, "stage_version", &m.stage_version);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "cache/lock.h"
 
@@ -75,7 +74,8 @@ bool read_small_file(const char* path, std::string* out, int* error_no) {
     return false;
   }
   struct stat st;
-  size_t cap = ::fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<size_t>(st.st_size) : 4096;
+  const size_t expected = ::fstat(fd, &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+  const size_t cap = expected > 0 ? expected : 4096;
   out->resize(cap + 1);  // one spare byte tells whether the file grew meanwhile
   size_t len = 0;
   for (;;) {
@@ -89,6 +89,7 @@ bool read_small_file(const char* path, std::string* out, int* error_no) {
     }
     if (n == 0) break;
     len += static_cast<size_t>(n);
+    if (len >= expected && len < out->size()) break;  // all of it: skip the EOF read
   }
   ::close(fd);
   out->resize(len);
@@ -191,7 +192,8 @@ bool collect(const fs::path& dir, const std::string& rel, std::vector<ManifestFi
         return false;
       }
       if (!fsync_path(p, false, err)) return false;
-      files->push_back(ManifestFile{r, static_cast<uint64_t>(st.st_size), mtime_ns_of(st), digest.hex()});
+      files->push_back(
+          ManifestFile{r, static_cast<uint64_t>(st.st_size), mtime_ns_of(st), digest.hex()});
     } else {
       const char* what = S_ISLNK(st.st_mode)    ? "a symbolic link"
                          : S_ISFIFO(st.st_mode) ? "a named pipe"
@@ -217,7 +219,7 @@ std::unique_ptr<Store> Store::open(const fs::path& root, std::string* err) {
   const std::string where = abs.string();
 
   fs::create_directories(abs, ec);
-  if (ec || !fs::is_directory(abs)) {
+  if (ec || !fs::is_directory(abs, ec)) {
     if (err) {
       *err = fmt::format("cannot create cache directory '{}': {}; {}", where,
                          ec ? ec.message() : "not a directory", k_cache_hint);
@@ -228,7 +230,10 @@ std::unique_ptr<Store> Store::open(const fs::path& root, std::string* err) {
   fs::path probe = abs / fmt::format(".probe.{}.{}.{}", host_name(), ::getpid(), g_counter++);
   int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
-    if (err) *err = fmt::format("cache directory '{}' is not writable: {}; {}", where, err_str(errno), k_cache_hint);
+    if (err) {
+      *err = fmt::format("cache directory '{}' is not writable: {}; {}", where, err_str(errno),
+                         k_cache_hint);
+    }
     return nullptr;
   }
   ::close(fd);
@@ -237,7 +242,10 @@ std::unique_ptr<Store> Store::open(const fs::path& root, std::string* err) {
   for (const char* sub : {"objects", "tmp", "locks"}) {
     fs::create_directories(abs / sub, ec);
     if (ec) {
-      if (err) *err = fmt::format("cannot create '{}': {}; {}", (abs / sub).string(), ec.message(), k_cache_hint);
+      if (err) {
+        *err = fmt::format("cannot create '{}': {}; {}", (abs / sub).string(), ec.message(),
+                           k_cache_hint);
+      }
       return nullptr;
     }
   }
@@ -262,11 +270,16 @@ std::unique_ptr<Store> Store::open(const fs::path& root, std::string* err) {
     std::string werr;
     if (!write_synced(tmp, k_version_text, &werr) || ::rename(tmp.c_str(), version.c_str()) != 0) {
       ::unlink(tmp.c_str());
-      if (err) *err = fmt::format("cannot write '{}': {}; {}", version.string(), werr.empty() ? err_str(errno) : werr, k_cache_hint);
+      if (err) {
+        *err = fmt::format("cannot write '{}': {}; {}", version.string(),
+                           werr.empty() ? err_str(errno) : werr, k_cache_hint);
+      }
       return nullptr;
     }
   } else {
-    if (err) *err = fmt::format("cannot read '{}': {}; {}", version.string(), err_str(e), k_cache_hint);
+    if (err) {
+      *err = fmt::format("cannot read '{}': {}; {}", version.string(), err_str(e), k_cache_hint);
+    }
     return nullptr;
   }
   return std::unique_ptr<Store>(new Store(abs));
@@ -352,8 +365,8 @@ ArtifactState Store::check_impl(std::string_view key, bool full, Manifest* m,
         return ArtifactState::kCorrupt;
       }
       if (d.hex() != f.xxh3) {
-        *why = fmt::format("file out/{} was modified (xxh3 {}, manifest says {})", f.path,
-                           d.hex(), f.xxh3);
+        *why = fmt::format("file out/{} was modified (xxh3 {}, manifest says {})", f.path, d.hex(),
+                           f.xxh3);
         return ArtifactState::kCorrupt;
       }
     }
@@ -428,7 +441,8 @@ bool Store::publish(Pending& p, Manifest* m, std::string* err) {
   fs::path shard = dest.parent_path();
   bool new_shard = ::mkdir(shard.c_str(), 0755) == 0;
   if (!new_shard && errno != EEXIST) {
-    *err = fmt::format("cannot create {}: {}; nothing was published", shard.string(), err_str(errno));
+    *err =
+        fmt::format("cannot create {}: {}; nothing was published", shard.string(), err_str(errno));
     return fail();
   }
   if (new_shard && !fsync_path(root_ / "objects", true, err)) return fail();
@@ -461,15 +475,18 @@ bool Store::remove(std::string_view key, std::string* err) {
   fs::path dst = root_ / "tmp" / fmt::format("{}.removing.{}.{}", key, ::getpid(), g_counter++);
   if (::rename(src.c_str(), dst.c_str()) != 0) {
     if (errno == ENOENT) return true;
-    if (err) *err = fmt::format("cannot move {} to {}: {}", src.string(), dst.string(), err_str(errno));
+    if (err) {
+      *err = fmt::format("cannot move {} to {}: {}", src.string(), dst.string(), err_str(errno));
+    }
     return false;
   }
   std::error_code ec;
   fs::remove_all(dst, ec);
   if (ec) {
     if (err) {
-      *err = fmt::format("artifact {} was unpublished but {} could not be removed: {}; delete it by hand",
-                         key, dst.string(), ec.message());
+      *err = fmt::format(
+          "artifact {} was unpublished but {} could not be removed: {}; delete it by hand", key,
+          dst.string(), ec.message());
     }
     return false;
   }

@@ -28,7 +28,7 @@ using Diagnostics = std::vector<Diagnostic>;
 /// All diagnostics, one per line.
 std::string format_diagnostics(const Diagnostics& d);
 
-/// Levenshtein distance (bytes).
+/// Edit distance (bytes) counting adjacent transpositions as one edit.
 size_t edit_distance(std::string_view a, std::string_view b);
 
 /// The candidate closest to `word` when it is plausibly a typo of it

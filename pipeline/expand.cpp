@@ -503,7 +503,11 @@ class Expander {
             ok = false;
             continue;
           }
-          node.params[spec.name] = spec.default_value;
+          // Typed like a written value, so that spelling the default out
+          // (`timeout_s: 0` -> 0.0) gives the same key as leaving it out.
+          node.params[spec.name] = spec.type == ParamType::kNumber && spec.default_value.is_number()
+                                       ? nlohmann::json(spec.default_value.get<double>())
+                                       : spec.default_value;
           continue;
         }
         nlohmann::json j;

@@ -246,9 +246,9 @@ bool Runner::run_stage(int i, const Resources& granted, std::atomic<int>& cancel
         ri.items.push_back({g_.nodes[it.node].id, k, store_.output_dir(k)});
         m.inputs.push_back({in.name, k, g_.nodes[it.node].id});
       } else {
-        // The file digest is the last part of the key field for this item.
-        ri.items.push_back({"file:" + it.file_shown, "", it.file});
-        m.inputs.push_back({in.name, "", "file:" + it.file_shown});
+        const std::string& digest = scan_.file_digests.at(it.file);
+        ri.items.push_back({"file:" + it.file_shown, digest, it.file});
+        m.inputs.push_back({in.name, digest, "file:" + it.file_shown});
       }
     }
     ctx.inputs[in.name] = std::move(ri);
@@ -315,11 +315,6 @@ bool Runner::run_stage(int i, const Resources& granted, std::atomic<int>& cancel
   m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   m.host = hostname();
   m.qsweep_version = QSWEEP_VERSION;
-  // File inputs: record their digests (from the key fields) for `show`.
-  for (auto& mi : m.inputs)
-    if (mi.key.empty())
-      for (const auto& f : m.key_fields)
-        if (f.name == "input:" + mi.name) mi.key = f.value;
   if (!store_.publish(pending, &m, &err)) {
     *msg = "publishing the artifact failed: " + err;
     return false;

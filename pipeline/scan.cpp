@@ -50,7 +50,8 @@ bool scan_graph(const Graph& g, cache::FileDigestCache& digests, const cache::St
   out->nodes.assign(g.nodes.size(), {});
   const uint64_t hashed_before = digests.hashed_count();
   size_t before = diags->size();
-  std::map<fs::path, std::string> file_memo;  // a file used by many nodes is digested once
+  auto& file_memo = out->file_digests;  // a file used by many nodes is digested once
+  file_memo.clear();
   for (int i : g.topo) {
     const Node& n = g.nodes[i];
     cache::KeyHasher h;

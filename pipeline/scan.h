@@ -13,6 +13,8 @@
 // two experiments that compute the same thing share the artifact.
 // Single-threaded and deterministic.
 
+#include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,7 @@ struct NodeScan {
 
 struct ScanResult {
   std::vector<NodeScan> nodes;  ///< parallel to Graph::nodes
+  std::map<std::filesystem::path, std::string> file_digests;  ///< local input -> digest hex
   size_t files_hashed = 0;      ///< local input files actually read (not stat-cache hits)
 };
 

@@ -250,7 +250,7 @@ void validate(const YAML::Node& node, const Schema& schema, const std::string& f
         fail(node, where + ": expected a mapping, got " + node_kind(node));
         return;
       }
-      std::vector<std::string> seen;
+      std::vector<std::string> seen, suggested;
       for (auto it = node.begin(); it != node.end(); ++it) {
         if (!it->first.IsScalar()) {
           fail(it->first, where + ": keys must be plain strings");
@@ -266,12 +266,15 @@ void validate(const YAML::Node& node, const Schema& schema, const std::string& f
         const Schema* ps = schema.prop(k);
         if (!ps) {
           fail(it->first, "unknown key '" + sub + "'", suggest(k, schema.prop_names()));
+          suggested.push_back(nearest(k, schema.prop_names()));
           continue;
         }
         validate(it->second, *ps, file, sub, out);
       }
+      // A misspelt required key is reported once, as unknown with a "did you mean".
       for (const auto& r : schema.required)
-        if (std::find(seen.begin(), seen.end(), r) == seen.end())
+        if (std::find(seen.begin(), seen.end(), r) == seen.end() &&
+            std::find(suggested.begin(), suggested.end(), r) == suggested.end())
           fail(node, where + ": missing required key '" + r + "'");
       return;
     }

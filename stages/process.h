@@ -19,8 +19,9 @@ namespace qsweep {
 
 /// What to run and where its output goes.
 struct ProcessSpec {
-  std::vector<std::string>
-      argv;  ///< argv[0] is looked up in PATH (env_add's PATH if given) unless it has a '/'
+  /// argv[0] is looked up in PATH (env_add's PATH if given) unless it has a
+  /// '/'; a relative path with a '/' is relative to cwd.
+  std::vector<std::string> argv;
   std::filesystem::path cwd;                   ///< working directory; empty = the parent's
   std::map<std::string, std::string> env_add;  ///< set in (or overriding) the parent's environment
   std::filesystem::path stdout_path;  ///< file that receives stdout (truncated); empty = discard

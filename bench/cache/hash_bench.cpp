@@ -3,10 +3,9 @@
 //   BM_StoreCheck Store::check() of one small artifact out of 10,000 (time per check)
 // Scratch data lives under $TMPDIR (or /tmp) and is deleted at exit.
 
+#include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <unistd.h>
-
-#include <benchmark/benchmark.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -32,8 +31,8 @@ constexpr int k_n_artifacts = 10'000;
 fs::path scratch_root() {
   static const fs::path root = [] {
     const char* base = std::getenv("TMPDIR");
-    fs::path p = fs::path(base && *base ? base : "/tmp") /
-                 ("qsweep-bench-" + std::to_string(::getpid()));
+    fs::path p =
+        fs::path(base && *base ? base : "/tmp") / ("qsweep-bench-" + std::to_string(::getpid()));
     fs::create_directories(p);
     return p;
   }();

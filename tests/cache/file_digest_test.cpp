@@ -1,11 +1,12 @@
 #include "cache/file_digest.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <gtest/gtest.h>
-
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "tests/testutil.h"
 
@@ -118,6 +119,36 @@ TEST(FileDigestCache, InMemoryWhenLogPathEmpty) {
   ASSERT_TRUE(c.digest(t / "a", &d, &err)) << err;
   ASSERT_TRUE(c.digest(t / "a", &d, &err)) << err;
   EXPECT_EQ(c.hashed_count(), 1u);
+}
+
+TEST(FileDigestCache, ThreadSafe) {
+  TempDir t;
+  constexpr int k_files = 8, k_threads = 4;
+  for (int i = 0; i < k_files; ++i) write_file(t / std::to_string(i), std::string(1000 + i, 'x'));
+  FileDigestCache c(t / "stat-cache.jsonl");
+  std::vector<std::thread> threads;
+  for (int n = 0; n < k_threads; ++n) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < k_files; ++i) {
+          Digest128 d;
+          std::string err, content(1000 + i, 'x');
+          EXPECT_TRUE(c.digest(t / std::to_string(i), &d, &err)) << err;
+          EXPECT_EQ(d, hash_bytes(content.data(), content.size()));
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_GE(c.hashed_count(), uint64_t{k_files});
+  EXPECT_LE(c.hashed_count(), uint64_t{k_files * k_threads});
+  FileDigestCache c2(t / "stat-cache.jsonl");
+  for (int i = 0; i < k_files; ++i) {
+    Digest128 d;
+    std::string err;
+    ASSERT_TRUE(c2.digest(t / std::to_string(i), &d, &err)) << err;
+  }
+  EXPECT_EQ(c2.hashed_count(), 0u) << "every file was logged as a whole line";
 }
 
 TEST(FileDigestCache, MissingFileIsAnErrorNamingIt) {

@@ -80,7 +80,8 @@ TEST(HashFile, EqualsHashOfContent) {
 TEST(HashFile, LargeFileEqualsHashOfContent) {
   TempDir t;  // above the size where hash_file switches from read(2) to mmap
   std::string content(3 << 20, '\0');
-  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>((i * 2654435761u) >> 13);
+  for (size_t i = 0; i < content.size(); ++i)
+    content[i] = static_cast<char>((i * 2654435761u) >> 13);
   write_file(t / "big", content);
   Digest128 d;
   std::string err;

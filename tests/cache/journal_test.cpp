@@ -63,8 +63,8 @@ TEST(Journal, ConcurrentAppendsKeepWholeLines) {
       threads.emplace_back([&j, i] {
         for (int n = 0; n < k_records; ++n) {
           std::string err;
-          json r = {{"event", "node_done"}, {"thread", i}, {"n", n},
-                    {"pad", std::string(100 + n, 'x')}};
+          json r = {
+              {"event", "node_done"}, {"thread", i}, {"n", n}, {"pad", std::string(100 + n, 'x')}};
           EXPECT_TRUE(j.append(std::move(r), &err)) << err;
         }
       });

@@ -1,10 +1,9 @@
 #include "cache/lock.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "tests/testutil.h"
 

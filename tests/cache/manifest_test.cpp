@@ -69,10 +69,10 @@ TEST(Manifest, RoundTrip) {
 
 TEST(Manifest, StableMemberOrder) {
   std::string text = manifest_to_json(sample());
-  const char* order[] = {"\"format\"",      "\"version\"",     "\"key\"",        "\"node\"",
-                         "\"kind\"",        "\"stage_version\"", "\"experiment\"", "\"params\"",
-                         "\"inputs\"",      "\"key_fields\"",  "\"files\"",      "\"outputs\"",
-                         "\"started_at\"",  "\"finished_at\"", "\"seconds\"",    "\"host\"",
+  const char* order[] = {"\"format\"",        "\"version\"",       "\"key\"",        "\"node\"",
+                         "\"kind\"",          "\"stage_version\"", "\"experiment\"", "\"params\"",
+                         "\"inputs\"",        "\"key_fields\"",    "\"files\"",      "\"outputs\"",
+                         "\"started_at\"",    "\"finished_at\"",   "\"seconds\"",    "\"host\"",
                          "\"qsweep_version\""};
   size_t pos = 0;
   for (const char* name : order) {
@@ -122,20 +122,25 @@ TEST(Manifest, RejectsMissingFieldsAndWrongTypes) {
             std::string::npos);
   EXPECT_NE(parse_error(mutated([](json& j) { j.erase("files"); })).find("missing field \"files\""),
             std::string::npos);
-  EXPECT_NE(parse_error(mutated([](json& j) { j["stage_version"] = "3"; }))
-                .find("\"stage_version\" must be an integer"),
+  EXPECT_NE(parse_error(mutated([](json& j) {
+              j["stage_version"] = "3";
+            })).find("\"stage_version\" must be an integer"),
             std::string::npos);
-  EXPECT_NE(parse_error(mutated([](json& j) { j["files"][1]["size"] = -1; }))
-                .find("files[1]: field \"size\" must be a non-negative integer"),
+  EXPECT_NE(parse_error(mutated([](json& j) {
+              j["files"][1]["size"] = -1;
+            })).find("files[1]: field \"size\" must be a non-negative integer"),
             std::string::npos);
-  EXPECT_NE(parse_error(mutated([](json& j) { j["inputs"] = json::object(); }))
-                .find("\"inputs\" must be an array"),
+  EXPECT_NE(parse_error(mutated([](json& j) {
+              j["inputs"] = json::object();
+            })).find("\"inputs\" must be an array"),
             std::string::npos);
-  EXPECT_NE(parse_error(mutated([](json& j) { j["files"][0]["path"] = "../escape"; }))
-                .find("not a relative path inside out/"),
+  EXPECT_NE(parse_error(mutated([](json& j) {
+              j["files"][0]["path"] = "../escape";
+            })).find("not a relative path inside out/"),
             std::string::npos);
-  EXPECT_NE(parse_error(mutated([](json& j) { j.erase("version"); })).find("missing field \"version\""),
-            std::string::npos);
+  EXPECT_NE(
+      parse_error(mutated([](json& j) { j.erase("version"); })).find("missing field \"version\""),
+      std::string::npos);
 }
 
 TEST(Manifest, RejectsGarbage) {

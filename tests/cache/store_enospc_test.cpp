@@ -5,12 +5,11 @@
 // forked child (needs CAP_SYS_ADMIN; skipped with the reason otherwise).
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstdio>

@@ -1,10 +1,9 @@
 #include "cache/store.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "cache/lock.h"
 #include "tests/testutil.h"
