@@ -417,9 +417,12 @@ class Expander {
     // Structure of params and overrides is checked once per stage.
     if (sd.params.IsDefined() && !sd.params.IsNull())
       validate(sd.params, *ps, *sd.file, "stages." + sd.name + ".params", d_);
+    // Overrides are partial: the same keys and types, nothing required.
+    Schema partial = *ps;
+    partial.required.clear();
     if (sd.overrides.IsDefined())
       for (size_t i = 0; i < sd.overrides.size(); ++i)
-        validate(sd.overrides[i]["params"], *ps, *sd.file,
+        validate(sd.overrides[i]["params"], partial, *sd.file,
                  "stages." + sd.name + ".overrides[" + std::to_string(i) + "].params", d_);
     if (d_->size() != before) return;
 

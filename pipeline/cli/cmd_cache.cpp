@@ -1,10 +1,27 @@
 // qsweep cache ls | verify | gc
 #include <cstdio>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "pipeline/cli/commands.h"
 
 namespace qsweep::cli {
+
+namespace {
+
+// The node id recorded in an artifact's manifest, also when its files are
+// damaged (Store::check fills the manifest only for valid artifacts); empty
+// when the manifest itself is unreadable.
+std::string manifest_node(const cache::Store& store, const std::string& key) {
+  std::ifstream f(store.artifact_dir(key) / "manifest.json");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("node") && j["node"].is_string() ? j["node"].get<std::string>() : "";
+}
+
+}  // namespace
 
 int cmd_cache_ls(const GlobalOptions& g, bool json) {
   auto store = open_store(resolve_cache_dir(g, nullptr));
@@ -54,7 +71,8 @@ int cmd_cache_verify(const GlobalOptions& g, bool delete_corrupt) {
     std::string why;
     if (store->verify(k, &m, &why) == cache::ArtifactState::kValid) continue;
     ++bad;
-    std::printf("CORRUPT %s %s: %s\n", k.c_str(), m.node.c_str(), why.c_str());
+    std::string node = manifest_node(*store, k);
+    std::printf("CORRUPT %s%s%s: %s\n", k.c_str(), node.empty() ? "" : " ", node.c_str(), why.c_str());
     if (delete_corrupt) {
       if (store->remove(k, &err))
         std::printf("  removed; the next run recomputes it\n");

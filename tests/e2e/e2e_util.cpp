@@ -304,9 +304,12 @@ void E2ETest::write(const std::string& rel, const std::string& content) {
 }
 
 ProcResult E2ETest::qsweep(std::vector<std::string> args, double timeout_s) {
+  const bool has_cache = std::find(args.begin(), args.end(), "--cache") != args.end();
   args.insert(args.begin(), qsweep_bin().string());
-  args.push_back("--cache");
-  args.push_back(cache().string());
+  if (!has_cache) {
+    args.push_back("--cache");
+    args.push_back(cache().string());
+  }
   return run_command(args, timeout_s, dir_.path());
 }
 

@@ -130,7 +130,7 @@ class E2ETest : public ::testing::Test {
   /// Writes a file relative to the scratch directory (executable, for scripts).
   void write(const std::string& rel, const std::string& content);
 
-  /// qsweep ARGS... --cache <cache>
+  /// qsweep ARGS... --cache <cache> (unless ARGS name another --cache)
   ProcResult qsweep(std::vector<std::string> args, double timeout_s = 60);
   /// qsweep run exp.yaml --progress lines EXTRA... --cache <cache>
   ProcResult run(std::vector<std::string> extra = {}, double timeout_s = 60);
@@ -153,7 +153,7 @@ namespace qsweep::testing {
 ///   table    concatenates every quant[*] output (file:table.sh)
 class SweepTest : public E2ETest {
  protected:
-  static constexpr const char* k_yaml = R"(version: 1
+  static constexpr const char* k_yaml = R"~(version: 1
 name: e2e-sweep
 vars:
   greeting: hello
@@ -185,7 +185,7 @@ stages:
     params:
       argv: [sh, "${inputs.script}", "${output_dir}/table.txt", "${inputs.runs}"]
       outputs: [table.txt]
-)";
+)~";
   static constexpr const char* k_gen = "echo \"$2 world\" > \"$1/data.txt\"\n";
   static constexpr const char* k_quant =
       "printf 'bits=%s group=%s data=%s\\n' \"$2\" \"$3\" \"$(cat \"$1\")\" > \"$4/q.txt\"\n";

@@ -20,7 +20,7 @@ using ::testing::HasSubstr;
 // a -> b -> slow -> d. slow writes its pid ($$, also its process group: the
 // command stage makes each program a group leader) to state/slow.pid, then
 // sleeps for state/sleep_s seconds.
-constexpr const char* k_chain = R"(version: 1
+constexpr const char* k_chain = R"~(version: 1
 name: e2e-chain
 stages:
   - name: a
@@ -38,13 +38,13 @@ stages:
     kind: command
     inputs: {slow: slow}
     params: {argv: [sh, -c, 'cat "$0/slow.txt" > "$1/d.txt"', "${inputs.slow}", "${output_dir}"]}
-)";
+)~";
 
-constexpr const char* k_slow = R"(echo $$ > "$2/slow.pid"
+constexpr const char* k_slow = R"~(echo $$ > "$2/slow.pid"
 echo partial > "$1/partial.txt"
 sleep "$(cat "$2/sleep_s")"
 echo slow > "$1/slow.txt"
-)";
+)~";
 
 class InterruptTest : public E2ETest {
  protected:
@@ -104,11 +104,11 @@ TEST_F(InterruptTest, SigkillMidRunThenRerunResumes) {
 }
 
 // slow traps SIGINT: records it, and exits 0 (a stage that checkpointed).
-constexpr const char* k_slow_trap = R"(trap 'echo INT > "$2/got_int"; exit 0' INT
+constexpr const char* k_slow_trap = R"~(trap 'echo INT > "$2/got_int"; exit 0' INT
 echo $$ > "$2/slow.pid"
 sleep "$(cat "$2/sleep_s")"
 echo slow > "$1/slow.txt"
-)";
+)~";
 
 TEST_F(InterruptTest, SigintStopsSchedulingAndCancelsTheRunningStage) {
   write("slow.sh", k_slow_trap);
@@ -144,11 +144,11 @@ TEST_F(InterruptTest, SigintStopsSchedulingAndCancelsTheRunningStage) {
 }
 
 // Ignores SIGINT: only the second Ctrl-C (SIGKILL to the group) stops it.
-constexpr const char* k_slow_deaf = R"(trap '' INT
+constexpr const char* k_slow_deaf = R"~(trap '' INT
 echo $$ > "$2/slow.pid"
 sleep 30
 echo slow > "$1/slow.txt"
-)";
+)~";
 
 TEST_F(InterruptTest, SecondSigintAbortsQuickly) {
   write("slow.sh", k_slow_deaf);
@@ -176,7 +176,7 @@ TEST_F(InterruptTest, SecondSigintAbortsQuickly) {
 }
 
 // Six independent nodes of 0.3 s and one that joins them.
-constexpr const char* k_parallel = R"(version: 1
+constexpr const char* k_parallel = R"~(version: 1
 name: e2e-parallel
 recipes: {r1: {}, r2: {}, r3: {}, r4: {}, r5: {}, r6: {}}
 stages:
@@ -187,8 +187,8 @@ stages:
   - name: join
     kind: command
     inputs: {all: ["work[*]"]}
-    params: {argv: [sh, -c, 'cat "$@" > "$0/join.txt"', "${output_dir}", "${inputs.all}"]}
-)";
+    params: {argv: [sh, -c, 'for d; do cat "$d/w.txt"; done > "$0/join.txt"', "${output_dir}", "${inputs.all}"]}
+)~";
 
 TEST_F(InterruptTest, TwoRunnersOnOneCacheComputeEachKeyOnce) {
   write_exp(k_parallel);

@@ -87,7 +87,7 @@ TEST_F(RunTest, EditedRecipeRerunsOnlyItsNodesAndDownstream) {
 
 // The same experiment in another layout: key order, flow vs block style,
 // comments, quoting, explicit defaults. No key may change.
-constexpr const char* k_reformatted = R"(# the same sweep, written differently
+constexpr const char* k_reformatted = R"~(# the same sweep, written differently
 name: e2e-sweep      # name before version
 version: 1
 stages:
@@ -134,7 +134,7 @@ recipes:
   r3: {bits: 4,
        group: 128}
 vars: {greeting: "hello"}
-)";
+)~";
 
 TEST_F(RunTest, ReformattedYamlChangesNoKey) {
   ASSERT_EQ(run().exit_code, 0);

@@ -128,6 +128,12 @@ TEST_F(ScanFixture, DirectoryInputsHashEveryFile) {
   EXPECT_NE(h2, h3) << "renaming a file changes a directory's digest";
 }
 
+TEST_F(ScanFixture, WritingTheDefaultExplicitlyChangesNoKey) {
+  auto a = keys_of(dir, "version: 1\nname: t\nstages:\n  - {name: s, kind: fake}\n", reg);
+  auto b2 = keys_of(dir, "version: 1\nname: t\nstages:\n  - {name: s, kind: fake, params: {lr: 0.5, n: 1, mode: fast, list: []}}\n", reg);
+  EXPECT_EQ(a["s"], b2["s"]);
+}
+
 TEST_F(ScanFixture, ChangedDefaultInvalidatesExactlyTheNodesUsingIt) {
   const std::string yaml = R"(version: 1
 name: t
