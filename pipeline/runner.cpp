@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <tbb/flow_graph.h>
+#include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
 #include "cache/lock.h"
@@ -80,6 +81,14 @@ RunSummary Runner::run(std::atomic<int>& cancel) {
   const int jobs = opts_.jobs > 0 ? opts_.jobs : std::max(1, opts_.capacity.threads);
 
   {
+    // Node bodies mostly wait (on a process, the network): `jobs` of them may
+    // be in flight even beyond the core count, which is TBB's default limit on
+    // worker threads (it would silently cap -j and print a warning). Stage
+    // arenas of several threads need workers on top.
+    tbb::global_control parallelism(
+        tbb::global_control::max_allowed_parallelism,
+        std::max<size_t>(tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism),
+                         static_cast<size_t>(jobs) + static_cast<size_t>(std::max(0, opts_.capacity.threads))));
     tbb::task_arena arena(jobs);
     arena.execute([&] {
       tbb::flow::graph fg;

@@ -240,9 +240,8 @@ TEST_F(InspectTest, SchemaIsValidJsonMatchingTheShippedFile) {
   ASSERT_TRUE(schema.is_object()) << r.out.substr(0, 500);
   EXPECT_TRUE(schema.contains("$schema"));
   EXPECT_TRUE(schema["properties"].contains("stages"));
-  const char* src = std::getenv("QSWEEP_SOURCE_DIR");
-  fs::path shipped = fs::path(src ? src : "") / "docs" / "experiment.schema.json";
-  if (!src || !fs::exists(shipped))
+  const fs::path shipped = source_dir() / "docs" / "experiment.schema.json";
+  if (!fs::exists(shipped))
     GTEST_SKIP() << shipped << " does not exist: nothing to compare `qsweep schema` with";
   json file = json::parse(read_file(shipped), nullptr, false);
   ASSERT_FALSE(file.is_discarded()) << shipped << " is not valid JSON";

@@ -1,7 +1,6 @@
 // The shipped experiments/quickstart.yaml on the local mirror of the Hub
 // (../shared/data): a real run, an all-hit rerun, and its results table.
 
-#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
@@ -23,9 +22,7 @@ TEST_F(QuickstartTest, RunsRerunsFromCacheAndTabulatesThreeRecipes) {
   if (data.empty())
     GTEST_SKIP() << "../shared/data (the local mirror of the Hugging Face Hub files) is absent "
                     "next to the source tree; the quickstart would download from the network";
-  const char* src = std::getenv("QSWEEP_SOURCE_DIR");
-  ASSERT_TRUE(src && *src) << "QSWEEP_SOURCE_DIR is not set";
-  const fs::path yaml = fs::path(src) / "experiments" / "quickstart.yaml";
+  const fs::path yaml = source_dir() / "experiments" / "quickstart.yaml";
   ASSERT_TRUE(fs::exists(yaml)) << yaml;
   const std::vector<std::string> base = {qsweep_bin().string(), "run", yaml.string(), "--progress",
                                          "lines", "--cache", cache().string()};
