@@ -192,6 +192,7 @@ NodeOutcome Runner::execute(int i, std::atomic<int>& cancel, std::string* msg) {
     }
     if (cancel.load()) {
       *msg = "cancelled while waiting for another process";
+      journal("node_skipped", {{"reason", *msg}});
       return NodeOutcome::kCancelled;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -299,7 +299,10 @@ void CommandStage::run(StageContext& ctx) const {
   ProcessResult r;
   std::string err;
   if (!runner_(spec, ctx.cancel, on_line, &r, &err)) throw std::runtime_error(err);
-  if (r.cancelled) throw std::runtime_error("cancelled");
+  // A program that got SIGINT (first Ctrl-C) and still exits 0 with its
+  // outputs has finished its work: keep it. Any other end after a cancel is
+  // a cancellation (SIGKILL on the second Ctrl-C never exits 0).
+  if (r.cancelled && !(r.exit_code == 0 && r.term_signal == 0)) throw std::runtime_error("cancelled");
   const std::string who = "'" + program + "'";
   if (r.timed_out)
     throw std::runtime_error(who + " timed out after " + format_seconds(spec.timeout_s) + " s" +

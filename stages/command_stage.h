@@ -29,7 +29,8 @@
 // 75 (EX_TEMPFAIL from sysexits.h) = a transient failure, asks for a retry
 // (RetryableError, up to the node's `retries`); any other code fails the node
 // with the last lines of stderr. On cancel the program gets SIGINT (it may
-// checkpoint and exit), then SIGKILL on a second cancel.
+// checkpoint and exit: if it still exits 0 with its outputs, the node is done
+// and published), then SIGKILL on a second cancel.
 
 #include <string>
 #include <vector>

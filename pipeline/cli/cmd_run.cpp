@@ -97,13 +97,13 @@ int cmd_run(const GlobalOptions& g, const RunArgs& a) {
   else
     view = make_null_progress();
 
+  // Leftovers of killed runs (their key locks are free) go before we start.
+  s.store->clean_stale_tmp();
   if (plan.to_run.empty()) {
     std::fprintf(stderr, "qsweep: %s: all %zu node(s) cached, nothing to run\n", s.exp.name.c_str(), plan.n_cached);
     return k_exit_ok;
   }
 
-  // Leftovers of killed runs (their key locks are free) go before we start.
-  s.store->clean_stale_tmp();
   cache::Journal journal(s.store->journal_path());
   std::string err;
   nlohmann::json argv = nlohmann::json::array();

@@ -184,6 +184,7 @@ TEST_F(E2ETest, FullDiskWhilePublishingFailsTheNodeAndPublishesNothing) {
   ASSERT_FALSE(failed.is_null()) << describe(r);
   std::string error = failed.value("error", "");
   std::transform(error.begin(), error.end(), error.begin(), [](unsigned char c) { return std::tolower(c); });
+  EXPECT_THAT(error, HasSubstr("publishing the artifact failed")) << failed.dump();
   EXPECT_THAT(error, HasSubstr("no space left")) << failed.dump();
 
   EXPECT_EQ(object_keys(cache()), std::vector<std::string>{j.keys()["small"]});

@@ -197,5 +197,24 @@ stages:
   EXPECT_EQ(list_dir(cache() / "tmp"), std::vector<std::string>{});
 }
 
+TEST_F(FailureTest, TimeoutKillsTheStage) {
+  write_exp(R"~(version: 1
+name: e2e-timeout
+stages:
+  - name: hang
+    kind: command
+    params: {argv: [sh, -c, 'echo started >&2; sleep 20'], timeout_s: 0.5}
+)~");
+  ProcResult r = run();
+  EXPECT_EQ(r.exit_code, 1) << describe(r);
+  EXPECT_LT(r.seconds, 5.0) << describe(r);
+  Journal j = journal();
+  json failed = j.find(j.last_run(), "node_failed", "hang");
+  ASSERT_FALSE(failed.is_null()) << describe(r);
+  EXPECT_THAT(failed.value("error", ""), HasSubstr("timed out after 0.5 s"));
+  EXPECT_THAT(failed.value("error", ""), HasSubstr("started"));
+  EXPECT_EQ(list_dir(cache() / "tmp"), std::vector<std::string>{});
+}
+
 }  // namespace
 }  // namespace qsweep::testing

@@ -79,6 +79,7 @@ TEST_F(InterruptTest, SigkillMidRunThenRerunResumes) {
   EXPECT_TRUE(wait_until([&] { return !process_alive(group); }, 5)) << "slow.sh survived";
   EXPECT_FALSE(list_dir(cache() / "tmp").empty()) << "a killed run should leave its tmp dir (test premise)";
   EXPECT_TRUE(journal().events(first, "run_end").empty());
+  EXPECT_EQ(journal().bad_lines, 0u);
 
   write_file(path("state/sleep_s"), "0\n");
   ProcResult again = run();
@@ -103,8 +104,9 @@ TEST_F(InterruptTest, SigkillMidRunThenRerunResumes) {
   EXPECT_THAT(v.out, HasSubstr("verified 4 artifact(s): 0 corrupt")) << v.out;
 }
 
-// slow traps SIGINT: records it, and exits 0 (a stage that checkpointed).
-constexpr const char* k_slow_trap = R"~(trap 'echo INT > "$2/got_int"; exit 0' INT
+// slow traps SIGINT: records it and exits 130, as a stage that saved a
+// checkpoint and stopped would.
+constexpr const char* k_slow_trap = R"~(trap 'echo INT > "$2/got_int"; exit 130' INT
 echo $$ > "$2/slow.pid"
 sleep "$(cat "$2/sleep_s")"
 echo slow > "$1/slow.txt"
@@ -132,7 +134,7 @@ TEST_F(InterruptTest, SigintStopsSchedulingAndCancelsTheRunningStage) {
   EXPECT_TRUE(j.find(run_id, "node_start", "d").is_null());
   ASSERT_EQ(j.events(run_id, "run_end").size(), 1u);
   EXPECT_EQ(j.events(run_id, "run_end")[0].value("status", ""), "cancelled");
-  // A cancelled stage publishes nothing, even when it exits 0.
+  // A cancelled stage publishes nothing.
   EXPECT_EQ(plan_states()["slow"], "to-run");
   EXPECT_EQ(list_dir(cache() / "tmp"), std::vector<std::string>{});
 
@@ -141,6 +143,31 @@ TEST_F(InterruptTest, SigintStopsSchedulingAndCancelsTheRunningStage) {
   ASSERT_EQ(again.exit_code, 0) << describe(again);
   j = journal();
   EXPECT_THAT(j.nodes(j.last_run(), "node_done"), ElementsAre("d", "slow"));
+}
+
+// slow traps SIGINT, finishes its work (a final checkpoint) and exits 0.
+constexpr const char* k_slow_finish = R"~(trap 'echo slow > "$1/slow.txt"; exit 0' INT
+echo $$ > "$2/slow.pid"
+sleep "$(cat "$2/sleep_s")"
+echo slow > "$1/slow.txt"
+)~";
+
+TEST_F(InterruptTest, StageThatFinishesAfterSigintIsPublished) {
+  write("slow.sh", k_slow_finish);
+  auto p = start_run({"-j", "1"});
+  ASSERT_TRUE(wait_until([&] { return slow_started(); }, 10)) << p->err_so_far();
+  p->signal(SIGINT);
+  ProcResult r = p->wait(10);
+  EXPECT_EQ(r.exit_code, 130) << describe(r);
+  Journal j = journal();
+  const std::string run_id = j.last_run();
+  EXPECT_THAT(j.nodes(run_id, "node_done"), ElementsAre("a", "b", "slow"));
+  EXPECT_TRUE(j.find(run_id, "node_start", "d").is_null()) << "no new node starts after SIGINT";
+  EXPECT_EQ(plan_states()["slow"], "cached");
+  ProcResult again = run();
+  ASSERT_EQ(again.exit_code, 0) << describe(again);
+  j = journal();
+  EXPECT_THAT(j.nodes(j.last_run(), "node_done"), ElementsAre("d"));
 }
 
 // Ignores SIGINT: only the second Ctrl-C (SIGKILL to the group) stops it.
@@ -173,6 +200,34 @@ TEST_F(InterruptTest, SecondSigintAbortsQuickly) {
   EXPECT_TRUE(wait_until([&] { return !process_alive(group); }, 3)) << "the stage outlived the abort";
   EXPECT_EQ(plan_states()["slow"], "to-run");
   EXPECT_EQ(list_dir(cache() / "tmp"), std::vector<std::string>{});
+}
+
+TEST_F(InterruptTest, SigintWhileWaitingForAnotherRunnersKey) {
+  write_file(path("state/sleep_s"), "2\n");
+  auto a = start_run();
+  ASSERT_TRUE(wait_until([&] { return slow_started(); }, 10)) << a->err_so_far();
+  // B plans slow too and waits for A's lock on its key.
+  auto b = start_run({"-v"});
+  ASSERT_TRUE(wait_until([&] { return b->err_so_far().find("another qsweep process") != std::string::npos; }, 10))
+      << b->err_so_far();
+  b->signal(SIGINT);
+  ProcResult rb = b->wait(10);
+  EXPECT_EQ(rb.exit_code, 130) << describe(rb);
+  EXPECT_LT(rb.seconds, 1.9) << "B waited for A's node instead of stopping\n" << describe(rb);
+  ProcResult ra = a->wait(20);
+  EXPECT_EQ(ra.exit_code, 0) << describe(ra);
+
+  Journal j = journal();
+  const auto runs = j.runs();
+  ASSERT_EQ(runs.size(), 2u);
+  const std::string run_b = runs[1];
+  EXPECT_TRUE(j.events(run_b, "node_start").empty());
+  EXPECT_EQ(j.events(run_b, "run_end").at(0).value("status", ""), "cancelled");
+  // Every node B planned ends with a record in B's run, including the one it waited for.
+  json slow = j.find(run_b, "node_skipped", "slow");
+  ASSERT_FALSE(slow.is_null()) << "no record of slow in the cancelled run " << run_b;
+  EXPECT_THAT(slow.value("reason", ""), HasSubstr("cancelled"));
+  EXPECT_THAT(j.nodes(runs[0], "node_done"), ElementsAre("a", "b", "d", "slow"));
 }
 
 // Six independent nodes of 0.3 s and one that joins them.

@@ -15,6 +15,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class RunTest : public SweepTest {};
 
@@ -168,6 +169,11 @@ TEST_F(RunTest, ChangedFileInputRerunsItsUsersOnly) {
   Journal j = journal();
   EXPECT_THAT(j.nodes(j.last_run(), "node_start"),
               ElementsAre("quant[r1]", "quant[r2]", "quant[r3]", "table"));
+  write("quant.sh", std::string("# v3\n") + k_quant);
+  ProcResult why = qsweep({"explain", exp().string(), "quant[r1]"});
+  EXPECT_THAT(why.out, HasSubstr("input:script: file:")) << why.out;
+  EXPECT_THAT(why.out, Not(HasSubstr("params."))) << why.out;
+  write("quant.sh", std::string("# v2\n") + k_quant);
 
   // table.sh is used by the table only.
   write("table.sh", std::string("# v2\n") + k_table);

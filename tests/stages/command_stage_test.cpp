@@ -4,6 +4,9 @@
 #include "stages/command_stage.h"
 
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
 #include <signal.h>
 
 #include "tests/testutil.h"
@@ -163,6 +166,31 @@ TEST_F(CommandStageTest, CancelledThrows) {
   cancel = 1;
   set_params({{"argv", {"sleep", "30"}}});
   EXPECT_EQ(run_error(), "cancelled");
+}
+
+TEST_F(CommandStageTest, ProgramThatFinishesAfterSigintIsKept) {
+  // First Ctrl-C: the program gets SIGINT, writes its result and exits 0.
+  set_params({{"argv", {"sh", "-c", "trap 'echo ok > \"$0/r.txt\"; exit 0' INT; echo ready; while :; do sleep 0.02; done",
+                        "${output_dir}"}},
+              {"outputs", {"r.txt"}}});
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel = 1;
+  });
+  std::string e = run_error();
+  t.join();
+  EXPECT_EQ(e, "");
+  EXPECT_EQ(testing::read_file(ctx.output_dir / "r.txt"), "ok\n");
+}
+
+TEST_F(CommandStageTest, ProgramThatFailsAfterSigintIsCancelled) {
+  set_params({{"argv", {"sh", "-c", "trap 'exit 130' INT; while :; do sleep 0.02; done"}}});
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel = 1;
+  });
+  EXPECT_EQ(run_error(), "cancelled");
+  t.join();
 }
 
 TEST_F(CommandStageTest, MissingProgram) {

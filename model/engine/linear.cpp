@@ -1,0 +1,87 @@
+#include "model/engine/linear.h"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <stdexcept>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/this_task_arena.h>
+
+#include "model/checkpoint/checkpoint.h"
+#include "model/engine/kernel_assert.h"
+
+namespace qsweep::model {
+
+namespace {
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstMap = Eigen::Map<const RowMat>;
+using Map = Eigen::Map<RowMat>;
+}  // namespace
+
+DenseLinear::DenseLinear(std::shared_ptr<const std::vector<float>> w, int out, int in, std::vector<float> bias,
+                         size_t offset)
+    : storage_(std::move(w)), offset_(offset), out_(out), in_(in), bias_(std::move(bias)) {
+  QSWEEP_KASSERT(storage_ && storage_->size() >= offset_ + size_t(out_) * in_);
+  QSWEEP_KASSERT(bias_.empty() || bias_.size() == size_t(out_));
+}
+
+void DenseLinear::forward(const float* x, float* y, int n) const {
+  // x [n, in] @ W^T [in, out] -> y [n, out]; parallel over blocks of output
+  // columns (rows of W) so that each task is an Eigen GEMM (n > 1) or GEMV.
+  QSWEEP_KASSERT(n >= 0);
+  if (n == 0) return;
+  const ConstMap X(x, n, in_);
+  const ConstMap W(weight(), out_, in_);
+  Map Y(y, n, out_);
+  const int threads = std::max(1, tbb::this_task_arena::max_concurrency());
+  // Blocks: at least 4 per thread for balance; multiples of 16 columns; GEMMs
+  // prefer wide blocks, so at most 8 per thread.
+  int block = (out_ + 4 * threads - 1) / (4 * threads);
+  block = std::max(16, (block + 15) / 16 * 16);
+  if (n > 1) block = std::max(block, std::min(out_, 128));
+  const int n_blocks = (out_ + block - 1) / block;
+  auto run = [&](int b) {
+    const int c0 = b * block, nc = std::min(block, out_ - c0);
+    if (n == 1) {
+      // y[c0:c0+nc] = W[c0:c0+nc, :] x
+      Eigen::Map<Eigen::VectorXf> yv(y + c0, nc);
+      yv.noalias() = W.middleRows(c0, nc) * X.row(0).transpose();
+    } else {
+      Y.middleCols(c0, nc).noalias() = X * W.middleRows(c0, nc).transpose();
+    }
+    if (!bias_.empty())
+      for (int r = 0; r < n; ++r)
+        for (int c = c0; c < c0 + nc; ++c) y[size_t(r) * out_ + c] += bias_[c];
+  };
+  if (n_blocks == 1 || threads == 1) {
+    for (int b = 0; b < n_blocks; ++b) run(b);
+  } else {
+    tbb::parallel_for(0, n_blocks, run);
+  }
+}
+
+std::unique_ptr<Linear> load_dense_linear(const Checkpoint& ckpt, const std::string& name, int out, int in,
+                                          bool bias) {
+  const std::string wname = name + ".weight";
+  const TensorView& v = ckpt.view(wname);
+  if (v.shape.size() != 2 || v.shape[0] != out || v.shape[1] != in)
+    throw std::runtime_error("model folder " + ckpt.dir().string() + ": tensor '" + wname + "' has shape " +
+                             (v.shape.size() == 2 ? "[" + std::to_string(v.shape[0]) + ", " + std::to_string(v.shape[1]) + "]"
+                                                  : "of rank " + std::to_string(v.shape.size())) +
+                             ", config.json implies [" + std::to_string(out) + ", " + std::to_string(in) + "]");
+  auto w = std::make_shared<std::vector<float>>(size_t(out) * in);
+  ckpt.read_f32(wname, w->data(), w->size());
+  std::vector<float> b;
+  if (bias) {
+    const std::string bname = name + ".bias";
+    const TensorView& bv = ckpt.view(bname);
+    if (bv.numel() != out)
+      throw std::runtime_error("model folder " + ckpt.dir().string() + ": tensor '" + bname + "' has " +
+                               std::to_string(bv.numel()) + " elements, expected " + std::to_string(out));
+    b.resize(out);
+    ckpt.read_f32(bname, b.data(), b.size());
+  }
+  return std::make_unique<DenseLinear>(std::move(w), out, in, std::move(b));
+}
+
+}  // namespace qsweep::model

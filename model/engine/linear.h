@@ -1,0 +1,59 @@
+#pragma once
+// Linear layers y = x W^T + b: the interface the model code calls, and the
+// fp32 dense implementation. quant/ plugs int4/int8/fp8 kernels in by
+// implementing Linear and passing a LinearLoader to Engine::load.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qsweep::model {
+
+class Checkpoint;
+
+class Linear {
+ public:
+  virtual ~Linear() = default;
+  /// x [n, in] row-major -> y [n, out] row-major (y is overwritten; bias added).
+  /// Called from inside a tbb::task_arena; may use tbb parallelism.
+  virtual void forward(const float* x, float* y, int n) const = 0;
+  virtual int in_features() const = 0;
+  virtual int out_features() const = 0;
+  /// Bytes read from memory per forward call (weights), for bandwidth bounds.
+  virtual size_t weight_bytes() const = 0;
+};
+
+/// fp32 weight W [out, in] (the PyTorch layout), optional bias [out].
+class DenseLinear final : public Linear {
+ public:
+  /// `w` holds at least `offset + out*in` floats; shared so that a tied
+  /// lm_head reuses the embedding table.
+  DenseLinear(std::shared_ptr<const std::vector<float>> w, int out, int in, std::vector<float> bias = {},
+              size_t offset = 0);
+  void forward(const float* x, float* y, int n) const override;
+  int in_features() const override { return in_; }
+  int out_features() const override { return out_; }
+  size_t weight_bytes() const override { return sizeof(float) * (size_t(out_) * in_ + bias_.size()); }
+  const float* weight() const { return storage_->data() + offset_; }
+
+ private:
+  std::shared_ptr<const std::vector<float>> storage_;
+  size_t offset_;
+  int out_, in_;
+  std::vector<float> bias_;  // empty: no bias
+};
+
+/// Builds the linear layer of checkpoint tensor prefix `name` (e.g.
+/// "model.layers.0.self_attn.q_proj": reads name.weight [out, in] and, when
+/// `bias`, name.bias [out]). Throws std::runtime_error on missing tensors or
+/// wrong shapes.
+using LinearLoader = std::function<std::unique_ptr<Linear>(const Checkpoint& ckpt, const std::string& name,
+                                                           int out, int in, bool bias)>;
+
+/// The default loader: weights converted to fp32, DenseLinear.
+std::unique_ptr<Linear> load_dense_linear(const Checkpoint& ckpt, const std::string& name, int out, int in,
+                                          bool bias);
+
+}  // namespace qsweep::model
