@@ -1,5 +1,7 @@
 #include "cache/file_digest.h"
 
+#include "cache/line_log.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -24,44 +26,13 @@ bool same_stat(const struct stat& a, const struct stat& b) {
          mtime_ns_of(a) == mtime_ns_of(b);
 }
 
-// Reads the whole file; false when it cannot be opened (e.g. it does not exist yet).
-bool read_all(const std::filesystem::path& path, std::string* out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out->append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return true;
-}
-
-// Appends one line with a single write(2). A previous torn line (no trailing
-// newline) is terminated first so the new record stays parseable. Failures are
-// ignored: the log only saves work, the digest returned is correct regardless.
+// Appends one record. Failures are ignored: the log only saves work, the
+// digest returned is correct regardless.
 void append_line(const std::filesystem::path& path, std::string line) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  int fd = open_for_append(path);
   if (fd < 0) return;
-  struct stat st;
-  char last = '\n';
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
-    int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (rfd >= 0) {
-      if (::pread(rfd, &last, 1, st.st_size - 1) != 1) last = '\n';
-      ::close(rfd);
-    }
-  }
-  if (last != '\n') line.insert(line.begin(), '\n');
-  size_t done = 0;
-  while (done < line.size()) {
-    ssize_t n = ::write(fd, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
+  if (has_torn_tail(fd, path)) line.insert(line.begin(), '\n');
+  write_all(fd, line);
   ::close(fd);
 }
 
@@ -74,14 +45,8 @@ FileDigestCache::FileDigestCache(std::filesystem::path log_path) : log_path_(std
 void FileDigestCache::load() {
   if (log_path_.empty()) return;
   std::string text;
-  if (!read_all(log_path_, &text)) return;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
-    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object()) continue;  // torn or garbage line
+  if (!read_whole_file(log_path_, &text)) return;
+  for (const auto& j : parse_json_lines(text)) {
     auto path = j.find("path");
     auto xxh = j.find("xxh3");
     auto v = j.find("v");

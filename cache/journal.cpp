@@ -1,5 +1,7 @@
 #include "cache/journal.h"
 
+#include "cache/line_log.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -29,7 +31,7 @@ bool Journal::append(nlohmann::json record, std::string* err) {
 
   std::lock_guard<std::mutex> lock(mu_);
   if (fd_ < 0) {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    fd_ = open_for_append(path_);
     if (fd_ < 0) {
       if (err) {
         *err = fmt::format("cannot open journal '{}': {}; check the cache directory",
@@ -38,66 +40,23 @@ bool Journal::append(nlohmann::json record, std::string* err) {
       return false;
     }
     // A torn last line (a crash mid-write) is terminated so our first record parses.
-    struct stat st;
-    char last = '\n';
-    if (::fstat(fd_, &st) == 0 && st.st_size > 0) {
-      int rfd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-      if (rfd >= 0) {
-        if (::pread(rfd, &last, 1, st.st_size - 1) != 1) last = '\n';
-        ::close(rfd);
-      }
-    }
-    if (last != '\n') line.insert(line.begin(), '\n');
+    if (has_torn_tail(fd_, path_)) line.insert(line.begin(), '\n');
   }
-  size_t done = 0;
-  while (done < line.size()) {  // one write(2) in practice; loop on a partial write
-    ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      if (err) {
-        *err = fmt::format("cannot write journal '{}': {}; free space or check the cache directory",
-                           path_.string(), std::strerror(errno));
-      }
-      return false;
+  if (!write_all(fd_, line)) {
+    if (err) {
+      *err = fmt::format("cannot write journal '{}': {}; free space or check the cache directory",
+                         path_.string(), std::strerror(errno));
     }
-    done += static_cast<size_t>(n);
+    return false;
   }
   return true;
 }
 
 std::vector<nlohmann::json> Journal::load(const std::filesystem::path& path, std::string* err) {
-  std::vector<nlohmann::json> records;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno != ENOENT && err) {
-      *err = fmt::format("cannot read journal '{}': {}", path.string(), std::strerror(errno));
-    }
-    return records;
-  }
   std::string text;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      if (err) {
-        *err = fmt::format("cannot read journal '{}': {}", path.string(), std::strerror(errno));
-      }
-      break;
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
-    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object()) records.push_back(std::move(j));  // skips torn and garbage lines
-  }
-  return records;
+  if (!read_whole_file(path, &text) && errno != ENOENT && err)
+    *err = fmt::format("cannot read journal '{}': {}", path.string(), std::strerror(errno));
+  return parse_json_lines(text);  // skips torn and garbage lines
 }
 
 std::string iso8601_now() {
