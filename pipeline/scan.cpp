@@ -1,6 +1,7 @@
 #include "pipeline/scan.h"
 
 #include <algorithm>
+#include <exception>
 #include <map>
 
 namespace qsweep {
@@ -59,8 +60,19 @@ bool scan_graph(const Graph& g, cache::FileDigestCache& digests, const cache::St
     h.field("kind", n.kind);
     h.field("stage_version", n.impl ? n.impl->version() : 0);
     h.field("params", n.params.dump());
-    if (n.impl)
-      for (const auto& f : n.impl->fingerprint(n.params)) h.field("fp:" + f.name, f.value);
+    if (n.impl) {
+      // fingerprint() may resolve something outside (a Hub revision) and throw;
+      // that is a diagnostic naming the node, not a crash.
+      std::vector<cache::KeyField> fp;
+      try {
+        fp = n.impl->fingerprint(n.params);
+      } catch (const std::exception& e) {
+        diags->push_back({n.loc, n.id + ": cannot compute the key: " + e.what(),
+                          "the " + n.kind + " stage resolves this when planning; fix the cause and run again"});
+        continue;
+      }
+      for (const auto& f : fp) h.field("fp:" + f.name, f.value);
+    }
     bool ok = true;
     for (const auto& in : n.inputs) {
       std::string v = in.is_list ? "[" : "";

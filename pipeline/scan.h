@@ -43,7 +43,8 @@ struct ScanResult {
 
 /// Computes every key (hashing local file inputs through the stat cache) and,
 /// when store is non-null, checks each key in the cache. False + diagnostics
-/// when a local input is missing or unreadable.
+/// when a local input is missing or unreadable, or a stage's fingerprint()
+/// throws (e.g. a Hub revision that cannot be resolved).
 bool scan_graph(const Graph& g, cache::FileDigestCache& digests, const cache::Store* store,
                 ScanResult* out, Diagnostics* diags);
 

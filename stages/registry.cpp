@@ -1,10 +1,14 @@
 #include "stages/registry.h"
 
 #include "stages/command_stage.h"
+#include "stages/download_stage.h"
 
 namespace qsweep {
 
-void register_builtin_stages(StageRegistry& r) { r.add(std::make_unique<CommandStage>()); }
+void register_builtin_stages(StageRegistry& r) {
+  r.add(std::make_unique<CommandStage>());
+  r.add(std::make_unique<DownloadStage>());
+}
 
 std::unique_ptr<StageRegistry> make_builtin_registry() {
   auto r = std::make_unique<StageRegistry>();

@@ -8,7 +8,7 @@
 
 namespace qsweep {
 
-/// Adds every built-in stage kind (today: command) to r.
+/// Adds every built-in stage kind (command, download) to r.
 void register_builtin_stages(StageRegistry& r);
 
 /// A registry holding the built-in stage kinds.

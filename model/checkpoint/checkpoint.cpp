@@ -2,16 +2,16 @@
 
 #include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
-
-#include <nlohmann/json.hpp>
 
 namespace qsweep::model {
 
 Checkpoint::Checkpoint(const std::filesystem::path& dir) : dir_(dir) {
   namespace fs = std::filesystem;
-  if (!fs::is_directory(dir)) throw std::runtime_error("model folder " + dir.string() + " does not exist");
+  if (!fs::is_directory(dir))
+    throw std::runtime_error("model folder " + dir.string() + " does not exist");
   config_ = load_model_config(dir / "config.json");
   const fs::path index_path = dir / "model.safetensors.index.json";
   std::vector<std::string> shard_names;
@@ -29,14 +29,18 @@ Checkpoint::Checkpoint(const std::filesystem::path& dir) : dir_(dir) {
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
       throw std::runtime_error(index_path.string() + ": missing object 'weight_map'");
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) throw std::runtime_error(index_path.string() + ": weight_map['" + it.key() + "'] is not a string");
+      if (!it.value().is_string())
+        throw std::runtime_error(index_path.string() + ": weight_map['" + it.key() +
+                                 "'] is not a string");
       const std::string file = it.value().get<std::string>();
       // Shards must be plain file names inside the folder.
-      if (file.empty() || file.find('/') != std::string::npos || file.find('\\') != std::string::npos || file == "." || file == "..")
-        throw std::runtime_error(index_path.string() + ": weight_map['" + it.key() + "'] names '" + file +
-                                 "', not a file inside the folder");
+      if (file.empty() || file.find('/') != std::string::npos ||
+          file.find('\\') != std::string::npos || file == "." || file == "..")
+        throw std::runtime_error(index_path.string() + ": weight_map['" + it.key() + "'] names '" +
+                                 file + "', not a file inside the folder");
       weight_map[it.key()] = file;
-      if (std::find(shard_names.begin(), shard_names.end(), file) == shard_names.end()) shard_names.push_back(file);
+      if (std::find(shard_names.begin(), shard_names.end(), file) == shard_names.end())
+        shard_names.push_back(file);
     }
     std::sort(shard_names.begin(), shard_names.end());
   } else if (fs::exists(dir / "model.safetensors")) {
@@ -54,10 +58,12 @@ Checkpoint::Checkpoint(const std::filesystem::path& dir) : dir_(dir) {
     for (const auto& [name, view] : files_[fi]->tensors()) {
       if (!weight_map.empty()) {
         auto it = weight_map.find(name);
-        if (it == weight_map.end() || file_index[it->second] != fi) continue;  // listed elsewhere / not listed
+        if (it == weight_map.end() || file_index[it->second] != fi)
+          continue;  // listed elsewhere / not listed
       }
       if (index_.count(name))
-        throw std::runtime_error("model folder " + dir.string() + ": tensor '" + name + "' appears in two files");
+        throw std::runtime_error("model folder " + dir.string() + ": tensor '" + name +
+                                 "' appears in two files");
       index_[name] = &view;
     }
   }
@@ -83,10 +89,12 @@ void Checkpoint::read_f32(const std::string& name, float* dst, size_t n) const {
   const TensorView& v = view(name);
   if (static_cast<size_t>(v.numel()) != n)
     throw std::runtime_error("model folder " + dir_.string() + ": tensor '" + name + "' has " +
-                             std::to_string(v.numel()) + " elements, expected " + std::to_string(n));
+                             std::to_string(v.numel()) + " elements, expected " +
+                             std::to_string(n));
   if (!to_f32(v.dtype, v.data, n, dst))
-    throw std::runtime_error("model folder " + dir_.string() + ": tensor '" + name + "' has dtype " +
-                             dtype_name(v.dtype) + "; only F32, F16, BF16 and F64 convert to fp32");
+    throw std::runtime_error("model folder " + dir_.string() + ": tensor '" + name +
+                             "' has dtype " + dtype_name(v.dtype) +
+                             "; only F32, F16, BF16 and F64 convert to fp32");
 }
 
 TensorF32 Checkpoint::tensor_f32(const std::string& name) const {

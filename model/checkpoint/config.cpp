@@ -2,10 +2,9 @@
 
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
-
-#include <nlohmann/json.hpp>
 
 namespace qsweep::model {
 namespace {
@@ -14,7 +13,9 @@ using nlohmann::json;
 
 struct Ctx {
   const std::string& path;
-  [[noreturn]] void fail(const std::string& what) const { throw std::runtime_error(path + ": " + what); }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw std::runtime_error(path + ": " + what);
+  }
 };
 
 int get_int(const Ctx& c, const json& j, const char* key, std::optional<int> def) {
@@ -25,7 +26,8 @@ int get_int(const Ctx& c, const json& j, const char* key, std::optional<int> def
   const json& v = j[key];
   if (!v.is_number_integer()) c.fail(std::string("'") + key + "' must be an integer");
   const int64_t x = v.get<int64_t>();
-  if (x < 0 || x > INT32_MAX) c.fail(std::string("'") + key + "' out of range: " + std::to_string(x));
+  if (x < 0 || x > INT32_MAX)
+    c.fail(std::string("'") + key + "' out of range: " + std::to_string(x));
   return static_cast<int>(x);
 }
 
@@ -45,14 +47,17 @@ Activation parse_act(const Ctx& c, const std::string& s, const char* key) {
   if (s == "silu" || s == "swish") return Activation::kSilu;
   if (s == "gelu_pytorch_tanh" || s == "gelu_new" || s == "gelu_fast") return Activation::kGeluTanh;
   if (s == "gelu") return Activation::kGelu;
-  c.fail(std::string("unsupported activation '") + s + "' ('" + key + "'); supported: silu, gelu_pytorch_tanh, gelu");
+  c.fail(std::string("unsupported activation '") + s + "' ('" + key +
+         "'); supported: silu, gelu_pytorch_tanh, gelu");
 }
 
 /// rope_scaling (legacy) or rope_parameters (transformers 5); `r` is an object.
 void parse_rope(const Ctx& c, const json& r, const char* key, RopeConfig* rope) {
   std::string type = "default";
-  if (r.contains("rope_type") && r["rope_type"].is_string()) type = r["rope_type"].get<std::string>();
-  else if (r.contains("type") && r["type"].is_string()) type = r["type"].get<std::string>();
+  if (r.contains("rope_type") && r["rope_type"].is_string())
+    type = r["rope_type"].get<std::string>();
+  else if (r.contains("type") && r["type"].is_string())
+    type = r["type"].get<std::string>();
   if (r.contains("rope_theta")) rope->theta = get_num(c, r, "rope_theta", rope->theta);
   const std::string where = std::string("'") + key + "'";
   if (type == "default") {
@@ -63,7 +68,8 @@ void parse_rope(const Ctx& c, const json& r, const char* key, RopeConfig* rope) 
     rope->factor = get_num(c, r, "factor", 1.0);
   } else if (type == "llama3") {
     rope->type = RopeType::kLlama3;
-    for (const char* k : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
+    for (const char* k :
+         {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
       if (!r.contains(k)) c.fail(where + " of type llama3 needs '" + k + "'");
     rope->factor = get_num(c, r, "factor", 8.0);
     rope->low_freq_factor = get_num(c, r, "low_freq_factor", 1.0);
@@ -74,15 +80,20 @@ void parse_rope(const Ctx& c, const json& r, const char* key, RopeConfig* rope) 
   } else {
     c.fail(where + " has unsupported rope type '" + type + "'; supported: default, linear, llama3");
   }
-  if (!(rope->factor > 0) || !std::isfinite(rope->factor)) c.fail(where + ": 'factor' must be positive");
+  if (!(rope->factor > 0) || !std::isfinite(rope->factor))
+    c.fail(where + ": 'factor' must be positive");
 }
 
 const char* arch_name(Arch a) {
   switch (a) {
-    case Arch::kLlama: return "LlamaForCausalLM";
-    case Arch::kMistral: return "MistralForCausalLM";
-    case Arch::kGemma: return "GemmaForCausalLM";
-    case Arch::kQwen2: return "Qwen2ForCausalLM";
+    case Arch::kLlama:
+      return "LlamaForCausalLM";
+    case Arch::kMistral:
+      return "MistralForCausalLM";
+    case Arch::kGemma:
+      return "GemmaForCausalLM";
+    case Arch::kQwen2:
+      return "Qwen2ForCausalLM";
   }
   return "?";
 }
@@ -103,14 +114,18 @@ ModelConfig parse_model_config(const std::string& text, const std::string& path)
   }
   if (!j.is_object()) c.fail("not a JSON object");
   ModelConfig m;
-  if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty() ||
-      !j["architectures"][0].is_string())
+  if (!j.contains("architectures") || !j["architectures"].is_array() ||
+      j["architectures"].empty() || !j["architectures"][0].is_string())
     c.fail("missing 'architectures' (a list naming the model class, e.g. [\"LlamaForCausalLM\"])");
   m.architecture = j["architectures"][0].get<std::string>();
-  if (m.architecture == "LlamaForCausalLM") m.arch = Arch::kLlama;
-  else if (m.architecture == "MistralForCausalLM") m.arch = Arch::kMistral;
-  else if (m.architecture == "GemmaForCausalLM") m.arch = Arch::kGemma;
-  else if (m.architecture == "Qwen2ForCausalLM") m.arch = Arch::kQwen2;
+  if (m.architecture == "LlamaForCausalLM")
+    m.arch = Arch::kLlama;
+  else if (m.architecture == "MistralForCausalLM")
+    m.arch = Arch::kMistral;
+  else if (m.architecture == "GemmaForCausalLM")
+    m.arch = Arch::kGemma;
+  else if (m.architecture == "Qwen2ForCausalLM")
+    m.arch = Arch::kQwen2;
   else
     throw std::runtime_error("unsupported architecture '" + m.architecture + "' (" + path +
                              " 'architectures'); supported: " + supported_architectures());
@@ -121,15 +136,18 @@ ModelConfig parse_model_config(const std::string& text, const std::string& path)
   m.n_layer = get_int(c, j, "num_hidden_layers", std::nullopt);
   m.n_head = get_int(c, j, "num_attention_heads", std::nullopt);
   if (m.vocab_size <= 0 || m.n_embd <= 0 || m.n_ff <= 0 || m.n_layer <= 0 || m.n_head <= 0)
-    c.fail("vocab_size, hidden_size, intermediate_size, num_hidden_layers and num_attention_heads must be positive");
+    c.fail(
+        "vocab_size, hidden_size, intermediate_size, num_hidden_layers and num_attention_heads "
+        "must be positive");
   m.n_head_kv = get_int(c, j, "num_key_value_heads", m.n_head);
   if (m.n_head_kv <= 0 || m.n_head % m.n_head_kv != 0)
-    c.fail("num_key_value_heads (" + std::to_string(m.n_head_kv) + ") must divide num_attention_heads (" +
-           std::to_string(m.n_head) + ")");
+    c.fail("num_key_value_heads (" + std::to_string(m.n_head_kv) +
+           ") must divide num_attention_heads (" + std::to_string(m.n_head) + ")");
   if (j.contains("head_dim") && !j["head_dim"].is_null()) {
     m.head_dim = get_int(c, j, "head_dim", std::nullopt);
   } else {
-    if (m.n_embd % m.n_head != 0) c.fail("hidden_size is not a multiple of num_attention_heads and no 'head_dim'");
+    if (m.n_embd % m.n_head != 0)
+      c.fail("hidden_size is not a multiple of num_attention_heads and no 'head_dim'");
     m.head_dim = m.n_embd / m.n_head;
   }
   if (m.head_dim <= 0 || m.head_dim % 2 != 0) c.fail("'head_dim' must be positive and even");
@@ -160,17 +178,24 @@ ModelConfig parse_model_config(const std::string& text, const std::string& path)
       m.act = parse_act(c, j["hidden_act"].get<std::string>(), "hidden_act");
     }
   }
-  m.attention_bias = m.arch == Arch::kQwen2 ? true : get_bool(c, j, "attention_bias", false);
+  // Biases as transformers builds them: Qwen2 always has q/k/v biases; Mistral never; Llama and
+  // Gemma follow attention_bias (o_proj too).
+  m.attention_bias = m.arch == Arch::kQwen2     ? true
+                     : m.arch == Arch::kMistral ? false
+                                                : get_bool(c, j, "attention_bias", false);
   m.mlp_bias = m.arch == Arch::kLlama ? get_bool(c, j, "mlp_bias", false) : false;
   if (m.arch == Arch::kMistral && j.contains("sliding_window") && !j["sliding_window"].is_null())
     m.sliding_window = get_int(c, j, "sliding_window", 0);
   if (m.arch == Arch::kQwen2 && get_bool(c, j, "use_sliding_window", false))
     c.fail("'use_sliding_window': true is not supported for Qwen2");
   m.norm_plus_one = m.embed_scale = m.arch == Arch::kGemma;
-  m.bos_token_id = j.contains("bos_token_id") && j["bos_token_id"].is_number_integer() ? j["bos_token_id"].get<int>() : -1;
+  m.bos_token_id = j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()
+                       ? j["bos_token_id"].get<int>()
+                       : -1;
   if (j.contains("eos_token_id")) {
     const json& e = j["eos_token_id"];
-    if (e.is_number_integer()) m.eos_token_ids.push_back(e.get<int>());
+    if (e.is_number_integer())
+      m.eos_token_ids.push_back(e.get<int>());
     else if (e.is_array())
       for (const json& x : e)
         if (x.is_number_integer()) m.eos_token_ids.push_back(x.get<int>());
@@ -182,7 +207,9 @@ ModelConfig parse_model_config(const std::string& text, const std::string& path)
 
 ModelConfig load_model_config(const std::filesystem::path& path) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error(path.string() + ": cannot open (a Hugging Face model folder needs config.json)");
+  if (!f)
+    throw std::runtime_error(path.string() +
+                             ": cannot open (a Hugging Face model folder needs config.json)");
   std::stringstream ss;
   ss << f.rdbuf();
   return parse_model_config(ss.str(), path.string());
@@ -207,8 +234,10 @@ std::string model_config_to_json(const ModelConfig& m) {
   } else if (m.rope.type == RopeType::kLinear) {
     j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", m.rope.factor}};
   } else {
-    j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", m.rope.factor},
-                         {"low_freq_factor", m.rope.low_freq_factor}, {"high_freq_factor", m.rope.high_freq_factor},
+    j["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", m.rope.factor},
+                         {"low_freq_factor", m.rope.low_freq_factor},
+                         {"high_freq_factor", m.rope.high_freq_factor},
                          {"original_max_position_embeddings", m.rope.original_max_position}};
   }
   j["tie_word_embeddings"] = m.tie_word_embeddings;
@@ -218,8 +247,10 @@ std::string model_config_to_json(const ModelConfig& m) {
   j["mlp_bias"] = m.mlp_bias;
   j["max_position_embeddings"] = m.max_position_embeddings;
   if (m.bos_token_id >= 0) j["bos_token_id"] = m.bos_token_id;
-  if (m.eos_token_ids.size() == 1) j["eos_token_id"] = m.eos_token_ids[0];
-  else if (!m.eos_token_ids.empty()) j["eos_token_id"] = m.eos_token_ids;
+  if (m.eos_token_ids.size() == 1)
+    j["eos_token_id"] = m.eos_token_ids[0];
+  else if (!m.eos_token_ids.empty())
+    j["eos_token_id"] = m.eos_token_ids;
   if (!m.torch_dtype.empty()) j["torch_dtype"] = m.torch_dtype;
   return j.dump(2) + "\n";
 }

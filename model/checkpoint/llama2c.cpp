@@ -23,7 +23,8 @@ Llama2cModel read_llama2c(const std::filesystem::path& path) {
   f.seekg(0, std::ios::end);
   const uint64_t file_size = static_cast<uint64_t>(f.tellg());
   f.seekg(0);
-  if (file_size < 28) fail(path, "truncated: " + std::to_string(file_size) + " bytes, the header needs 28");
+  if (file_size < 28)
+    fail(path, "truncated: " + std::to_string(file_size) + " bytes, the header needs 28");
   int32_t h[7];
   f.read(reinterpret_cast<char*>(h), sizeof h);
   Llama2cModel m;
@@ -35,19 +36,23 @@ Llama2cModel read_llama2c(const std::filesystem::path& path) {
   auto bad = [&](int v) { return v <= 0 || v > limit; };
   if (bad(m.dim) || bad(m.hidden_dim) || bad(m.n_layers) || bad(m.n_heads) || bad(m.n_kv_heads) ||
       bad(m.vocab_size) || bad(m.seq_len))
-    fail(path, "implausible header (dim " + std::to_string(h[0]) + ", hidden_dim " + std::to_string(h[1]) +
-                   ", n_layers " + std::to_string(h[2]) + ", n_heads " + std::to_string(h[3]) + ", n_kv_heads " +
-                   std::to_string(h[4]) + ", vocab_size " + std::to_string(h[5]) + ", seq_len " +
-                   std::to_string(h[6]) + "); is this a llama2.c checkpoint?");
+    fail(path, "implausible header (dim " + std::to_string(h[0]) + ", hidden_dim " +
+                   std::to_string(h[1]) + ", n_layers " + std::to_string(h[2]) + ", n_heads " +
+                   std::to_string(h[3]) + ", n_kv_heads " + std::to_string(h[4]) + ", vocab_size " +
+                   std::to_string(h[5]) + ", seq_len " + std::to_string(h[6]) +
+                   "); is this a llama2.c checkpoint?");
   if (m.dim % m.n_heads != 0 || m.n_heads % m.n_kv_heads != 0 || m.head_size() % 2 != 0)
-    fail(path, "inconsistent header: dim must be a multiple of n_heads, n_heads of n_kv_heads, head size even");
+    fail(path,
+         "inconsistent header: dim must be a multiple of n_heads, n_heads of n_kv_heads, head size "
+         "even");
   const uint64_t d = m.dim, hd = m.hidden_dim, L = m.n_layers, V = m.vocab_size, kv = m.kv_dim();
-  const uint64_t rope = static_cast<uint64_t>(m.seq_len) * m.head_size();  // two tables of seq_len*hs/2
-  const uint64_t n_floats = V * d + L * d + L * d * d + 2 * L * kv * d + L * d * d + L * d + 3 * L * hd * d + d +
-                            (m.shared_classifier ? 0 : rope + V * d);
+  const uint64_t rope =
+      static_cast<uint64_t>(m.seq_len) * m.head_size();  // two tables of seq_len*hs/2
+  const uint64_t n_floats = V * d + L * d + L * d * d + 2 * L * kv * d + L * d * d + L * d +
+                            3 * L * hd * d + d + (m.shared_classifier ? 0 : rope + V * d);
   if (28 + 4 * n_floats > file_size)
-    fail(path, "truncated: the header implies " + std::to_string(28 + 4 * n_floats) + " bytes, the file has " +
-                   std::to_string(file_size));
+    fail(path, "truncated: the header implies " + std::to_string(28 + 4 * n_floats) +
+                   " bytes, the file has " + std::to_string(file_size));
   auto take = [&](std::vector<float>& v, uint64_t n) {
     v.resize(n);
     f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(4 * n));
@@ -99,8 +104,10 @@ void import_llama2c(const std::filesystem::path& bin, const std::filesystem::pat
   t["model.embed_tokens.weight"] = make_f32_tensor({m.vocab_size, d}, m.token_embedding.data());
   for (int l = 0; l < m.n_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    const auto wq = permute_rope_rows(slice(m.wq, l, d * d), m.n_heads, static_cast<int>(d), static_cast<int>(d));
-    const auto wk = permute_rope_rows(slice(m.wk, l, kv * d), m.n_kv_heads, static_cast<int>(kv), static_cast<int>(d));
+    const auto wq = permute_rope_rows(slice(m.wq, l, d * d), m.n_heads, static_cast<int>(d),
+                                      static_cast<int>(d));
+    const auto wk = permute_rope_rows(slice(m.wk, l, kv * d), m.n_kv_heads, static_cast<int>(kv),
+                                      static_cast<int>(d));
     t[p + "self_attn.q_proj.weight"] = make_f32_tensor({d, d}, wq.data());
     t[p + "self_attn.k_proj.weight"] = make_f32_tensor({kv, d}, wk.data());
     t[p + "self_attn.v_proj.weight"] = make_f32_tensor({kv, d}, m.wv.data() + l * kv * d);

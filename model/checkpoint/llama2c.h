@@ -18,8 +18,9 @@
 namespace qsweep::model {
 
 struct Llama2cModel {
-  int dim = 0, hidden_dim = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, vocab_size = 0, seq_len = 0;
-  bool shared_classifier = true;  // header vocab_size > 0
+  int dim = 0, hidden_dim = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, vocab_size = 0,
+      seq_len = 0;
+  bool shared_classifier = true;       // header vocab_size > 0
   std::vector<float> token_embedding;  // [vocab, dim]
   std::vector<float> rms_att;          // [L, dim]
   std::vector<float> wq;               // [L, dim, dim]

@@ -10,9 +10,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <stdexcept>
-
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 namespace qsweep::model {
 namespace {
@@ -31,8 +30,10 @@ int json_depth(const char* s, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const char c = s[i];
     if (in_str) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_str = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_str = false;
     } else if (c == '"') {
       in_str = true;
     } else if (c == '[' || c == '{') {
@@ -72,7 +73,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
   map_size_ = static_cast<size_t>(st.st_size);
   if (map_size_ < 8) {
     ::close(fd);
-    fail(path, "truncated: " + std::to_string(map_size_) + " bytes, less than the 8-byte header length");
+    fail(path,
+         "truncated: " + std::to_string(map_size_) + " bytes, less than the 8-byte header length");
   }
   map_ = ::mmap(nullptr, map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
@@ -101,7 +103,10 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
     const uint8_t* data = base + 8 + n_header;
     const uint64_t data_size = map_size_ - 8 - n_header;
 
-    struct Span { uint64_t begin, end; const std::string* name; };
+    struct Span {
+      uint64_t begin, end;
+      const std::string* name;
+    };
     std::vector<Span> spans;
     for (auto it = j.begin(); it != j.end(); ++it) {
       const std::string& name = it.key();
@@ -109,18 +114,22 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
       if (name == "__metadata__") {
         if (!v.is_object()) fail(path, "__metadata__ is not an object");
         for (auto m = v.begin(); m != v.end(); ++m) {
-          if (!m.value().is_string()) fail(path, "__metadata__ value '" + m.key() + "' is not a string");
+          if (!m.value().is_string())
+            fail(path, "__metadata__ value '" + m.key() + "' is not a string");
           metadata_[m.key()] = m.value().get<std::string>();
         }
         continue;
       }
       const std::string where = "tensor '" + name + "': ";
       if (!v.is_object()) fail(path, where + "entry is not an object");
-      if (!v.contains("dtype") || !v["dtype"].is_string()) fail(path, where + "missing string 'dtype'");
+      if (!v.contains("dtype") || !v["dtype"].is_string())
+        fail(path, where + "missing string 'dtype'");
       const auto dt = parse_dtype(v["dtype"].get<std::string>());
       if (!dt) fail(path, where + "unknown dtype '" + v["dtype"].get<std::string>() + "'");
-      if (!v.contains("shape") || !v["shape"].is_array()) fail(path, where + "missing array 'shape'");
-      if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
+      if (!v.contains("shape") || !v["shape"].is_array())
+        fail(path, where + "missing array 'shape'");
+      if (!v.contains("data_offsets") || !v["data_offsets"].is_array() ||
+          v["data_offsets"].size() != 2)
         fail(path, where + "'data_offsets' must be an array [begin, end]");
       TensorView t;
       t.name = name;
@@ -131,11 +140,14 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
         uint64_t u = 0;
         if (!as_u63(d, &u)) fail(path, where + "shape entries must be non-negative integers");
         t.shape.push_back(static_cast<int64_t>(u));
-        if (u != 0 && numel > static_cast<uint64_t>(INT64_MAX) / u) overflow = true;
-        else numel *= u;
+        if (u != 0 && numel > static_cast<uint64_t>(INT64_MAX) / u)
+          overflow = true;
+        else
+          numel *= u;
       }
       // A zero dimension makes the product 0 even after an "overflow" elsewhere.
-      if (std::find(t.shape.begin(), t.shape.end(), 0) != t.shape.end()) numel = 0, overflow = false;
+      if (std::find(t.shape.begin(), t.shape.end(), 0) != t.shape.end())
+        numel = 0, overflow = false;
       if (overflow) fail(path, where + "shape product overflows");
       uint64_t begin = 0, end = 0;
       if (!as_u63(v["data_offsets"][0], &begin) || !as_u63(v["data_offsets"][1], &end))
@@ -144,17 +156,19 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
       const uint64_t esize = dtype_size(t.dtype);
       if (numel > UINT64_MAX / esize) fail(path, where + "byte size overflows");
       if (numel * esize != end - begin)
-        fail(path, where + "shape needs " + std::to_string(numel * esize) + " bytes but data_offsets span " +
-                       std::to_string(end - begin));
+        fail(path, where + "shape needs " + std::to_string(numel * esize) +
+                       " bytes but data_offsets span " + std::to_string(end - begin));
       if (end > data_size)
         fail(path, where + "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                       ") outside the data area of " + std::to_string(data_size) + " bytes (file truncated?)");
+                       ") outside the data area of " + std::to_string(data_size) +
+                       " bytes (file truncated?)");
       t.data = data + begin;
       t.n_bytes = static_cast<size_t>(end - begin);
       if (end > begin) spans.push_back({begin, end, &it.key()});
       tensors_.emplace(name, std::move(t));
     }
-    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    std::sort(spans.begin(), spans.end(),
+              [](const Span& a, const Span& b) { return a.begin < b.begin; });
     for (size_t i = 1; i < spans.size(); ++i)
       if (spans[i].begin < spans[i - 1].end)
         fail(path, "tensor '" + *spans[i].name + "' overlaps tensor '" + *spans[i - 1].name + "'");
@@ -185,23 +199,29 @@ TensorData make_f32_tensor(std::vector<int64_t> shape, const float* data) {
   return t;
 }
 
-void write_safetensors(const std::filesystem::path& path, const std::map<std::string, TensorData>& tensors,
+void write_safetensors(const std::filesystem::path& path,
+                       const std::map<std::string, TensorData>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   json h = json::object();
   if (!metadata.empty()) h["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    if (name == "__metadata__") throw std::runtime_error("write_safetensors: reserved tensor name __metadata__");
+    if (name == "__metadata__")
+      throw std::runtime_error("write_safetensors: reserved tensor name __metadata__");
     uint64_t n = 1;
     for (int64_t d : t.shape) {
-      if (d < 0) throw std::runtime_error("write_safetensors " + path.string() + ": negative dim in '" + name + "'");
+      if (d < 0)
+        throw std::runtime_error("write_safetensors " + path.string() + ": negative dim in '" +
+                                 name + "'");
       n *= static_cast<uint64_t>(d);
     }
     if (n * dtype_size(t.dtype) != t.bytes.size())
       throw std::runtime_error("write_safetensors " + path.string() + ": tensor '" + name +
                                "' has " + std::to_string(t.bytes.size()) + " bytes, shape needs " +
                                std::to_string(n * dtype_size(t.dtype)));
-    h[name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+    h[name] = {{"dtype", dtype_name(t.dtype)},
+               {"shape", t.shape},
+               {"data_offsets", {offset, offset + t.bytes.size()}}};
     offset += t.bytes.size();
   }
   std::string header = h.dump();
@@ -211,17 +231,21 @@ void write_safetensors(const std::filesystem::path& path, const std::map<std::st
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) throw std::runtime_error("write_safetensors: cannot create " + tmp.string());
     uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      len[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
     f.write(reinterpret_cast<const char*>(len), 8);
     f.write(header.data(), static_cast<std::streamsize>(header.size()));
     for (const auto& [name, t] : tensors)
-      f.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
+      f.write(reinterpret_cast<const char*>(t.bytes.data()),
+              static_cast<std::streamsize>(t.bytes.size()));
     f.flush();
     if (!f) throw std::runtime_error("write_safetensors: write failed: " + tmp.string());
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  if (ec) throw std::runtime_error("write_safetensors: cannot rename " + tmp.string() + ": " + ec.message());
+  if (ec)
+    throw std::runtime_error("write_safetensors: cannot rename " + tmp.string() + ": " +
+                             ec.message());
 }
 
 }  // namespace qsweep::model

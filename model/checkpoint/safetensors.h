@@ -58,7 +58,7 @@ class SafetensorsFile {
 
  private:
   std::filesystem::path path_;
-  void* map_ = nullptr;   // nullptr: empty file never mapped
+  void* map_ = nullptr;  // nullptr: empty file never mapped
   size_t map_size_ = 0;
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
@@ -77,7 +77,8 @@ TensorData make_f32_tensor(std::vector<int64_t> shape, const float* data);
 /// Writes a safetensors file (tensors sorted by name, 8-byte aligned header,
 /// as the reference implementation does). Writes to `path`.tmp then renames.
 /// Throws std::runtime_error on I/O errors or a size/shape mismatch.
-void write_safetensors(const std::filesystem::path& path, const std::map<std::string, TensorData>& tensors,
+void write_safetensors(const std::filesystem::path& path,
+                       const std::map<std::string, TensorData>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace qsweep::model

@@ -5,10 +5,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define QSWEEP_KASSERT(cond)                                                              \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
+#define QSWEEP_KASSERT(cond)                                                                   \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
       std::fprintf(stderr, "%s:%d: engine invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
+      std::abort();                                                                            \
+    }                                                                                          \
   } while (0)

@@ -5,6 +5,8 @@
 
 #include <vector>
 
+#include "model/engine/workspace.h"
+
 namespace qsweep::model {
 
 class KvCache {
@@ -31,7 +33,7 @@ class KvCache {
   int kv_dim_ = 0;
   int len_ = 0;
   int cap_ = 0;
-  std::vector<std::vector<float>> k_, v_;  // [n_layer][cap * kv_dim]
+  std::vector<AlignedVec> k_, v_;  // [n_layer][cap * kv_dim]
 };
 
 }  // namespace qsweep::model

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "model/engine/workspace.h"
+
 namespace qsweep::model {
 
 class Checkpoint;
@@ -30,16 +32,18 @@ class DenseLinear final : public Linear {
  public:
   /// `w` holds at least `offset + out*in` floats; shared so that a tied
   /// lm_head reuses the embedding table.
-  DenseLinear(std::shared_ptr<const std::vector<float>> w, int out, int in, std::vector<float> bias = {},
+  DenseLinear(std::shared_ptr<const AlignedVec> w, int out, int in, std::vector<float> bias = {},
               size_t offset = 0);
   void forward(const float* x, float* y, int n) const override;
   int in_features() const override { return in_; }
   int out_features() const override { return out_; }
-  size_t weight_bytes() const override { return sizeof(float) * (size_t(out_) * in_ + bias_.size()); }
+  size_t weight_bytes() const override {
+    return sizeof(float) * (size_t(out_) * in_ + bias_.size());
+  }
   const float* weight() const { return storage_->data() + offset_; }
 
  private:
-  std::shared_ptr<const std::vector<float>> storage_;
+  std::shared_ptr<const AlignedVec> storage_;
   size_t offset_;
   int out_, in_;
   std::vector<float> bias_;  // empty: no bias
@@ -49,11 +53,11 @@ class DenseLinear final : public Linear {
 /// "model.layers.0.self_attn.q_proj": reads name.weight [out, in] and, when
 /// `bias`, name.bias [out]). Throws std::runtime_error on missing tensors or
 /// wrong shapes.
-using LinearLoader = std::function<std::unique_ptr<Linear>(const Checkpoint& ckpt, const std::string& name,
-                                                           int out, int in, bool bias)>;
+using LinearLoader = std::function<std::unique_ptr<Linear>(
+    const Checkpoint& ckpt, const std::string& name, int out, int in, bool bias)>;
 
 /// The default loader: weights converted to fp32, DenseLinear.
-std::unique_ptr<Linear> load_dense_linear(const Checkpoint& ckpt, const std::string& name, int out, int in,
-                                          bool bias);
+std::unique_ptr<Linear> load_dense_linear(const Checkpoint& ckpt, const std::string& name, int out,
+                                          int in, bool bias);
 
 }  // namespace qsweep::model

@@ -1,8 +1,9 @@
 #include "model/engine/norm.h"
 
+#include <tbb/parallel_for.h>
+
 #include <cmath>
 #include <cstddef>
-#include <tbb/parallel_for.h>
 
 namespace qsweep::model {
 

@@ -1,7 +1,12 @@
 #include "model/engine/rope.h"
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 #include <cmath>
+#include <cstddef>
 #include <numbers>
+#include <vector>
 
 namespace qsweep::model {
 
@@ -23,7 +28,8 @@ Rope::Rope(const RopeConfig& cfg, int head_dim) : head_dim_(head_dim), inv_freq_
       if (wavelen > low_wavelen) {
         f = f / cfg.factor;
       } else if (wavelen >= high_wavelen) {
-        const double smooth = (old_ctx / wavelen - cfg.low_freq_factor) / (cfg.high_freq_factor - cfg.low_freq_factor);
+        const double smooth = (old_ctx / wavelen - cfg.low_freq_factor) /
+                              (cfg.high_freq_factor - cfg.low_freq_factor);
         f = (1.0 - smooth) * f / cfg.factor + smooth * f;
       }
     }
@@ -34,23 +40,29 @@ Rope::Rope(const RopeConfig& cfg, int head_dim) : head_dim_(head_dim), inv_freq_
 void Rope::apply(float* x, int n_tok, int n_head, const int* pos) const {
   // x [n_tok, n_head, head_dim]: out[i] = x[i] cos - x[i+h] sin, out[i+h] = x[i+h] cos + x[i] sin.
   const int half = head_dim_ / 2;
-  std::vector<float> cs(half), sn(half);
-  for (int t = 0; t < n_tok; ++t) {
-    for (int i = 0; i < half; ++i) {
-      const float angle = static_cast<float>(pos[t]) * inv_freq_[i];  // fp32 product, as torch
-      cs[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      sn[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
-    }
-    float* row = x + size_t(t) * n_head * head_dim_;
-    for (int h = 0; h < n_head; ++h) {
-      float* v = row + h * head_dim_;
+  auto rows = [&](const tbb::blocked_range<int>& r) {
+    std::vector<float> cs(half), sn(half);
+    for (int t = r.begin(); t < r.end(); ++t) {
       for (int i = 0; i < half; ++i) {
-        const float a = v[i], b = v[i + half];
-        v[i] = a * cs[i] - b * sn[i];
-        v[i + half] = b * cs[i] + a * sn[i];
+        const float angle = static_cast<float>(pos[t]) * inv_freq_[i];  // fp32 product, as torch
+        cs[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+        sn[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      }
+      float* row = x + size_t(t) * n_head * head_dim_;
+      for (int h = 0; h < n_head; ++h) {
+        float* v = row + h * head_dim_;
+        for (int i = 0; i < half; ++i) {
+          const float a = v[i], b = v[i + half];
+          v[i] = a * cs[i] - b * sn[i];
+          v[i + half] = b * cs[i] + a * sn[i];
+        }
       }
     }
-  }
+  };
+  if (n_tok < 32)
+    rows(tbb::blocked_range<int>(0, n_tok));
+  else
+    tbb::parallel_for(tbb::blocked_range<int>(0, n_tok, 16), rows);
 }
 
 }  // namespace qsweep::model

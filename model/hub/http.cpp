@@ -1,11 +1,11 @@
 #include "model/hub/http.h"
 
 #include <curl/curl.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <cctype>
 #include <mutex>
-#include <strings.h>
 
 namespace qsweep::model {
 
@@ -41,7 +41,8 @@ std::string url_encode(const std::string& s, bool keep_slash) {
   static const char* k_hex = "0123456789ABCDEF";
   std::string r;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keep_slash && c == '/')) {
       r += static_cast<char>(c);
     } else {
       r += '%';
@@ -106,7 +107,8 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
     }
     if (!hop->started) {
       hop->started = true;
-      if (hop->req->on_response && !hop->req->on_response(static_cast<int>(code), hop->resp->headers)) {
+      if (hop->req->on_response &&
+          !hop->req->on_response(static_cast<int>(code), hop->resp->headers)) {
         hop->sink_stopped = true;
         return 0;
       }
@@ -148,6 +150,11 @@ class CurlHttpClient : public HttpClient {
       bool follow = hop_no < req.max_redirects;
       perform(req, url, url_origin(url) == origin, follow, sink, &resp, &next);
       if (resp.error.empty() && is_redirect(resp.status) && follow && !next.empty()) {
+        if (url.rfind("https://", 0) == 0 && next.rfind("https://", 0) != 0) {
+          resp.error = "refusing a redirect from https to a non-https URL";
+          resp.final_url = url;
+          return resp;
+        }
         url = next;
         continue;
       }
@@ -173,7 +180,8 @@ class CurlHttpClient : public HttpClient {
     if (same_origin && !req.bearer_token.empty())
       hdrs = curl_slist_append(hdrs, ("Authorization: Bearer " + req.bearer_token).c_str());
     if (req.range_start > 0)
-      hdrs = curl_slist_append(hdrs, ("Range: bytes=" + std::to_string(req.range_start) + "-").c_str());
+      hdrs = curl_slist_append(hdrs,
+                               ("Range: bytes=" + std::to_string(req.range_start) + "-").c_str());
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     if (req.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -183,7 +191,8 @@ class CurlHttpClient : public HttpClient {
     curl_easy_setopt(c, CURLOPT_USERAGENT, "qsweep/1 (hub client)");
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connect_timeout_s * 1000));
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(req.stall_timeout_s)));
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+                     std::max(1L, static_cast<long>(req.stall_timeout_s)));
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &hop);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -204,7 +213,8 @@ class CurlHttpClient : public HttpClient {
         resp->aborted = true;
         resp->error = "transfer aborted";
       } else {
-        resp->error = std::string(curl_easy_strerror(rc)) + (errbuf[0] ? std::string(": ") + errbuf : "");
+        resp->error =
+            std::string(curl_easy_strerror(rc)) + (errbuf[0] ? std::string(": ") + errbuf : "");
       }
     }
     curl_slist_free_all(hdrs);

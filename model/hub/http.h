@@ -5,7 +5,8 @@
 // Redirects are followed by this layer, hop by hop, so that the rule for
 // credentials is explicit: the bearer token is sent only to the scheme, host
 // and port of the original URL, never to a host a redirect points at (the Hub
-// redirects LFS files to a CDN). Nothing here logs, and no error text contains
+// redirects LFS files to a CDN), and a redirect from https to plain http is
+// refused. Nothing here logs, and no error text contains
 // a request header.
 
 #include <cstdint>
@@ -26,27 +27,29 @@ using HttpHeaders = std::map<std::string, std::string, HeaderNameLess>;
 
 struct HttpRequest {
   std::string url;
-  std::string method = "GET";           ///< "GET" or "HEAD"
-  HttpHeaders headers;                  ///< sent on every hop (never put credentials here)
-  std::string bearer_token;             ///< "Authorization: Bearer ..." to the original origin only; empty = none
-  uint64_t range_start = 0;             ///< > 0: "Range: bytes=N-"
-  int max_redirects = 10;               ///< 0 = return the 3xx response itself
-  double connect_timeout_s = 15;        ///< TCP/TLS connect limit
-  double stall_timeout_s = 60;          ///< abort when no byte arrives for this long
-  std::function<bool()> should_abort;   ///< polled during the transfer; true = abort (cancel)
+  std::string method = "GET";  ///< "GET" or "HEAD"
+  HttpHeaders headers;         ///< sent on every hop (never put credentials here)
+  std::string
+      bearer_token;  ///< "Authorization: Bearer ..." to the original origin only; empty = none
+  uint64_t range_start = 0;            ///< > 0: "Range: bytes=N-"
+  int max_redirects = 10;              ///< 0 = return the 3xx response itself
+  double connect_timeout_s = 15;       ///< TCP/TLS connect limit
+  double stall_timeout_s = 60;         ///< abort when no byte arrives for this long
+  std::function<bool()> should_abort;  ///< polled during the transfer; true = abort (cancel)
   /// Called once with the status and headers of a final 2xx response, before
   /// its first body byte (not called for an empty body); false = abort.
   std::function<bool(int status, const HttpHeaders& headers)> on_response;
 };
 
 struct HttpResponse {
-  int status = 0;            ///< final HTTP status; 0 = no response at all
-  HttpHeaders headers;       ///< of the final response
-  std::string final_url;     ///< after redirects
-  std::string error;         ///< transport error (connect failed, connection dropped, timeout, aborted); empty = complete
-  bool aborted = false;      ///< should_abort or the sink asked to stop
-  uint64_t body_bytes = 0;   ///< bytes of a 2xx body passed to the sink
-  std::string error_body;    ///< first 64 KiB of a non-2xx body (for messages)
+  int status = 0;         ///< final HTTP status; 0 = no response at all
+  HttpHeaders headers;    ///< of the final response
+  std::string final_url;  ///< after redirects
+  std::string error;  ///< transport error (connect failed, connection dropped, timeout, aborted);
+                      ///< empty = complete
+  bool aborted = false;     ///< should_abort or the sink asked to stop
+  uint64_t body_bytes = 0;  ///< bytes of a 2xx body passed to the sink
+  std::string error_body;   ///< first 64 KiB of a non-2xx body (for messages)
 
   bool ok() const { return error.empty() && status >= 200 && status < 300; }
   /// The header's value, or "" when absent.

@@ -16,7 +16,8 @@ std::string repo_folder_name(RepoType type, const std::string& repo_id) {
   size_t start = 0;
   while (true) {
     size_t slash = repo_id.find('/', start);
-    r += "--" + repo_id.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    r += "--" +
+         repo_id.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
@@ -38,7 +39,8 @@ std::string HubCacheRepo::read_ref(const std::string& revision) const {
   return is_commit_sha(sha) ? sha : "";
 }
 
-bool HubCacheRepo::write_ref(const std::string& revision, const std::string& sha, std::string* err) const {
+bool HubCacheRepo::write_ref(const std::string& revision, const std::string& sha,
+                             std::string* err) const {
   if (revision == sha) return true;
   if (!check_repo_path(revision, err)) return false;
   if (read_ref(revision) == sha) return true;
@@ -78,8 +80,8 @@ fs::path HubCacheRepo::cached_file(const std::string& sha, const std::string& re
   return real;
 }
 
-bool HubCacheRepo::link_snapshot(const std::string& sha, const std::string& rel, const std::string& etag,
-                                 std::string* err) const {
+bool HubCacheRepo::link_snapshot(const std::string& sha, const std::string& rel,
+                                 const std::string& etag, std::string* err) const {
   if (!check_repo_path(rel, err)) return false;
   fs::path link = snapshot_dir(sha) / rel;
   std::error_code ec;
@@ -101,25 +103,31 @@ std::vector<std::string> HubCacheRepo::list_snapshot(const std::string& sha) con
   std::vector<std::string> r;
   fs::path root = snapshot_dir(sha);
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    if (it->is_directory(ec) && !it->is_symlink(ec)) continue;
-    std::string rel = fs::relative(it->path(), root, ec).generic_string();
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec)) continue;
+    std::string rel = it->path()
+                          .lexically_relative(root)
+                          .generic_string();  // not fs::relative: it resolves links
     if (!cached_file(sha, rel).empty()) r.push_back(rel);
   }
   std::sort(r.begin(), r.end());
   return r;
 }
 
-bool sha256_file(const fs::path& p, std::string* hex, std::string* err,
-                 const std::function<bool()>& should_abort) {
+namespace {
+
+// Digest of prefix + the file's content with md; lowercase hex.
+bool digest_file(const EVP_MD* md_type, const std::string& prefix, const fs::path& p,
+                 std::string* hex, std::string* err, const std::function<bool()>& should_abort) {
   std::ifstream f(p, std::ios::binary);
   if (!f) {
     *err = "cannot read " + p.string();
     return false;
   }
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(ctx.get(), md_type, nullptr);
+  EVP_DigestUpdate(ctx.get(), prefix.data(), prefix.size());
   std::vector<char> buf(1 << 20);
   while (f) {
     if (should_abort && should_abort()) {
@@ -143,6 +151,25 @@ bool sha256_file(const fs::path& p, std::string* hex, std::string* err,
     *hex += k_hex[md[i] & 15];
   }
   return true;
+}
+
+}  // namespace
+
+bool git_blob_id_file(const fs::path& p, std::string* hex, std::string* err) {
+  std::error_code ec;
+  uintmax_t size = fs::file_size(p, ec);
+  if (ec) {
+    *err = "cannot read " + p.string() + ": " + ec.message();
+    return false;
+  }
+  std::string prefix = "blob " + std::to_string(size);
+  prefix.push_back('\0');
+  return digest_file(EVP_sha1(), prefix, p, hex, err, {});
+}
+
+bool sha256_file(const fs::path& p, std::string* hex, std::string* err,
+                 const std::function<bool()>& should_abort) {
+  return digest_file(EVP_sha256(), "", p, hex, err, should_abort);
 }
 
 bool link_or_copy(const fs::path& src, const fs::path& dst, std::string* err) {

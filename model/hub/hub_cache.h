@@ -31,7 +31,9 @@ class HubCacheRepo {
 
   const std::filesystem::path& dir() const { return dir_; }
   std::filesystem::path blob_path(const std::string& etag) const { return dir_ / "blobs" / etag; }
-  std::filesystem::path snapshot_dir(const std::string& sha) const { return dir_ / "snapshots" / sha; }
+  std::filesystem::path snapshot_dir(const std::string& sha) const {
+    return dir_ / "snapshots" / sha;
+  }
 
   /// The commit a revision resolved to when last seen online: refs/<rev>, or
   /// the revision itself when it is a commit with a snapshot folder; "" when unknown.
@@ -57,8 +59,13 @@ class HubCacheRepo {
 bool sha256_file(const std::filesystem::path& p, std::string* hex, std::string* err,
                  const std::function<bool()>& should_abort = {});
 
+/// git's blob id of a file: sha1 of "blob <size>\0" + content (the Hub's
+/// blobId of a file not in LFS); false + *err naming the file.
+bool git_blob_id_file(const std::filesystem::path& p, std::string* hex, std::string* err);
+
 /// Hard-links src to dst, or copies when linking is impossible (other
 /// filesystem); dst is a regular file afterwards. Parents of dst are created.
-bool link_or_copy(const std::filesystem::path& src, const std::filesystem::path& dst, std::string* err);
+bool link_or_copy(const std::filesystem::path& src, const std::filesystem::path& dst,
+                  std::string* err);
 
 }  // namespace qsweep::model

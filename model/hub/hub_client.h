@@ -1,7 +1,8 @@
 #pragma once
 // The Hugging Face Hub protocol, as huggingface_hub speaks it:
 //   GET {endpoint}/api/{models|datasets}/{repo}/revision/{rev}?blobs=true
-//       -> {"sha": commit, "siblings": [{"rfilename", "size", "blobId", "lfs": {"sha256", "size"}}]}
+//       -> {"sha": commit, "siblings": [{"rfilename", "size", "blobId", "lfs": {"sha256",
+//       "size"}}]}
 //   GET {endpoint}/[datasets/]{repo}/resolve/{commit}/{file}   (LFS files redirect to a CDN)
 //   GET {datasets_server}/rows?dataset=&config=&split=&offset=&length=100
 // Files land in the HF cache (hub_cache.h) and are reused from it; transfers
@@ -31,9 +32,9 @@ struct RepoFile {
 };
 
 struct RepoInfo {
-  std::string sha;               ///< the commit (40 hex digits)
-  std::vector<RepoFile> files;   ///< the whole listing, sorted by path
-  bool from_cache = false;       ///< listed from the local snapshot (offline)
+  std::string sha;              ///< the commit (40 hex digits)
+  std::vector<RepoFile> files;  ///< the whole listing, sorted by path
+  bool from_cache = false;      ///< listed from the local snapshot (offline)
   std::vector<std::string> paths() const;
   const RepoFile* find(const std::string& path) const;
 };
@@ -44,10 +45,10 @@ struct HubError {
 };
 
 struct RetryPolicy {
-  int max_attempts = 6;             ///< per request, including the first
-  double base_delay_s = 1;          ///< then 2x per attempt
-  double max_delay_s = 30;          ///< cap of the backoff
-  double max_retry_after_s = 120;   ///< cap of a server's Retry-After
+  int max_attempts = 6;            ///< per request, including the first
+  double base_delay_s = 1;         ///< then 2x per attempt
+  double max_delay_s = 30;         ///< cap of the backoff
+  double max_retry_after_s = 120;  ///< cap of a server's Retry-After
   /// Sleeps (tests record instead); empty = real sleep in slices, abortable.
   std::function<void(double seconds)> sleep;
 };
@@ -59,11 +60,11 @@ struct TransferHooks {
 };
 
 struct FetchedFile {
-  std::string path;                  ///< repo-relative
-  std::filesystem::path local;       ///< the regular file (a blob of the HF cache, or the URL's target)
+  std::string path;             ///< repo-relative
+  std::filesystem::path local;  ///< the regular file (a blob of the HF cache, or the URL's target)
   uint64_t size = 0;
-  std::string sha256;                ///< lowercase hex
-  bool reused = false;               ///< was already in the cache; nothing transferred
+  std::string sha256;   ///< lowercase hex
+  bool reused = false;  ///< was already in the cache; nothing transferred
 };
 
 class HubClient {
@@ -79,11 +80,12 @@ class HubClient {
   bool repo_info(const HubSource& src, RepoInfo* info, HubError* err);
   /// Makes every file of `files` (paths of info) present in the HF cache at
   /// info.sha, downloading what is missing; out gets them in order.
-  bool fetch_files(const HubSource& src, const RepoInfo& info, const std::vector<std::string>& files,
-                   const TransferHooks& hooks, std::vector<FetchedFile>* out, HubError* err);
+  bool fetch_files(const HubSource& src, const RepoInfo& info,
+                   const std::vector<std::string>& files, const TransferHooks& hooks,
+                   std::vector<FetchedFile>* out, HubError* err);
   /// Downloads one URL to dest (resuming dest + ".incomplete"); no token is sent.
-  bool fetch_url(const std::string& url, const std::filesystem::path& dest, const TransferHooks& hooks,
-                 FetchedFile* out, HubError* err);
+  bool fetch_url(const std::string& url, const std::filesystem::path& dest,
+                 const TransferHooks& hooks, FetchedFile* out, HubError* err);
   /// Every row of a dataset split through the datasets-server rows API, one
   /// JSON object per line in dest; *n_rows = rows written.
   bool fetch_rows(const HubSource& src, const std::string& config, const std::string& split,
@@ -91,17 +93,18 @@ class HubClient {
                   HubError* err);
 
   /// {endpoint}/[datasets/]{repo}/resolve/{rev}/{path}
-  std::string resolve_url(const HubSource& src, const std::string& rev, const std::string& path) const;
+  std::string resolve_url(const HubSource& src, const std::string& rev,
+                          const std::string& path) const;
 
  private:
-  struct Attempt;
   bool get_json(const HubSource& src, const std::string& url, const std::string& what,
                 const TransferHooks& hooks, std::string* body, HubError* err);
   bool fetch_to(const HubSource* src, const HttpRequest& base, const std::filesystem::path& partial,
                 int64_t expected_size, const std::string& what, const TransferHooks& hooks,
                 uint64_t done_before, uint64_t total, HubError* err);
   bool fail(HubError* err, std::string message, bool retryable = false) const;
-  std::string http_error(const HubSource* src, const HttpResponse& r, const std::string& what) const;
+  std::string http_error(const HubSource* src, const HttpResponse& r,
+                         const std::string& what) const;
   void wait(double seconds, const TransferHooks& hooks) const;
   double backoff(int attempt) const;
   std::string redact(std::string s) const;

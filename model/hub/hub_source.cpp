@@ -45,7 +45,8 @@ bool valid_repo_part(const std::string& s) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string base_name(const std::string& p) {
@@ -85,7 +86,8 @@ bool glob_at(const char* p, const char* pe, const char* s, const char* se) {
 bool parse_source(const std::string& text, HubSource* out, std::string* err) {
   *out = HubSource{};
   const std::string expected =
-      "expected hf://ORG/NAME[@REV], hf://datasets/ORG/NAME[@REV], https://URL, file:///ABS/PATH or "
+      "expected hf://ORG/NAME[@REV], hf://datasets/ORG/NAME[@REV], https://URL, file:///ABS/PATH "
+      "or "
       "an absolute path";
   if (text.rfind("hf://", 0) == 0) {
     out->kind = HubSource::Kind::kHub;
@@ -110,7 +112,8 @@ bool parse_source(const std::string& text, HubSource* out, std::string* err) {
     std::string org = slash == std::string::npos ? rest : rest.substr(0, slash);
     std::string name = slash == std::string::npos ? "" : rest.substr(slash + 1);
     if (!valid_repo_part(org) || !valid_repo_part(name)) {
-      *err = "source '" + text + "': '" + rest + "' is not a repo id of the form ORG/NAME; " + expected;
+      *err = "source '" + text + "': '" + rest + "' is not a repo id of the form ORG/NAME; " +
+             expected;
       return false;
     }
     out->repo_id = org + "/" + name;
@@ -142,7 +145,7 @@ HubEnv HubEnv::from_environment() {
   fs::path hf_home = env_or("HF_HOME", xdg + "/huggingface");
   e.hub_cache = env_or("HF_HUB_CACHE", env_or("HUGGINGFACE_HUB_CACHE", (hf_home / "hub").string()));
   e.offline = env_true("HF_HUB_OFFLINE") || env_true("TRANSFORMERS_OFFLINE");
-  e.token = env_or("HF_TOKEN", "");
+  e.token = env_or("HF_TOKEN", env_or("HUGGING_FACE_HUB_TOKEN", ""));
   if (e.token.empty()) {
     std::ifstream f(env_or("HF_TOKEN_PATH", (hf_home / "token").string()));
     std::string line;
@@ -154,7 +157,8 @@ HubEnv HubEnv::from_environment() {
 bool is_commit_sha(const std::string& s) {
   if (s.size() != 40) return false;
   for (char c : s)
-    if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c)))
+    if (!std::isxdigit(static_cast<unsigned char>(c)) ||
+        std::isupper(static_cast<unsigned char>(c)))
       return false;
   return true;
 }
@@ -177,9 +181,11 @@ bool check_repo_path(const std::string& name, std::string* err) {
   size_t start = 0;
   while (true) {
     size_t slash = name.find('/', start);
-    std::string part = name.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    std::string part =
+        name.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (part.empty()) return fail("empty path component");
-    if (part == "." || part == "..") return fail("'" + part + "' component (would leave the folder)");
+    if (part == "." || part == "..")
+      return fail("'" + part + "' component (would leave the folder)");
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
@@ -198,16 +204,19 @@ bool glob_match(const std::string& pattern, const std::string& path) {
 
 std::vector<std::string> select_model_files(const std::vector<std::string>& listing) {
   static const std::set<std::string> k_always = {
-      "config.json",           "generation_config.json", "tokenizer.json",
-      "tokenizer_config.json", "tokenizer.model",        "special_tokens_map.json",
-      "added_tokens.json",     "vocab.json",             "merges.txt",
-      "chat_template.json",    "chat_template.jinja",    "model.safetensors.index.json"};
+      "config.json",         "generation_config.json",
+      "tokenizer.json",      "tokenizer_config.json",
+      "tokenizer.model",     "special_tokens_map.json",
+      "added_tokens.json",   "vocab.json",
+      "merges.txt",          "chat_template.json",
+      "chat_template.jinja", "model.safetensors.index.json"};
   bool has_safetensors = false;
   for (const auto& f : listing)
     if (f.find('/') == std::string::npos && ends_with(f, ".safetensors")) has_safetensors = true;
   std::vector<std::string> r;
   for (const auto& f : listing) {
-    if (f.find('/') != std::string::npos) continue;  // sub-folders hold other formats (original/, onnx/)
+    if (f.find('/') != std::string::npos)
+      continue;  // sub-folders hold other formats (original/, onnx/)
     if (k_always.count(f) || ends_with(f, ".safetensors")) {
       r.push_back(f);
     } else if (!has_safetensors && f.rfind("pytorch_model", 0) == 0 &&
@@ -220,8 +229,8 @@ std::vector<std::string> select_model_files(const std::vector<std::string>& list
 }
 
 std::vector<std::string> select_dataset_files(const std::vector<std::string>& listing) {
-  static const char* k_ext[] = {".jsonl", ".json", ".csv", ".parquet", ".txt",
-                                ".jsonl.gz", ".json.gz", ".csv.gz"};
+  static const char* k_ext[] = {".jsonl", ".json",     ".csv",     ".parquet",
+                                ".txt",   ".jsonl.gz", ".json.gz", ".csv.gz"};
   std::vector<std::string> r;
   for (const auto& f : listing)
     for (const char* e : k_ext)

@@ -34,11 +34,11 @@ struct HubSource {
 bool parse_source(const std::string& text, HubSource* out, std::string* err);
 
 /// Settings read from the environment, like huggingface_hub: HF_ENDPOINT,
-/// HF_TOKEN (else the file HF_TOKEN_PATH or $HF_HOME/token), HF_HOME (default
-/// $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface), HF_HUB_CACHE (default
+/// HF_TOKEN (else HUGGING_FACE_HUB_TOKEN, else the file HF_TOKEN_PATH or $HF_HOME/token), HF_HOME
+/// (default $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface), HF_HUB_CACHE (default
 /// $HF_HOME/hub), HF_HUB_OFFLINE (1/ON/YES/TRUE), HF_DATASETS_SERVER.
 struct HubEnv {
-  std::string endpoint = "https://huggingface.co";                       ///< no trailing '/'
+  std::string endpoint = "https://huggingface.co";                         ///< no trailing '/'
   std::string datasets_server = "https://datasets-server.huggingface.co";  ///< no trailing '/'
   std::filesystem::path hub_cache;  ///< the "hub" folder of the HF cache
   bool offline = false;

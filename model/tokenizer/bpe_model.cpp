@@ -116,9 +116,7 @@ struct Candidate {
   TokenId new_id;
   // priority_queue is a max-heap: "less" means lower priority, i.e. higher
   // rank, then higher position.
-  bool operator<(const Candidate& o) const {
-    return rank != o.rank ? rank > o.rank : pos > o.pos;
-  }
+  bool operator<(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
 };
 }  // namespace
 

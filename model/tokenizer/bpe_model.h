@@ -22,12 +22,12 @@ namespace qsweep::model {
 class BpeModel {
  public:
   struct Options {
-    std::optional<std::string> unk_token;  ///< none: unknown characters are dropped
-    bool fuse_unk = false;                 ///< consecutive unknowns -> one unk id
-    bool byte_fallback = false;            ///< unknown characters -> <0xNN> byte tokens
-    bool ignore_merges = false;            ///< a word that is a vocab entry is one token
-    std::string continuing_subword_prefix; ///< "" = none
-    std::string end_of_word_suffix;        ///< "" = none
+    std::optional<std::string> unk_token;   ///< none: unknown characters are dropped
+    bool fuse_unk = false;                  ///< consecutive unknowns -> one unk id
+    bool byte_fallback = false;             ///< unknown characters -> <0xNN> byte tokens
+    bool ignore_merges = false;             ///< a word that is a vocab entry is one token
+    std::string continuing_subword_prefix;  ///< "" = none
+    std::string end_of_word_suffix;         ///< "" = none
   };
 
   /// vocab: (token, id) pairs; merges: (left, right) pairs in rank order.

@@ -13,7 +13,8 @@ namespace {
 
 class SequenceDecoder : public Decoder {
  public:
-  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> parts) : parts_(std::move(parts)) {}
+  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> parts)
+      : parts_(std::move(parts)) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (const auto& p : parts_) p->decode_chain(tokens);
   }
@@ -172,17 +173,19 @@ std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const std::string
   }
   if (type == "Replace") {
     if (!j.contains("pattern")) throw std::runtime_error(what + ": missing \"pattern\"");
-    return std::make_unique<ReplaceDecoder>(Pattern(j["pattern"], what), str_field(j, "content", what));
+    return std::make_unique<ReplaceDecoder>(Pattern(j["pattern"], what),
+                                            str_field(j, "content", what));
   }
   if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();
   if (type == "Fuse") return std::make_unique<FuseDecoder>();
   if (type == "Strip") {
-    return std::make_unique<StripDecoder>(str_field(j, "content", what), size_field(j, "start", what),
-                                          size_field(j, "stop", what));
+    return std::make_unique<StripDecoder>(
+        str_field(j, "content", what), size_field(j, "start", what), size_field(j, "stop", what));
   }
   if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
-  throw std::runtime_error(what + " is not supported by qsweep (supported decoders: Sequence, "
-                                  "Replace, ByteFallback, Fuse, Strip, ByteLevel)");
+  throw std::runtime_error(what +
+                           " is not supported by qsweep (supported decoders: Sequence, "
+                           "Replace, ByteFallback, Fuse, Strip, ByteLevel)");
 }
 
 }  // namespace qsweep::model

@@ -4,10 +4,9 @@
 // the file and the type.
 
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace qsweep::model {
 

@@ -77,8 +77,9 @@ std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j, const std::
     return std::make_unique<ReplaceNormalizer>(Pattern(j["pattern"], what),
                                                str_field(j, "content", what));
   }
-  throw std::runtime_error(what + " is not supported by qsweep (supported normalizers: Sequence, "
-                                  "Prepend, Replace)");
+  throw std::runtime_error(what +
+                           " is not supported by qsweep (supported normalizers: Sequence, "
+                           "Prepend, Replace)");
 }
 
 }  // namespace qsweep::model

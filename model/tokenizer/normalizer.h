@@ -4,9 +4,8 @@
 // load error naming the file and the type.
 
 #include <memory>
-#include <string>
-
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 
 namespace qsweep::model {
 

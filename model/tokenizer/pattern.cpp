@@ -11,8 +11,8 @@ Pattern::Pattern(const nlohmann::json& j, const std::string& what) {
   } else if (j.is_object() && j.size() == 1 && j.contains("Regex") && j["Regex"].is_string()) {
     regex_ = std::make_shared<Regex>(j["Regex"].get<std::string>(), what);
   } else {
-    throw std::runtime_error(what + ": pattern must be {\"String\": ...} or {\"Regex\": ...}, got " +
-                             j.dump());
+    throw std::runtime_error(
+        what + ": pattern must be {\"String\": ...} or {\"Regex\": ...}, got " + j.dump());
   }
 }
 

@@ -3,11 +3,10 @@
 // (a literal) or {"Regex": r} (PCRE2, see regex.h).
 
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "model/tokenizer/regex.h"
 

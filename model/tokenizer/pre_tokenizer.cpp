@@ -107,17 +107,18 @@ class ByteLevelPreTokenizer : public PreTokenizer {
       : add_prefix_space_(add_prefix_space) {
     if (use_regex) {
       split_ = std::make_unique<SplitPreTokenizer>(
-          Pattern(nlohmann::json{{"Regex",
-                                  "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|"
-                                  "\\s+(?!\\S)|\\s+"}},
-                  what),
+          Pattern(
+              nlohmann::json{{"Regex",
+                              "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|"
+                              "\\s+(?!\\S)|\\s+"}},
+              what),
           Behavior::kIsolated, false);
     }
   }
   void pre_tokenize(std::vector<std::string>& pieces) const override {
     if (add_prefix_space_) {
       for (auto& s : pieces) {
-        if (s.empty() || s[0] != ' ') s.insert(0, " ");
+        if (s.empty() || s[0] != ' ') s.insert(s.begin(), ' ');
       }
     }
     if (split_) split_->pre_tokenize(pieces);
@@ -158,12 +159,18 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const 
                               ? j["behavior"].get<std::string>()
                               : std::string();
     Behavior behavior;
-    if (b == "Removed") behavior = Behavior::kRemoved;
-    else if (b == "Isolated") behavior = Behavior::kIsolated;
-    else if (b == "MergedWithPrevious") behavior = Behavior::kMergedWithPrevious;
-    else if (b == "MergedWithNext") behavior = Behavior::kMergedWithNext;
-    else if (b == "Contiguous") behavior = Behavior::kContiguous;
-    else throw std::runtime_error(what + ": unknown behavior \"" + b + "\"");
+    if (b == "Removed")
+      behavior = Behavior::kRemoved;
+    else if (b == "Isolated")
+      behavior = Behavior::kIsolated;
+    else if (b == "MergedWithPrevious")
+      behavior = Behavior::kMergedWithPrevious;
+    else if (b == "MergedWithNext")
+      behavior = Behavior::kMergedWithNext;
+    else if (b == "Contiguous")
+      behavior = Behavior::kContiguous;
+    else
+      throw std::runtime_error(what + ": unknown behavior \"" + b + "\"");
     return std::make_unique<SplitPreTokenizer>(Pattern(j["pattern"], what), behavior,
                                                bool_field(j, "invert", false));
   }
@@ -171,8 +178,9 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const 
     return std::make_unique<ByteLevelPreTokenizer>(bool_field(j, "add_prefix_space", true),
                                                    bool_field(j, "use_regex", true), what);
   }
-  throw std::runtime_error(what + " is not supported by qsweep (supported pre-tokenizers: "
-                                  "Sequence, Split, ByteLevel)");
+  throw std::runtime_error(what +
+                           " is not supported by qsweep (supported pre-tokenizers: "
+                           "Sequence, Split, ByteLevel)");
 }
 
 }  // namespace qsweep::model

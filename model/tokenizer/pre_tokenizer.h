@@ -5,10 +5,9 @@
 // load error naming the file and the type.
 
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace qsweep::model {
 

@@ -98,8 +98,23 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0;
   while (pos <= text.size()) {
-    const int rc = pcre2_match(impl_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md, mc);
-    if (rc < 0) break;  // PCRE2_ERROR_NOMATCH, or a resource limit: no further matches
+    int rc = pcre2_match(impl_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md, mc);
+    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH && impl_->jit) {
+      // A JIT resource limit (stack): the interpreter keeps its state on the heap.
+      rc = pcre2_match(impl_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
+                       md, mc);
+    }
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {
+      PCRE2_UCHAR buf[256];
+      pcre2_get_error_message(rc, buf, sizeof buf);
+      pcre2_match_context_free(mc);
+      pcre2_match_data_free(md);
+      // Never a silently shorter match list (that would be wrong token ids).
+      throw std::runtime_error(std::string("regex match failed on a text of ") +
+                               std::to_string(text.size()) +
+                               " bytes: " + reinterpret_cast<const char*>(buf));
+    }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     const size_t s = ov[0], e = ov[1];
     out.emplace_back(s, e);

@@ -25,7 +25,8 @@ class Regex {
 
   /// Byte ranges [start, end) of the successive non-overlapping matches in
   /// `text` (valid UTF-8), left to right. An empty match advances by one
-  /// character.
+  /// character. Throws std::runtime_error when PCRE2 hits a resource limit
+  /// even without JIT (never a silently shortened list).
   std::vector<std::pair<size_t, size_t>> find_all(std::string_view text) const;
   /// True when the pattern matches somewhere in `text`.
   bool search(std::string_view text) const;

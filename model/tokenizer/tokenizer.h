@@ -5,7 +5,8 @@
 //
 // Error policy of model/tokenizer/: loaders throw std::runtime_error whose
 // message names the file and what is wrong (a stage body catches it at the
-// stage boundary); encode/decode never throw for any input text or id list.
+// stage boundary). decode never throws; encode throws std::runtime_error
+// only if the regex engine exhausts its resources on a pathological text.
 
 #include <cstdint>
 #include <memory>
@@ -24,7 +25,8 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
 
-  /// Token ids of `text` (UTF-8; invalid bytes are read as U+FFFD). With
+  /// Token ids of `text` (UTF-8; the HF and SentencePiece tokenizers read
+  /// invalid bytes as U+FFFD, llama2.c gives them byte tokens as run.c does). With
   /// add_special_tokens the format's own additions (BOS for the tokenizers
   /// here) are added, as HF `encode(text, add_special_tokens=True)` does.
   virtual std::vector<TokenId> encode(std::string_view text, bool add_special_tokens) const = 0;

@@ -70,6 +70,34 @@ int run_cli(int argc, char** argv) {
   gc->add_option("--keep", keep, "experiment YAML files whose artifacts to keep")->required();
   gc->add_flag("-n,--dry-run", dry, "only list what would be removed");
 
+  ModelArgs ma;
+  std::string imp_bin, imp_tok, imp_out;
+  auto* model = app.add_subcommand("model", "checkpoints and the embedded CPU engine");
+  model->require_subcommand(1);
+  auto* mimport = model->add_subcommand("import", "convert a llama2.c checkpoint into a Hugging Face folder");
+  mimport->add_option("checkpoint", imp_bin, "llama2.c .bin (e.g. stories260K.bin)")->required();
+  mimport->add_option("tokenizer", imp_tok, "llama2.c tokenizer .bin (e.g. tok512.bin)")->required();
+  mimport->add_option("out", imp_out, "output folder")->required();
+  auto* mgen = model->add_subcommand("generate", "generate text from a prompt (greedy unless --temperature)");
+  mgen->add_option("dir", ma.dir, "model folder")->required();
+  mgen->add_option("-p,--prompt", ma.prompt, "prompt text (default: empty = start of text)");
+  mgen->add_option("-n,--max-tokens", ma.max_tokens, "tokens to generate (default 64)");
+  mgen->add_option("--temperature", ma.temperature, "sampling temperature (0 = greedy)");
+  mgen->add_option("--seed", ma.seed, "sampling seed");
+  mgen->add_option("--threads", ma.threads, "CPU threads (default: all)");
+  mgen->add_flag("-v,--verbose", ma.verbose, "print token ids and speed to stderr");
+  auto* mscore = model->add_subcommand("score", "log p(continuation | context) and whether it is the greedy continuation");
+  mscore->add_option("dir", ma.dir, "model folder")->required();
+  mscore->add_option("--context", ma.context, "context text")->required();
+  mscore->add_option("--continuation", ma.continuation, "continuation text (e.g. \" Paris\")")->required();
+  mscore->add_flag("--bos", ma.bos, "prepend BOS to the context");
+  mscore->add_option("--threads", ma.threads, "CPU threads (default: all)");
+  auto* mppl = model->add_subcommand("perplexity", "rolling-window perplexity of a text file");
+  mppl->add_option("dir", ma.dir, "model folder")->required();
+  mppl->add_option("file", ma.file, "UTF-8 text file")->required();
+  mppl->add_option("--max-length", ma.max_length, "window length (default: the model's)");
+  mppl->add_option("--threads", ma.threads, "CPU threads (default: all)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -83,6 +111,10 @@ int run_cli(int argc, char** argv) {
     if (*show) return cmd_show(g, what, exp, json);
     if (*status) return cmd_status(g, exp, runs, json);
     if (*schema) return cmd_schema();
+    if (*mimport) return cmd_model_import(imp_bin, imp_tok, imp_out);
+    if (*mgen) return cmd_model_generate(ma);
+    if (*mscore) return cmd_model_score(ma);
+    if (*mppl) return cmd_model_perplexity(ma);
     if (*ls) return cmd_cache_ls(g, json);
     if (*verify) return cmd_cache_verify(g, del);
     if (*gc) return cmd_cache_gc(g, keep, dry);

@@ -1,6 +1,7 @@
 #pragma once
 // One function per qsweep sub-command; app.cpp parses the command line.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,20 @@ int cmd_dag(const GlobalOptions& g, const std::string& experiment, const std::st
 int cmd_show(const GlobalOptions& g, const std::string& what, const std::string& experiment, bool json);
 int cmd_status(const GlobalOptions& g, const std::string& experiment, int runs, bool json);
 int cmd_schema();
+
+/// `qsweep model ...` arguments.
+struct ModelArgs {
+  std::string dir;  ///< a model folder (HF layout, or an imported llama2.c model)
+  std::string prompt, context, continuation, file;
+  int max_tokens = 64, threads = 0, max_length = 0;
+  double temperature = 0;
+  uint64_t seed = 0;
+  bool bos = false, verbose = false;
+};
+int cmd_model_import(const std::string& bin, const std::string& tok, const std::string& out);
+int cmd_model_generate(const ModelArgs& a);
+int cmd_model_score(const ModelArgs& a);
+int cmd_model_perplexity(const ModelArgs& a);
 
 int cmd_cache_ls(const GlobalOptions& g, bool json);
 int cmd_cache_verify(const GlobalOptions& g, bool delete_corrupt);

@@ -1,0 +1,172 @@
+#include "model/engine/transformer.h"
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+
+#include "model/checkpoint/checkpoint.h"
+#include "model/engine/kernel_assert.h"
+#include "model/engine/norm.h"
+
+namespace qsweep::model {
+namespace {
+
+std::vector<float> read_vector(const Checkpoint& ckpt, const std::string& name, int n) {
+  const TensorView& v = ckpt.view(name);
+  if (v.numel() != n)
+    throw std::runtime_error("model folder " + ckpt.dir().string() + ": tensor '" + name +
+                             "' has " + std::to_string(v.numel()) +
+                             " elements, config.json implies " + std::to_string(n));
+  std::vector<float> out(n);
+  ckpt.read_f32(name, out.data(), out.size());
+  return out;
+}
+
+void init_attention_shape(Attention& a, const ModelConfig& c, int layer) {
+  a.n_head = c.n_head;
+  a.n_head_kv = c.n_head_kv;
+  a.head_dim = c.head_dim;
+  a.sliding_window = c.sliding_window;
+  a.layer = layer;
+}
+
+}  // namespace
+
+Transformer::Transformer(const Checkpoint& ckpt, const LinearLoader& loader) : cfg_(ckpt.config()) {
+  const ModelConfig& c = cfg_;
+  const int d = c.n_embd, qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim;
+  {
+    const std::string name = "model.embed_tokens.weight";
+    const TensorView& v = ckpt.view(name);
+    if (v.shape.size() != 2 || v.shape[0] != c.vocab_size || v.shape[1] != d)
+      throw std::runtime_error("model folder " + ckpt.dir().string() + ": tensor '" + name +
+                               "' does not have shape [vocab_size, hidden_size] = [" +
+                               std::to_string(c.vocab_size) + ", " + std::to_string(d) + "]");
+    embed_ = std::make_shared<AlignedVec>(size_t(c.vocab_size) * d);
+    ckpt.read_f32(name, embed_->data(), embed_->size());
+  }
+  const bool o_bias =
+      (c.arch == Arch::kLlama || c.arch == Arch::kGemma) && c.attention_bias;  // Qwen2: no o bias
+  for (int l = 0; l < c.n_layer; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    TransformerLayer L;
+    L.attn_norm = read_vector(ckpt, p + "input_layernorm.weight", d);
+    L.ffn_norm = read_vector(ckpt, p + "post_attention_layernorm.weight", d);
+    init_attention_shape(L.attn, c, l);
+    L.attn.q = loader(ckpt, p + "self_attn.q_proj", qd, d, c.attention_bias);
+    L.attn.k = loader(ckpt, p + "self_attn.k_proj", kvd, d, c.attention_bias);
+    L.attn.v = loader(ckpt, p + "self_attn.v_proj", kvd, d, c.attention_bias);
+    L.attn.o = loader(ckpt, p + "self_attn.o_proj", d, qd, o_bias);
+    L.mlp.act = c.act;
+    L.mlp.gate = loader(ckpt, p + "mlp.gate_proj", c.n_ff, d, c.mlp_bias);
+    L.mlp.up = loader(ckpt, p + "mlp.up_proj", c.n_ff, d, c.mlp_bias);
+    L.mlp.down = loader(ckpt, p + "mlp.down_proj", d, c.n_ff, c.mlp_bias);
+    layers_.push_back(std::move(L));
+  }
+  final_norm_ = read_vector(ckpt, "model.norm.weight", d);
+  if (c.tie_word_embeddings || !ckpt.has("lm_head.weight")) {
+    if (!c.tie_word_embeddings)
+      throw std::runtime_error(
+          "model folder " + ckpt.dir().string() +
+          ": tensor 'lm_head.weight' not found and config.json has tie_word_embeddings false");
+    lm_head_ = std::make_unique<DenseLinear>(embed_, c.vocab_size, d);
+  } else {
+    lm_head_ = loader(ckpt, "lm_head", c.vocab_size, d, false);
+  }
+  rope_ = std::make_unique<Rope>(c.rope, c.head_dim);
+}
+
+Transformer::Transformer(const ModelConfig& cfg, uint64_t seed, float stdev) : cfg_(cfg) {
+  const ModelConfig& c = cfg_;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, stdev);
+  auto rand_mat = [&](int out, int in) {
+    auto w = std::make_shared<AlignedVec>(size_t(out) * in);
+    for (float& x : *w) x = nd(rng);
+    return w;
+  };
+  auto dense = [&](int out, int in, bool bias) {
+    std::vector<float> b(bias ? out : 0);
+    for (float& x : b) x = nd(rng);
+    return std::make_unique<DenseLinear>(rand_mat(out, in), out, in, std::move(b));
+  };
+  const int d = c.n_embd, qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim;
+  embed_ = rand_mat(c.vocab_size, d);
+  const float norm_w = c.norm_plus_one ? 0.0f : 1.0f;
+  for (int l = 0; l < c.n_layer; ++l) {
+    TransformerLayer L;
+    L.attn_norm.assign(d, norm_w);
+    L.ffn_norm.assign(d, norm_w);
+    init_attention_shape(L.attn, c, l);
+    L.attn.q = dense(qd, d, c.attention_bias);
+    L.attn.k = dense(kvd, d, c.attention_bias);
+    L.attn.v = dense(kvd, d, c.attention_bias);
+    L.attn.o = dense(d, qd, false);
+    L.mlp.act = c.act;
+    L.mlp.gate = dense(c.n_ff, d, c.mlp_bias);
+    L.mlp.up = dense(c.n_ff, d, c.mlp_bias);
+    L.mlp.down = dense(d, c.n_ff, c.mlp_bias);
+    layers_.push_back(std::move(L));
+  }
+  final_norm_.assign(d, norm_w);
+  if (c.tie_word_embeddings)
+    lm_head_ = std::make_unique<DenseLinear>(embed_, c.vocab_size, d);
+  else
+    lm_head_ = dense(c.vocab_size, d, false);
+  rope_ = std::make_unique<Rope>(c.rope, c.head_dim);
+}
+
+size_t Transformer::weight_bytes_per_token() const {
+  size_t b = lm_head_->weight_bytes();
+  for (const auto& L : layers_)
+    b += L.attn.q->weight_bytes() + L.attn.k->weight_bytes() + L.attn.v->weight_bytes() +
+         L.attn.o->weight_bytes() + L.mlp.gate->weight_bytes() + L.mlp.up->weight_bytes() +
+         L.mlp.down->weight_bytes();
+  return b;
+}
+
+void Transformer::forward(const int* ids, int n_rows, std::vector<Segment>& segs,
+                          const std::vector<int>& out_rows, float* logits) const {
+  const ModelConfig& c = cfg_;
+  const int d = c.n_embd;
+  // Positions of every row, and room in each cache.
+  std::vector<int> pos(n_rows, -1);
+  for (Segment& s : segs) {
+    QSWEEP_KASSERT(s.cache && s.row0 >= 0 && s.row0 + s.n_tok <= n_rows);
+    s.cache->reserve(s.cache->len() + s.n_tok);
+    for (int i = 0; i < s.n_tok; ++i) pos[s.row0 + i] = s.cache->len() + i;
+  }
+  for (int r = 0; r < n_rows; ++r) QSWEEP_KASSERT(pos[r] >= 0);  // every row belongs to a segment
+  // x [n_rows, d]: embeddings (Gemma: times sqrt(d), computed in fp32).
+  AlignedVec x(size_t(n_rows) * d), h(size_t(n_rows) * d), y(size_t(n_rows) * d);
+  const float scale = c.embed_scale ? std::sqrt(static_cast<float>(d)) : 1.0f;
+  for (int r = 0; r < n_rows; ++r) {
+    QSWEEP_KASSERT(ids[r] >= 0 && ids[r] < c.vocab_size);
+    const float* e = embed_->data() + size_t(ids[r]) * d;
+    for (int i = 0; i < d; ++i) x[size_t(r) * d + i] = e[i] * scale;
+  }
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  Workspace ws;
+  for (const TransformerLayer& L : layers_) {
+    rms_norm(x.data(), h.data(), n_rows, d, L.attn_norm.data(), eps, c.norm_plus_one);
+    L.attn.forward(h.data(), y.data(), n_rows, segs, pos.data(), *rope_, ws);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+    rms_norm(x.data(), h.data(), n_rows, d, L.ffn_norm.data(), eps, c.norm_plus_one);
+    L.mlp.forward(h.data(), y.data(), n_rows, ws);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+  }
+  for (Segment& s : segs) s.cache->set_len(s.cache->len() + s.n_tok);
+  if (out_rows.empty()) return;
+  // Final norm and lm_head only on the requested rows: hs [m, d] -> logits [m, vocab].
+  const int m = static_cast<int>(out_rows.size());
+  AlignedVec hs(size_t(m) * d);
+  for (int i = 0; i < m; ++i) {
+    QSWEEP_KASSERT(out_rows[i] >= 0 && out_rows[i] < n_rows);
+    std::memcpy(&hs[size_t(i) * d], &x[size_t(out_rows[i]) * d], sizeof(float) * d);
+  }
+  rms_norm(hs.data(), hs.data(), m, d, final_norm_.data(), eps, c.norm_plus_one);
+  lm_head_->forward(hs.data(), logits, m);
+}
+
+}  // namespace qsweep::model

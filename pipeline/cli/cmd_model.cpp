@@ -1,0 +1,127 @@
+// qsweep model import | generate | score | perplexity: the embedded engine
+// from the command line (a checkpoint folder, no experiment needed).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "model/checkpoint/llama2c.h"
+#include "model/engine/engine.h"
+#include "model/tokenizer/llama2c_tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
+#include "pipeline/cli/commands.h"
+
+namespace qsweep::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Loaded {
+  std::unique_ptr<model::Engine> engine;
+  std::unique_ptr<model::Tokenizer> tok;
+};
+
+Loaded load(const std::string& dir, int threads) {
+  Loaded l;
+  model::EngineOptions o;
+  o.threads = threads;
+  l.engine = model::Engine::load(dir, o);
+  l.tok = model::load_tokenizer(dir);
+  return l;
+}
+
+std::vector<int> to_int(const std::vector<model::TokenId>& v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+int cmd_model_import(const std::string& bin, const std::string& tok, const std::string& out) {
+  try {
+    model::import_llama2c(bin, tok, out);
+    // tokenizer.json + tokenizer_config.json equivalent to the llama2.c
+    // tokenizer, so that qsweep and transformers load the folder as a whole.
+    model::write_hf_tokenizer(*model::Llama2cTokenizer::load(tok), out);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qsweep: error: %s\n", e.what());
+    return k_exit_failed;
+  }
+  std::printf("wrote %s: config.json, generation_config.json, model.safetensors, tokenizer.json, tokenizer_config.json\n",
+              out.c_str());
+  return k_exit_ok;
+}
+
+int cmd_model_generate(const ModelArgs& a) {
+  try {
+    Loaded l = load(a.dir, a.threads);
+    std::vector<int> prompt = to_int(l.tok->encode(a.prompt, true));
+    if (prompt.empty()) prompt.push_back(l.tok->bos_id());
+    model::GenerateOptions g;
+    g.max_tokens = a.max_tokens;
+    g.temperature = static_cast<float>(a.temperature);
+    g.seed = a.seed;
+    if (l.tok->eos_id() >= 0) g.stop_ids.push_back(l.tok->eos_id());
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<int> out = l.engine->generate(prompt, g);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::vector<model::TokenId> ids(out.begin(), out.end());
+    std::printf("%s%s\n", a.prompt.c_str(), l.tok->decode(ids, true).c_str());
+    if (a.verbose) {
+      std::fprintf(stderr, "ids:");
+      for (int id : out) std::fprintf(stderr, " %d", id);
+      std::fprintf(stderr, "\n%zu tokens in %.3f s (%.1f tokens/s)\n", out.size(), s, out.size() / std::max(s, 1e-9));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qsweep: error: %s\n", e.what());
+    return k_exit_failed;
+  }
+  return k_exit_ok;
+}
+
+int cmd_model_score(const ModelArgs& a) {
+  try {
+    Loaded l = load(a.dir, a.threads);
+    // lm-eval's _encode_pair: trailing spaces of the context move to the
+    // continuation; the continuation's ids are those of context+continuation
+    // after the context's (so a SentencePiece word boundary is tokenized as
+    // in running text). An empty context becomes the BOS/EOT prefix token.
+    std::string context = a.context, continuation = a.continuation;
+    size_t end = context.find_last_not_of(' ');
+    size_t n_spaces = end == std::string::npos ? context.size() : context.size() - end - 1;
+    continuation = context.substr(context.size() - n_spaces) + continuation;
+    context.resize(context.size() - n_spaces);
+    std::vector<int> whole = to_int(l.tok->encode(context + continuation, false));
+    std::vector<int> ctx = to_int(l.tok->encode(context, false));
+    std::vector<int> cont(whole.begin() + static_cast<long>(std::min(ctx.size(), whole.size())), whole.end());
+    if (ctx.empty() || a.bos) ctx.insert(ctx.begin(), l.tok->bos_id() >= 0 ? l.tok->bos_id() : l.tok->eos_id());
+    auto r = l.engine->loglikelihood(ctx, cont);
+    std::printf("{\"logprob\": %.6f, \"is_greedy\": %s, \"context_tokens\": %zu, \"continuation_tokens\": %zu}\n",
+                r.logprob, r.is_greedy ? "true" : "false", ctx.size(), cont.size());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qsweep: error: %s\n", e.what());
+    return k_exit_failed;
+  }
+  return k_exit_ok;
+}
+
+int cmd_model_perplexity(const ModelArgs& a) {
+  try {
+    Loaded l = load(a.dir, a.threads);
+    std::ifstream f(a.file, std::ios::binary);
+    if (!f) throw std::runtime_error("cannot read " + a.file);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::vector<int> ids = to_int(l.tok->encode(ss.str(), false));
+    auto r = l.engine->loglikelihood_rolling(ids, a.max_length);
+    double ppl = std::exp(-r.logprob / std::max(1, r.n_tokens));
+    std::printf("{\"tokens\": %d, \"windows\": %d, \"logprob\": %.6f, \"perplexity\": %.6f}\n", r.n_tokens,
+                r.n_windows, r.logprob, ppl);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qsweep: error: %s\n", e.what());
+    return k_exit_failed;
+  }
+  return k_exit_ok;
+}
+
+}  // namespace qsweep::cli

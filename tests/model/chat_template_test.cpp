@@ -1,0 +1,128 @@
+// Chat templates against transformers' apply_chat_template renderings
+// (tests/fixtures/chat_templates.json): text, ids, and errors.
+
+#include "model/tokenizer/chat_template.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "model/tokenizer/hf_tokenizer.h"
+#include "tests/testutil.h"
+
+namespace qsweep::model {
+namespace {
+
+using nlohmann::json;
+
+std::filesystem::path source_dir() {
+  const char* s = std::getenv("QSWEEP_SOURCE_DIR");
+  return s && *s ? std::filesystem::path(s) : std::filesystem::path(".");
+}
+
+json fixtures() {
+  return json::parse(testing::read_file(source_dir() / "tests/fixtures/chat_templates.json"));
+}
+
+TEST(ChatTemplate, RecognizesKnownTemplates) {
+  const json fx = fixtures();
+  EXPECT_EQ(recognize_chat_template(fx["templates"]["llama2"]), ChatFamily::kLlama2);
+  EXPECT_EQ(recognize_chat_template(fx["templates"]["vicuna_v1.1"]), ChatFamily::kVicuna);
+  EXPECT_EQ(recognize_chat_template(fx["templates"]["chatml"]), ChatFamily::kChatML);
+  // Outer whitespace and CRLF do not matter; anything else does.
+  EXPECT_EQ(recognize_chat_template("\n" + fx["templates"]["chatml"].get<std::string>() + "\n"),
+            ChatFamily::kChatML);
+  EXPECT_EQ(recognize_chat_template("{{ messages }}"), std::nullopt);
+  std::string t = fx["templates"]["chatml"];
+  t.replace(t.find("helpful"), 7, "helpless");
+  EXPECT_EQ(recognize_chat_template(t), std::nullopt);
+}
+
+TEST(ChatTemplate, MatchesTransformersRenderings) {
+  const auto data = testing::shared_data_dir();
+  if (data.empty())
+    GTEST_SKIP() << "../shared/data is absent: chat template ids need its tokenizers";
+  const json fx = fixtures();
+  std::map<std::string, std::unique_ptr<HfTokenizer>> toks;
+  std::map<std::string, std::unique_ptr<ChatTemplate>> configs;
+  for (const char* name : {"llama3_1", "gemma3", "llama2"}) {
+    const auto dir = data / "tokenizers" / name;
+    toks[name] = HfTokenizer::load((dir / "tokenizer.json").string());
+    // llama2's config has no template: the model family gives it.
+    configs[name] = std::make_unique<ChatTemplate>(
+        ChatTemplate::from_config((dir / "tokenizer_config.json").string(), ChatFamily::kLlama2));
+  }
+  EXPECT_EQ(configs["llama3_1"]->family(), ChatFamily::kLlama3);
+  EXPECT_EQ(configs["gemma3"]->family(), ChatFamily::kGemma);
+  EXPECT_EQ(configs["llama2"]->family(), ChatFamily::kLlama2);
+
+  int n = 0;
+  for (const auto& r : fx["renderings"]) {
+    const std::string family = r["family"], tokname = r["tokenizer"];
+    const ChatTemplate& cfg = *configs[tokname];
+    // llama3_1 / gemma3 render their config's template; the others the named
+    // family with the llama2 tokenizer's special tokens.
+    const ChatTemplate tmpl = family == tokname ? cfg
+                                                : ChatTemplate(*parse_chat_family(family),
+                                                               cfg.bos_token(), cfg.eos_token());
+    std::vector<ChatMessage> conv;
+    for (const auto& m : fx["conversations"][r["conversation"].get<int>()]) {
+      conv.push_back({m["role"], m["content"]});
+    }
+    const bool gen = r["add_generation_prompt"];
+    const std::string where = family + " conversation " +
+                              std::to_string(r["conversation"].get<int>()) + (gen ? " +gen" : "");
+    if (r.contains("error")) {
+      EXPECT_THROW(tmpl.render(conv, gen), std::runtime_error) << where;
+      continue;
+    }
+    std::string text;
+    ASSERT_NO_THROW(text = tmpl.render(conv, gen)) << where;
+    EXPECT_EQ(text, r["text"].get<std::string>()) << where;
+    EXPECT_EQ(tmpl.encode(*toks[tokname], conv, gen), r["ids"].get<std::vector<TokenId>>())
+        << where;
+    ++n;
+  }
+  EXPECT_EQ(n, 50);
+}
+
+TEST(ChatTemplate, RejectsNonAlternatingRoles) {
+  const ChatTemplate llama2(ChatFamily::kLlama2, "<s>", "</s>");
+  const ChatTemplate gemma(ChatFamily::kGemma, "<bos>", "<eos>");
+  const std::vector<ChatMessage> bad = {{"user", "a"}, {"user", "b"}};
+  EXPECT_THROW(llama2.render(bad, true), std::runtime_error);
+  EXPECT_THROW(gemma.render(bad, true), std::runtime_error);
+  EXPECT_THROW(gemma.render({}, true), std::runtime_error);
+}
+
+TEST(ChatTemplate, UnknownTemplateInConfigIsAnError) {
+  testing::TempDir dir;
+  const auto cfg = dir / "tokenizer_config.json";
+  testing::write_file(cfg,
+                      R"({"bos_token": "<s>", "chat_template": "{{ messages[0]['content'] }}"})");
+  try {
+    ChatTemplate::from_config(cfg.string(), ChatFamily::kLlama2);
+    FAIL() << "an unknown template must not fall back to the model family";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("chat template of " + cfg.string() + " is not one qsweep can render"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("pass chat_template: <family> explicitly"), std::string::npos) << msg;
+  }
+  testing::write_file(cfg, R"({"bos_token": "<s>"})");
+  EXPECT_THROW(ChatTemplate::from_config(cfg.string(), std::nullopt), std::runtime_error);
+  EXPECT_EQ(ChatTemplate::from_config(cfg.string(), ChatFamily::kVicuna).family(),
+            ChatFamily::kVicuna);
+}
+
+TEST(ChatTemplate, PythonStrip) {
+  EXPECT_EQ(python_strip("  a b \n"), "a b");
+  EXPECT_EQ(python_strip("\xE3\x80\x80x\xC2\xA0"), "x");      // U+3000, U+00A0
+  EXPECT_EQ(python_strip("\xE2\x80\x8Bx"), "\xE2\x80\x8Bx");  // U+200B is not whitespace
+  EXPECT_EQ(python_strip(""), "");
+}
+
+}  // namespace
+}  // namespace qsweep::model

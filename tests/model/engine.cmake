@@ -1,0 +1,7 @@
+# model/engine: kernels, parity with transformers on the tiny fixtures and
+# stories260K, loglikelihood / rolling / generate semantics.
+qsweep_test(model_engine_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_kernels_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/engine_parity_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/engine_api_test.cpp
+  LIBS qsweep_model)
