@@ -146,6 +146,20 @@ std::string HubClient::http_error(const HubSource* src, const HttpResponse& r,
   return what + ": HTTP " + std::to_string(r.status) + " from " + shown_url(r.final_url) + tail;
 }
 
+bool HubClient::wait_to_retry(const HttpResponse& r, int attempt, const std::string& what,
+                              const TransferHooks& hooks, HubError* err) const {
+  std::string reason = r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error;
+  if (attempt >= retry_.max_attempts)
+    return fail(err, what + ": giving up after " + std::to_string(attempt) + " attempts: " + reason,
+                true);
+  double delay = backoff(attempt);
+  if (double ra = retry_after_s(r); ra >= 0) delay = std::min(ra, retry_.max_retry_after_s);
+  if (hooks.log)
+    hooks.log(redact(what + ": " + reason + "; retrying in " + std::to_string(delay) + " s"));
+  wait(delay, hooks);
+  return true;
+}
+
 bool HubClient::get_json(const HubSource& src, const std::string& url, const std::string& what,
                          const TransferHooks& hooks, std::string* body, HubError* err) {
   for (int attempt = 1;; ++attempt) {
@@ -159,16 +173,7 @@ bool HubClient::get_json(const HubSource& src, const std::string& url, const std
     if (r.ok()) return true;
     if (r.aborted) return fail(err, what + ": cancelled");
     if (r.error.empty() && !retryable_status(r.status)) return fail(err, http_error(&src, r, what));
-    std::string reason = r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error;
-    if (attempt >= retry_.max_attempts)
-      return fail(err,
-                  what + ": giving up after " + std::to_string(attempt) + " attempts: " + reason,
-                  true);
-    double delay = backoff(attempt);
-    if (double ra = retry_after_s(r); ra >= 0) delay = std::min(ra, retry_.max_retry_after_s);
-    if (hooks.log)
-      hooks.log(redact(what + ": " + reason + "; retrying in " + std::to_string(delay) + " s"));
-    wait(delay, hooks);
+    if (!wait_to_retry(r, attempt, what, hooks, err)) return false;
   }
 }
 
@@ -333,16 +338,7 @@ bool HubClient::fetch_to(const HubSource* src, const HttpRequest& base, const fs
     if (cdn_denied && attempt >= 2) return fail(err, http_error(src, r, what));
     if (r.error.empty() && !retryable_status(r.status) && !cdn_denied)
       return fail(err, http_error(src, r, what));
-    std::string reason = r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error;
-    if (attempt >= retry_.max_attempts)
-      return fail(err,
-                  what + ": giving up after " + std::to_string(attempt) + " attempts: " + reason,
-                  true);
-    double delay = backoff(attempt);
-    if (double ra = retry_after_s(r); ra >= 0) delay = std::min(ra, retry_.max_retry_after_s);
-    if (hooks.log)
-      hooks.log(redact(what + ": " + reason + "; retrying in " + std::to_string(delay) + " s"));
-    wait(delay, hooks);
+    if (!wait_to_retry(r, attempt, what, hooks, err)) return false;
   }
 }
 

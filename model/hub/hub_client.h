@@ -106,6 +106,10 @@ class HubClient {
   std::string http_error(const HubSource* src, const HttpResponse& r,
                          const std::string& what) const;
   void wait(double seconds, const TransferHooks& hooks) const;
+  /// After a failed attempt: false (and *err) when the attempts are used up,
+  /// else logs, waits the backoff (or Retry-After) and returns true.
+  bool wait_to_retry(const HttpResponse& r, int attempt, const std::string& what,
+                     const TransferHooks& hooks, HubError* err) const;
   double backoff(int attempt) const;
   std::string redact(std::string s) const;
 
