@@ -1,11 +1,15 @@
 #!/bin/sh
-# fetch.sh MIRROR REPO_URL OUT_DIR FILE=SHA256...
+# fetch.sh MIRROR_SUBDIR REPO_URL OUT_DIR FILE=SHA256...
 # Copies each FILE of a Hugging Face Hub repo into OUT_DIR: from the local
-# mirror MIRROR/<FILE> when it exists (offline machines), else from
-# REPO_URL/resolve/main/<FILE> with curl. Every file is checked against its
-# sha256; a mismatch fails the node (nothing is published).
+# mirror of the Hub's files, $QSWEEP_HUB_MIRROR/MIRROR_SUBDIR/<FILE> (default
+# mirror: ../shared/data beside the qsweep checkout), when it exists (offline
+# machines), else from REPO_URL/resolve/main/<FILE> with curl. Every file is
+# checked against its sha256, so where a file came from is not part of the
+# node's key; a mismatch fails the node (nothing is published).
 set -eu
-mirror=$1 url=$2 out=$3
+here=$(cd "$(dirname "$0")" && pwd)
+mirror=${QSWEEP_HUB_MIRROR:-$here/../../../shared/data}/$1
+url=$2 out=$3
 shift 3
 for spec in "$@"; do
   file=${spec%%=*} sha=${spec#*=}
