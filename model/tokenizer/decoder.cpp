@@ -1,5 +1,7 @@
 #include "model/tokenizer/decoder.h"
 
+#include "model/tokenizer/component_json.h"
+
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -138,37 +140,15 @@ class ByteLevelDecoder : public Decoder {
   }
 };
 
-size_t size_field(const nlohmann::json& j, const char* key, const std::string& what) {
-  if (!j.contains(key) || !j[key].is_number_unsigned()) {
-    throw std::runtime_error(what + ": missing unsigned field \"" + key + "\"");
-  }
-  return j[key].get<size_t>();
-}
-
-std::string str_field(const nlohmann::json& j, const char* key, const std::string& what) {
-  if (!j.contains(key) || !j[key].is_string()) {
-    throw std::runtime_error(what + ": missing string field \"" + key + "\"");
-  }
-  return j[key].get<std::string>();
-}
-
 }  // namespace
 
 std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const std::string& file) {
   if (j.is_null()) return nullptr;
-  const std::string type = j.is_object() && j.contains("type") && j["type"].is_string()
-                               ? j["type"].get<std::string>()
-                               : std::string();
+  const std::string type = component_type(j);
   const std::string what = file + ": decoder " + (type.empty() ? "(no type)" : type);
   if (type == "Sequence") {
-    if (!j.contains("decoders") || !j["decoders"].is_array()) {
-      throw std::runtime_error(what + ": missing \"decoders\" array");
-    }
-    std::vector<std::unique_ptr<Decoder>> parts;
-    for (const auto& p : j["decoders"]) {
-      auto d = make_decoder(p, file);
-      if (d) parts.push_back(std::move(d));
-    }
+    auto parts = sequence_parts<Decoder>(j, "decoders", what,
+                                         [&](const nlohmann::json& p) { return make_decoder(p, file); });
     return std::make_unique<SequenceDecoder>(std::move(parts));
   }
   if (type == "Replace") {

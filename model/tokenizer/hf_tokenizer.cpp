@@ -1,5 +1,7 @@
 #include "model/tokenizer/hf_tokenizer.h"
 
+#include "model/tokenizer/component_json.h"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -35,12 +37,8 @@ json parse_json(const std::string& text, const std::string& name) {
 }
 
 std::string type_of(const json& j) {
-  return j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>()
-                                                                      : std::string("(no type)");
-}
-
-bool get_bool(const json& j, const char* key, bool dflt) {
-  return j.contains(key) && j[key].is_boolean() ? j[key].get<bool>() : dflt;
+  std::string t = component_type(j);
+  return t.empty() ? "(no type)" : t;
 }
 
 std::string get_str(const json& j, const char* key) {
@@ -103,9 +101,9 @@ std::unique_ptr<HfTokenizer> HfTokenizer::parse(const std::string& json_text,
   BpeModel::Options opt;
   if (m.contains("unk_token") && m["unk_token"].is_string())
     opt.unk_token = m["unk_token"].get<std::string>();
-  opt.fuse_unk = get_bool(m, "fuse_unk", false);
-  opt.byte_fallback = get_bool(m, "byte_fallback", false);
-  opt.ignore_merges = get_bool(m, "ignore_merges", false);
+  opt.fuse_unk = bool_field(m, "fuse_unk", false);
+  opt.byte_fallback = bool_field(m, "byte_fallback", false);
+  opt.ignore_merges = bool_field(m, "ignore_merges", false);
   opt.continuing_subword_prefix = get_str(m, "continuing_subword_prefix");
   opt.end_of_word_suffix = get_str(m, "end_of_word_suffix");
   tok->model_ = std::make_unique<BpeModel>(std::move(doc.vocab), doc.merges, opt, what);
@@ -129,11 +127,11 @@ std::unique_ptr<HfTokenizer> HfTokenizer::parse(const std::string& json_text,
       AddedToken t;
       t.id = a["id"].get<TokenId>();
       t.content = a["content"].get<std::string>();
-      t.single_word = get_bool(a, "single_word", false);
-      t.lstrip = get_bool(a, "lstrip", false);
-      t.rstrip = get_bool(a, "rstrip", false);
-      t.special = get_bool(a, "special", false);
-      t.normalized = get_bool(a, "normalized", !t.special);
+      t.single_word = bool_field(a, "single_word", false);
+      t.lstrip = bool_field(a, "lstrip", false);
+      t.rstrip = bool_field(a, "rstrip", false);
+      t.special = bool_field(a, "special", false);
+      t.normalized = bool_field(a, "normalized", !t.special);
       added.push_back(std::move(t));
     }
   }

@@ -1,5 +1,7 @@
 #include "model/tokenizer/normalizer.h"
 
+#include "model/tokenizer/component_json.h"
+
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <vector>
@@ -45,30 +47,15 @@ class ReplaceNormalizer : public Normalizer {
   std::string content_;
 };
 
-std::string str_field(const nlohmann::json& j, const char* key, const std::string& what) {
-  if (!j.contains(key) || !j[key].is_string()) {
-    throw std::runtime_error(what + ": missing string field \"" + key + "\"");
-  }
-  return j[key].get<std::string>();
-}
-
 }  // namespace
 
 std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j, const std::string& file) {
   if (j.is_null()) return nullptr;
-  const std::string type = j.is_object() && j.contains("type") && j["type"].is_string()
-                               ? j["type"].get<std::string>()
-                               : std::string();
+  const std::string type = component_type(j);
   const std::string what = file + ": normalizer " + (type.empty() ? "(no type)" : type);
   if (type == "Sequence") {
-    if (!j.contains("normalizers") || !j["normalizers"].is_array()) {
-      throw std::runtime_error(what + ": missing \"normalizers\" array");
-    }
-    std::vector<std::unique_ptr<Normalizer>> parts;
-    for (const auto& p : j["normalizers"]) {
-      auto n = make_normalizer(p, file);
-      if (n) parts.push_back(std::move(n));
-    }
+    auto parts = sequence_parts<Normalizer>(
+        j, "normalizers", what, [&](const nlohmann::json& p) { return make_normalizer(p, file); });
     return std::make_unique<SequenceNormalizer>(std::move(parts));
   }
   if (type == "Prepend") return std::make_unique<PrependNormalizer>(str_field(j, "prepend", what));

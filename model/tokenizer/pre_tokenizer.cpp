@@ -1,5 +1,7 @@
 #include "model/tokenizer/pre_tokenizer.h"
 
+#include "model/tokenizer/component_json.h"
+
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -130,27 +132,15 @@ class ByteLevelPreTokenizer : public PreTokenizer {
   std::unique_ptr<SplitPreTokenizer> split_;  ///< null: use_regex false
 };
 
-bool bool_field(const nlohmann::json& j, const char* key, bool dflt) {
-  return j.contains(key) && j[key].is_boolean() ? j[key].get<bool>() : dflt;
-}
-
 }  // namespace
 
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const std::string& file) {
   if (j.is_null()) return nullptr;
-  const std::string type = j.is_object() && j.contains("type") && j["type"].is_string()
-                               ? j["type"].get<std::string>()
-                               : std::string();
+  const std::string type = component_type(j);
   const std::string what = file + ": pre_tokenizer " + (type.empty() ? "(no type)" : type);
   if (type == "Sequence") {
-    if (!j.contains("pretokenizers") || !j["pretokenizers"].is_array()) {
-      throw std::runtime_error(what + ": missing \"pretokenizers\" array");
-    }
-    std::vector<std::unique_ptr<PreTokenizer>> parts;
-    for (const auto& p : j["pretokenizers"]) {
-      auto n = make_pre_tokenizer(p, file);
-      if (n) parts.push_back(std::move(n));
-    }
+    auto parts = sequence_parts<PreTokenizer>(
+        j, "pretokenizers", what, [&](const nlohmann::json& p) { return make_pre_tokenizer(p, file); });
     return std::make_unique<SequencePreTokenizer>(std::move(parts));
   }
   if (type == "Split") {
