@@ -1,7 +1,10 @@
 #include "model/tokenizer/chat_template.h"
 
+#include <openssl/evp.h>
+
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -105,6 +108,58 @@ std::string render_gemma(const std::vector<ChatMessage>& m, bool gen, const std:
   return out;
 }
 
+// Messages the official templates would render as tool turns, which qsweep
+// does not implement.
+void reject_tool_messages(const std::vector<ChatMessage>& m, ChatFamily f) {
+  for (const auto& msg : m) {
+    if (msg.role == "tool" || msg.role == "ipython") {
+      throw std::runtime_error(std::string("the ") + chat_family_name(f) +
+                               " chat template: tool messages are not supported (role '" +
+                               msg.role + "')");
+    }
+  }
+}
+
+// meta-llama/Llama-3.1-8B-Instruct without tools: the system block always
+// appears (date lines + the trimmed system message, or nothing), then one
+// header turn per message with its content trimmed.
+std::string render_llama31(const std::vector<ChatMessage>& m, bool gen, const std::string& bos,
+                           const std::string& date_string) {
+  require_messages(m, ChatFamily::kLlama31);
+  reject_tool_messages(m, ChatFamily::kLlama31);
+  size_t first = 0;
+  std::string system_message;
+  if (m[0].role == "system") {
+    system_message = python_strip(m[0].content);
+    first = 1;
+  }
+  std::string out = bos + "<|start_header_id|>system<|end_header_id|>\n\n";
+  out += "Cutting Knowledge Date: December 2023\n";
+  out += "Today Date: " + date_string + "\n\n";
+  out += system_message + "<|eot_id|>";
+  for (size_t i = first; i < m.size(); ++i) {
+    out += "<|start_header_id|>" + m[i].role + "<|end_header_id|>\n\n" +
+           python_strip(m[i].content) + "<|eot_id|>";
+  }
+  if (gen) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  return out;
+}
+
+// google/gemma-7b-it: a system role is rejected, roles alternate from the
+// first message, assistant is written as model.
+std::string render_gemma1(const std::vector<ChatMessage>& m, bool gen, const std::string& bos) {
+  require_messages(m, ChatFamily::kGemma1);
+  if (m[0].role == "system") throw std::runtime_error("System role not supported");
+  check_alternation(m, 0);
+  std::string out = bos;
+  for (const auto& msg : m) {
+    const std::string role = msg.role == "assistant" ? "model" : msg.role;
+    out += "<start_of_turn>" + role + "\n" + python_strip(msg.content) + "<end_of_turn>\n";
+  }
+  if (gen) out += "<start_of_turn>model\n";
+  return out;
+}
+
 std::string render_vicuna(const std::vector<ChatMessage>& m, bool gen, const std::string& eos) {
   require_messages(m, ChatFamily::kVicuna);
   std::string out;
@@ -181,6 +236,10 @@ const char* chat_family_name(ChatFamily f) {
       return "vicuna_v1.1";
     case ChatFamily::kChatML:
       return "chatml";
+    case ChatFamily::kLlama31:
+      return "llama3.1";
+    case ChatFamily::kGemma1:
+      return "gemma1";
   }
   return "?";
 }
@@ -191,15 +250,45 @@ std::optional<ChatFamily> parse_chat_family(std::string_view n) {
   if (n == "gemma" || n == "gemma3") return ChatFamily::kGemma;
   if (n == "vicuna_v1.1" || n == "vicuna") return ChatFamily::kVicuna;
   if (n == "chatml") return ChatFamily::kChatML;
+  if (n == "llama3.1" || n == "llama3.1-instruct") return ChatFamily::kLlama31;
+  if (n == "gemma1" || n == "gemma-it") return ChatFamily::kGemma1;
   return std::nullopt;
 }
 
-std::string chat_family_names() { return "llama2, llama3, gemma, vicuna_v1.1, chatml"; }
+std::string chat_family_names() {
+  return "llama2, llama3, gemma, vicuna_v1.1, chatml, llama3.1, gemma1";
+}
+
+std::string chat_template_sha256(const std::string& jinja) {
+  const std::string n = normalize_template(jinja);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), n.data(), n.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) {
+    throw std::runtime_error("chat template: SHA-256 failed (OpenSSL)");
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
 
 std::optional<ChatFamily> recognize_chat_template(const std::string& jinja) {
   const std::string n = normalize_template(jinja);
   for (const auto& k : known_templates::k_known) {
     if (normalize_template(k.text) == n) return k.family;
+  }
+  return recognize_chat_template_sha256(chat_template_sha256(n));
+}
+
+std::optional<ChatFamily> recognize_chat_template_sha256(std::string_view sha256) {
+  for (const auto& k : known_templates::k_known_hashes) {
+    if (sha256 == k.sha256) return k.family;
   }
   return std::nullopt;
 }
@@ -263,6 +352,10 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages,
       return render_vicuna(messages, add_generation_prompt, eos_);
     case ChatFamily::kChatML:
       return render_chatml(messages, add_generation_prompt);
+    case ChatFamily::kLlama31:
+      return render_llama31(messages, add_generation_prompt, bos_, date_string_);
+    case ChatFamily::kGemma1:
+      return render_gemma1(messages, add_generation_prompt, bos_);
   }
   return {};
 }

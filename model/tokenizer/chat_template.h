@@ -13,6 +13,16 @@
 //   gemma       Gemma 3 turns, system merged into the first user turn
 //   vicuna_v1.1 FastChat's vicuna_v1.1 conversation (USER: ... ASSISTANT:)
 //   chatml      <|im_start|>role ... <|im_end|> with a default system prompt
+//   llama3.1    the official meta-llama/Llama-3.1-{8B,70B,405B}-Instruct
+//               template: a system block with "Cutting Knowledge Date:
+//               December 2023" and "Today Date: <date_string>" (default
+//               "26 Jul 2024", see set_date_string), then header turns; no tools
+//   gemma1      the official google/gemma-{2b,7b}-it template: no system role,
+//               roles alternate, assistant -> model
+//
+// The official Hub templates (llama3.1, gemma1) are third-party text that
+// qsweep does not store: they are recognized by the SHA-256 of the normalized
+// template (CRLF -> LF, outer whitespace stripped); the others by their text.
 //
 // Errors: functions here throw std::runtime_error; a conversation a template
 // rejects (e.g. roles that do not alternate) throws with the template's own
@@ -27,22 +37,31 @@
 
 namespace qsweep::model {
 
-enum class ChatFamily { kLlama2, kLlama3, kGemma, kVicuna, kChatML };
+enum class ChatFamily { kLlama2, kLlama3, kGemma, kVicuna, kChatML, kLlama31, kGemma1 };
 
 struct ChatMessage {
   std::string role;  ///< "system", "user", "assistant"
   std::string content;
 };
 
-/// The family's name ("llama2", "llama3", "gemma", "vicuna_v1.1", "chatml").
+/// The family's name ("llama2", "llama3", "gemma", "vicuna_v1.1", "chatml",
+/// "llama3.1", "gemma1").
 const char* chat_family_name(ChatFamily f);
-/// Parses a family name; also accepts "llama3_1", "gemma3", "vicuna".
+/// Parses a family name; also accepts "llama3_1" (= llama3: the template of
+/// ../shared/data/tokenizers/llama3_1), "gemma3", "vicuna",
+/// "llama3.1-instruct", "gemma-it".
 std::optional<ChatFamily> parse_chat_family(std::string_view name);
 /// All family names, comma separated (for messages).
 std::string chat_family_names();
 
-/// The family whose known template text equals `jinja`, or nullopt.
+/// The family whose known template text (or, for the official Hub templates,
+/// whose SHA-256) equals that of `jinja` after normalization, or nullopt.
 std::optional<ChatFamily> recognize_chat_template(const std::string& jinja);
+/// Lower-case hex SHA-256 of the normalized template (CRLF -> LF, outer
+/// spaces, tabs, CRs and newlines stripped): the key of the official templates.
+std::string chat_template_sha256(const std::string& jinja);
+/// The official template family whose SHA-256 (chat_template_sha256) is `sha256`.
+std::optional<ChatFamily> recognize_chat_template_sha256(std::string_view sha256);
 
 /// A family with the special token strings its template uses.
 class ChatTemplate {
@@ -71,9 +90,17 @@ class ChatTemplate {
   const std::string& bos_token() const { return bos_; }
   const std::string& eos_token() const { return eos_; }
 
+  /// llama3.1 only: the "Today Date: " text, as apply_chat_template's
+  /// `date_string` keyword (the template's default is "26 Jul 2024", which
+  /// transformers renders unless the caller passes date_string).
+  void set_date_string(std::string d) { date_string_ = std::move(d); }
+  const std::string& date_string() const { return date_string_; }
+  static constexpr const char* k_default_date_string = "26 Jul 2024";
+
  private:
   ChatFamily family_;
   std::string bos_, eos_;
+  std::string date_string_ = k_default_date_string;
 };
 
 /// Python's str.strip() (Jinja `trim`): removes leading and trailing
