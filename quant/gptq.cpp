@@ -1,0 +1,139 @@
+#include "quant/gptq.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace qsweep::quant {
+
+bool gptq_quantize(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in, const GptqConfig& cfg,
+                   QuantizedWeight* out, std::string* err) {
+  const int n = int(w_in.rows()), k = int(w_in.cols());
+  if (h_in.rows() != k || h_in.cols() != k) {
+    if (err) *err = "gptq: H must be [K, K] with K = W.cols()";
+    return false;
+  }
+  const bool grouped = cfg.group_size != -1;
+  const int g = grouped ? cfg.group_size : k;
+  Eigen::MatrixXf w = w_in;  // [N, K]
+  Eigen::MatrixXf h = h_in;  // [K, K]
+
+  // Per-row params over the whole row, before the dead-column fix (used when
+  // group_size == -1; overwritten per group otherwise).
+  Quantizer quantizer(cfg.bits, cfg.sym);
+  quantizer.find_params(w);
+
+  for (int j = 0; j < k; ++j)
+    if (h(j, j) == 0) {
+      h(j, j) = 1;
+      w.col(j).setZero();
+    }
+
+  std::vector<Quantizer> groups;  // static groups: params of the unpermuted, dead-zeroed W
+  if (grouped && cfg.static_groups)
+    for (int g0 = 0; g0 < k; g0 += g) {
+      groups.emplace_back(cfg.bits, cfg.sym);
+      groups.back().find_params(w.middleCols(g0, std::min(g, k - g0)));
+    }
+
+  std::vector<int> perm(k);
+  std::iota(perm.begin(), perm.end(), 0);
+  if (cfg.act_order) {
+    std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) { return h(a, a) > h(b, b); });
+    Eigen::MatrixXf wp(n, k), hp(k, k);
+    for (int p = 0; p < k; ++p) wp.col(p) = w.col(perm[p]);
+    for (int p = 0; p < k; ++p)
+      for (int q = 0; q < k; ++q) hp(q, p) = h(perm[q], perm[p]);
+    w.swap(wp);
+    h.swap(hp);
+  }
+
+  const float damp = cfg.percdamp * h.diagonal().mean();
+  h.diagonal().array() += damp;
+
+  // Double Cholesky: H -> H^{-1} -> upper factor U with U^T U = H^{-1}.
+  Eigen::LLT<Eigen::MatrixXf> llt(h);
+  if (llt.info() != Eigen::Success) {
+    if (err) *err = "gptq: Cholesky of the damped Hessian failed (not positive definite)";
+    return false;
+  }
+  const Eigen::MatrixXf hinv_full = llt.solve(Eigen::MatrixXf::Identity(k, k));
+  Eigen::LLT<Eigen::MatrixXf> llt2(hinv_full);
+  if (llt2.info() != Eigen::Success) {
+    if (err) *err = "gptq: Cholesky of H^{-1} failed";
+    return false;
+  }
+  const Eigen::MatrixXf u = llt2.matrixU();
+
+  Eigen::MatrixXf q(n, k);
+  Eigen::MatrixXi codes(n, k);
+  std::vector<Eigen::VectorXf> scales, zeros;  // in computed order (non-static groups)
+  const Quantizer* cur = &quantizer;
+  Eigen::VectorXf err_col(n), qcol(n);
+  Eigen::VectorXi ccol(n);
+  for (int i1 = 0; i1 < k; i1 += cfg.blocksize) {
+    const int i2 = std::min(i1 + cfg.blocksize, k), count = i2 - i1;
+    Eigen::MatrixXf w1 = w.middleCols(i1, count);
+    Eigen::MatrixXf err1(n, count);
+    for (int i = 0; i < count; ++i) {
+      const int col = i1 + i;
+      if (grouped) {
+        if (!cfg.static_groups) {
+          if (col % g == 0) {
+            // [QUIRK] reads W (only previous blocks' lazy updates), not W1.
+            quantizer.find_params(w.middleCols(col, std::min(g, k - col)));
+            scales.push_back(quantizer.scale());
+            zeros.push_back(quantizer.zero());
+          }
+        } else {
+          cur = &groups[perm[col] / g];
+        }
+      }
+      const float d = u(col, col);
+      cur->quantize(w1.col(i), qcol, ccol);
+      q.col(col) = qcol;
+      codes.col(col) = ccol;
+      err_col = (w1.col(i) - qcol) / d;
+      w1.rightCols(count - i).noalias() -= err_col * u.block(col, col, 1, count - i);
+      err1.col(i) = err_col;
+    }
+    if (i2 < k) w.rightCols(k - i2).noalias() -= err1 * u.block(i1, i2, count, k - i2);
+  }
+
+  out->bits = cfg.bits;
+  out->group_size = cfg.group_size;
+  out->q.resize(n, k);
+  out->codes.resize(n, k);
+  out->g_idx.assign(k, 0);
+  for (int p = 0; p < k; ++p) {
+    out->q.col(perm[p]) = q.col(p);
+    out->codes.col(perm[p]) = codes.col(p);
+    // act-order non-static: group = permuted position / G; otherwise j / G.
+    if (grouped) out->g_idx[perm[p]] = (cfg.act_order && !cfg.static_groups) ? p / g : perm[p] / g;
+  }
+  if (!grouped) {
+    out->scale = quantizer.scale();
+    out->zero = quantizer.zero();
+  } else if (cfg.static_groups) {
+    out->scale.resize(n, Eigen::Index(groups.size()));
+    out->zero.resize(n, Eigen::Index(groups.size()));
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+      out->scale.col(gi) = groups[gi].scale();
+      out->zero.col(gi) = groups[gi].zero();
+    }
+  } else {
+    out->scale.resize(n, Eigen::Index(scales.size()));
+    out->zero.resize(n, Eigen::Index(scales.size()));
+    for (size_t gi = 0; gi < scales.size(); ++gi) {
+      out->scale.col(gi) = scales[gi];
+      out->zero.col(gi) = zeros[gi];
+    }
+  }
+  return true;
+}
+
+double output_error(const Eigen::MatrixXf& q, const Eigen::MatrixXf& w, const Eigen::MatrixXf& h) {
+  const Eigen::MatrixXd dw = (q - w).cast<double>();
+  return (dw * h.cast<double>() * dw.transpose()).trace();
+}
+
+}  // namespace qsweep::quant

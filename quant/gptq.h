@@ -1,0 +1,36 @@
+#pragma once
+// GPTQ `fasterquant` (SPECS.md A1.3), AutoGPTQ semantics: dead columns,
+// static groups, act-order, relative damping, double Cholesky, lazy batch
+// updates with block size 128, and the group-params-from-W quirk.
+
+#include <string>
+
+#include "quant/quantizer.h"
+
+namespace qsweep::quant {
+
+struct GptqConfig {
+  int bits = 4;
+  int group_size = 128;  ///< -1: per-channel
+  bool sym = true;
+  bool act_order = false;  ///< AutoGPTQ desc_act
+  bool static_groups = false;
+  float percdamp = 0.01f;  ///< preset autogptq 0.01, transformers 0.1
+  int blocksize = 128;
+};
+
+/// Quantizes W ([N, K]) with Hessian H ([K, K], as accumulated: dead columns
+/// have H[j,j] == 0). Returns false with `err` set when H + damp is not
+/// positive definite (AutoGPTQ/IST raise there).
+///
+/// Act-order ties: the permutation sorts diag(H) descending with a stable
+/// sort, so equal diagonals (e.g. several dead columns, all 1 after the dead
+/// fix) keep ascending original order. torch.argsort is not guaranteed
+/// stable; with distinct diagonals the two agree.
+bool gptq_quantize(const Eigen::MatrixXf& w, const Eigen::MatrixXf& h, const GptqConfig& cfg,
+                   QuantizedWeight* out, std::string* err);
+
+/// Output error tr(dW H dW^T) with dW = Q - W, accumulated in double.
+double output_error(const Eigen::MatrixXf& q, const Eigen::MatrixXf& w, const Eigen::MatrixXf& h);
+
+}  // namespace qsweep::quant

@@ -1,0 +1,27 @@
+#pragma once
+// GPTQ Hessian accumulation (SPECS.md A1.2, IST/AutoGPTQ `add_batch`):
+// H = (2 / n_seq) * sum_t x_t x_t^T, accumulated batch by batch in float32
+// with the references' running rescale.
+
+#include <Eigen/Dense>
+
+namespace qsweep::quant {
+
+class HessianAccumulator {
+ public:
+  /// `k`: in_features of the Linear.
+  explicit HessianAccumulator(int k) : h_(Eigen::MatrixXf::Zero(k, k)) {}
+
+  /// One forward call: `x` ([B*T, K], one token per row) from `n_seq` (= B)
+  /// sequences. H *= n/(n+B); n += B; x *= sqrt(2/n); H += x^T x.
+  void add_batch(const Eigen::Ref<const Eigen::MatrixXf>& x, int n_seq);
+
+  const Eigen::MatrixXf& h() const { return h_; }  ///< [K, K]
+  int nsamples() const { return nsamples_; }       ///< sequences seen so far
+
+ private:
+  Eigen::MatrixXf h_;
+  int nsamples_ = 0;
+};
+
+}  // namespace qsweep::quant

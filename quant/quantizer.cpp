@@ -1,0 +1,66 @@
+#include "quant/quantizer.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+namespace qsweep::quant {
+
+void Quantizer::find_params(const Eigen::Ref<const Eigen::MatrixXf>& x) {
+  const Eigen::Index n = x.rows();
+  scale_.resize(n);
+  zero_.resize(n);
+  for (Eigen::Index r = 0; r < n; ++r) {
+    float xmin = std::min(0.0f, x.row(r).minCoeff());  // range always includes 0
+    float xmax = std::max(0.0f, x.row(r).maxCoeff());
+    if (sym_) {
+      xmax = std::max(std::fabs(xmin), xmax);
+      if (xmin < 0) xmin = -xmax;  // [QUIRK] an all->=0 row keeps xmin = 0
+    }
+    if (xmin == 0 && xmax == 0) {
+      xmin = -1;
+      xmax = +1;
+    }
+    const float scale = (xmax - xmin) / maxq_;
+    scale_[r] = scale;
+    zero_[r] = sym_ ? (maxq_ + 1) / 2 : rne(-xmin / scale);
+  }
+}
+
+void Quantizer::quantize(const Eigen::Ref<const Eigen::VectorXf>& w, Eigen::Ref<Eigen::VectorXf> q,
+                         Eigen::Ref<Eigen::VectorXi> codes) const {
+  assert(ready() && w.size() == scale_.size());
+  for (Eigen::Index r = 0; r < w.size(); ++r) {
+    const float c = std::clamp(rne(w[r] / scale_[r]) + zero_[r], 0.0f, maxq_);
+    q[r] = scale_[r] * (c - zero_[r]);
+    codes[r] = static_cast<int>(c);
+  }
+}
+
+QuantizedWeight rtn_quantize(const Eigen::MatrixXf& w, int bits, bool sym, int group_size) {
+  const int n = int(w.rows()), k = int(w.cols());
+  const int g = group_size == -1 ? k : group_size;
+  const int n_groups = (k + g - 1) / g;
+  QuantizedWeight out;
+  out.bits = bits;
+  out.group_size = group_size;
+  out.q.resize(n, k);
+  out.codes.resize(n, k);
+  out.scale.resize(n, n_groups);
+  out.zero.resize(n, n_groups);
+  out.g_idx.resize(k);
+  Quantizer quantizer(bits, sym);
+  for (int gi = 0; gi < n_groups; ++gi) {
+    const int g0 = gi * g, width = std::min(g, k - g0);
+    quantizer.find_params(w.middleCols(g0, width));
+    out.scale.col(gi) = quantizer.scale();
+    out.zero.col(gi) = quantizer.zero();
+    for (int j = g0; j < g0 + width; ++j) {
+      quantizer.quantize(w.col(j), out.q.col(j), out.codes.col(j));
+      out.g_idx[j] = gi;
+    }
+  }
+  return out;
+}
+
+}  // namespace qsweep::quant

@@ -1,0 +1,30 @@
+#pragma once
+// Golden inputs and values for the quant tests (SPECS.md A7,
+// ../shared/docs/quant_golden.json).
+
+#include <Eigen/Dense>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace qsweep::quant::testing {
+
+/// quant_golden.json parsed, or null when the file is absent (`path` gets the
+/// path tried). Python's NaN/Infinity tokens are read as the strings
+/// "nan"/"inf"/"-inf"; use as_float().
+const nlohmann::json& golden(std::string* path = nullptr);
+
+/// A number, or one of the strings "nan", "inf", "-inf".
+float as_float(const nlohmann::json& v);
+
+/// W[i,j] = (((i*37 + j*101 + (i*j)%7) % 251) - 125)/1024, [n, k].
+Eigen::MatrixXf golden_w(int n, int k);
+/// X[t,j] = ((((t*17 + j*29 + (t*j)%13) % 97) - 48)/64) * (8 if j%37==0 else 1),
+/// [t, k]; column `dead` (if >= 0) zeroed.
+Eigen::MatrixXf golden_x(int t, int k, int dead);
+
+/// Float bits as 8 lowercase hex digits.
+std::string hex32(uint32_t v);
+std::string float_hex(float f);
+
+}  // namespace qsweep::quant::testing
