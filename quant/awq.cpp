@@ -9,20 +9,12 @@ namespace qsweep::quant {
 
 QuantizedWeight awq_pseudo_quantize(const Eigen::MatrixXf& w, int bits, int group_size) {
   const int n = int(w.rows()), k = int(w.cols());
-  const int g = group_size == -1 ? k : group_size;
-  const int n_groups = (k + g - 1) / g;
   const float maxq = float((1 << bits) - 1);
-  QuantizedWeight out;
-  out.bits = bits;
-  out.group_size = group_size;
-  out.q.resize(n, k);
-  out.codes.resize(n, k);
-  out.scale.resize(n, n_groups);
-  out.zero.resize(n, n_groups);
-  out.g_idx.resize(k);
+  QuantizedWeight out = QuantizedWeight::sized(n, k, bits, group_size);
+  const int g = out.group_width();
+  const int n_groups = int(out.scale.cols());
   for (int gi = 0; gi < n_groups; ++gi) {
     const int g0 = gi * g, width = std::min(g, k - g0);
-    for (int j = g0; j < g0 + width; ++j) out.g_idx[j] = gi;
     for (int r = 0; r < n; ++r) {
       const auto row = w.row(r).segment(g0, width);
       const float mx = row.maxCoeff(), mn = row.minCoeff();

@@ -37,8 +37,7 @@ void Quantizer::quantize(const Eigen::Ref<const Eigen::VectorXf>& w, Eigen::Ref<
   }
 }
 
-QuantizedWeight rtn_quantize(const Eigen::MatrixXf& w, int bits, bool sym, int group_size) {
-  const int n = int(w.rows()), k = int(w.cols());
+QuantizedWeight QuantizedWeight::sized(int n, int k, int bits, int group_size) {
   const int g = group_size == -1 ? k : group_size;
   const int n_groups = (k + g - 1) / g;
   QuantizedWeight out;
@@ -49,6 +48,15 @@ QuantizedWeight rtn_quantize(const Eigen::MatrixXf& w, int bits, bool sym, int g
   out.scale.resize(n, n_groups);
   out.zero.resize(n, n_groups);
   out.g_idx.resize(k);
+  for (int j = 0; j < k; ++j) out.g_idx[j] = j / g;
+  return out;
+}
+
+QuantizedWeight rtn_quantize(const Eigen::MatrixXf& w, int bits, bool sym, int group_size) {
+  const int n = int(w.rows()), k = int(w.cols());
+  QuantizedWeight out = QuantizedWeight::sized(n, k, bits, group_size);
+  const int g = out.group_width();
+  const int n_groups = int(out.scale.cols());
   Quantizer quantizer(bits, sym);
   for (int gi = 0; gi < n_groups; ++gi) {
     const int g0 = gi * g, width = std::min(g, k - g0);
@@ -57,7 +65,6 @@ QuantizedWeight rtn_quantize(const Eigen::MatrixXf& w, int bits, bool sym, int g
     out.zero.col(gi) = quantizer.zero();
     for (int j = g0; j < g0 + width; ++j) {
       quantizer.quantize(w.col(j), out.q.col(j), out.codes.col(j));
-      out.g_idx[j] = gi;
     }
   }
   return out;

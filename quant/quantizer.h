@@ -52,6 +52,12 @@ struct QuantizedWeight {
   Eigen::MatrixXf scale;       ///< [N, n_groups]
   Eigen::MatrixXf zero;        ///< [N, n_groups]
   std::vector<int32_t> g_idx;  ///< [K] group (column of scale/zero) of each input column
+
+  /// Sized for an [n, k] weight in groups of `group_size` (-1: one group of
+  /// k) in natural column order: g_idx[j] = j / group; values unset.
+  static QuantizedWeight sized(int n, int k, int bits, int group_size);
+  /// Columns per group (k for per-channel).
+  int group_width() const { return group_size == -1 ? int(q.cols()) : group_size; }
 };
 
 /// Round-to-nearest of W ([N, K]) per channel (group_size -1) or per group of
