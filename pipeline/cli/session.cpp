@@ -17,7 +17,15 @@ fs::path resolve_cache_dir(const GlobalOptions& g, const Experiment* e) {
   return ".qsweep/cache";
 }
 
-std::unique_ptr<cache::Store> open_store(const fs::path& dir) {
+std::unique_ptr<cache::Store> open_store(const fs::path& dir, bool create) {
+  std::error_code ec;
+  if (!create && !fs::is_directory(dir, ec)) {
+    std::fprintf(stderr,
+                 "qsweep: error: no cache at '%s' (nothing has run with it yet); pass --cache DIR, set "
+                 "QSWEEP_CACHE, or run from the directory where you ran `qsweep run`\n",
+                 dir.c_str());
+    return nullptr;
+  }
   std::string err;
   auto s = cache::Store::open(dir, &err);
   if (!s) std::fprintf(stderr, "qsweep: error: %s\n", err.c_str());
@@ -42,7 +50,7 @@ bool open_session(const std::string& file, const GlobalOptions& g, bool check_ca
     return false;
   }
   fs::path dir = resolve_cache_dir(g, &s->exp);
-  s->store = open_store(dir);
+  s->store = open_store(dir, /*create=*/true);
   if (!s->store) return false;
   s->digests = std::make_unique<cache::FileDigestCache>(s->store->stat_cache_path());
   if (!scan_graph(s->graph, *s->digests, check_cache ? s->store.get() : nullptr, &s->scan, &d)) {

@@ -43,8 +43,10 @@ std::filesystem::path resolve_cache_dir(const GlobalOptions& g, const Experiment
 /// printing every diagnostic to stderr.
 bool open_session(const std::string& file, const GlobalOptions& g, bool check_cache, Session* s);
 
-/// Opens just the store (status, show, cache ls/verify). False after printing.
-std::unique_ptr<cache::Store> open_store(const std::filesystem::path& dir);
+/// Opens just the store (status, show, cache ls/verify/gc); nullptr after
+/// printing the error. Read-only commands pass create = false: a missing
+/// cache is reported, not created.
+std::unique_ptr<cache::Store> open_store(const std::filesystem::path& dir, bool create = false);
 
 /// Node indices for command-line targets; prints an error naming the first
 /// pattern that matches nothing (with a suggestion) and returns false.

@@ -122,6 +122,19 @@ TEST_F(CacheFaultTest, CacheUnderARegularFileIsAUsageError) {
   EXPECT_EQ(read_file(path("file")), "not a directory\n");
 }
 
+TEST_F(CacheFaultTest, ReadOnlyCommandsDoNotCreateACache) {
+  const std::string missing = path("never-ran/cache").string();
+  for (std::vector<std::string> args :
+       std::vector<std::vector<std::string>>{{"status"}, {"cache", "ls"}, {"cache", "verify"}, {"show", "abc"}}) {
+    args.push_back("--cache");
+    args.push_back(missing);
+    ProcResult r = qsweep(args);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << "\n" << describe(r);
+    EXPECT_THAT(r.err, HasSubstr("no cache at '" + missing + "'")) << describe(r);
+  }
+  EXPECT_FALSE(fs::exists(path("never-ran"))) << "a read-only command created the cache";
+}
+
 // The full path of a program in PATH; empty when absent.
 std::string which(const std::string& name) {
   const char* p = std::getenv("PATH");
