@@ -2,12 +2,14 @@
 
 #include "stages/command_stage.h"
 #include "stages/download_stage.h"
+#include "stages/quantize_stage.h"
 
 namespace qsweep {
 
 void register_builtin_stages(StageRegistry& r) {
   r.add(std::make_unique<CommandStage>());
   r.add(std::make_unique<DownloadStage>());
+  r.add(std::make_unique<QuantizeStage>());
 }
 
 std::unique_ptr<StageRegistry> make_builtin_registry() {

@@ -12,6 +12,7 @@
 #include "model/tokenizer/llama2c_tokenizer.h"
 #include "model/tokenizer/tokenizer.h"
 #include "pipeline/cli/commands.h"
+#include "quant/gptq_checkpoint.h"
 
 namespace qsweep::cli {
 
@@ -28,6 +29,9 @@ Loaded load(const std::string& dir, int threads) {
   Loaded l;
   model::EngineOptions o;
   o.threads = threads;
+  // AutoGPTQ v1 layers (a `quantize` artifact) are dequantized at load; plain
+  // fp16/bf16/fp32 layers load dense as before.
+  o.linear_loader = quant::gptq_linear_loader();
   l.engine = model::Engine::load(dir, o);
   l.tok = model::load_tokenizer(dir);
   return l;
