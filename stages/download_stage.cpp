@@ -136,12 +136,6 @@ std::vector<ParamSpec> DownloadStage::params() const {
   };
 }
 
-Resources DownloadStage::default_resources() const {
-  Resources r;
-  r.threads = 1;
-  return r;
-}
-
 std::string DownloadStage::check_params(const json& p) const {
   HubSource src;
   std::string err;

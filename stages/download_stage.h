@@ -54,7 +54,6 @@ class DownloadStage : public Stage {
   int64_t version() const override { return 1; }
   std::string description() const override;
   std::vector<ParamSpec> params() const override;
-  Resources default_resources() const override;
   std::vector<cache::KeyField> fingerprint(const nlohmann::json& params) const override;
   std::string check_params(const nlohmann::json& params) const override;
   void run(StageContext& ctx) const override;

@@ -53,12 +53,6 @@ std::vector<ParamSpec> QuantizeStage::params() const {
   };
 }
 
-Resources QuantizeStage::default_resources() const {
-  Resources r;
-  r.threads = 1;
-  return r;
-}
-
 std::string QuantizeStage::check_params(const json& p) const {
   const std::string method = p.value("method", std::string());
   if (method == "gptq" || method == "awq" || method == "smoothquant" || method == "fp8")
