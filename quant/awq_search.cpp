@@ -5,21 +5,9 @@
 #include <limits>
 
 #include "quant/awq.h"
+#include "quant/quantizer.h"
 
 namespace qsweep::quant {
-namespace {
-
-// torch.pow(tensor, scalar) special cases, else powf.
-float pow_like_torch(float base, float e) {
-  if (e == 0.0f) return 1.0f;
-  if (e == 1.0f) return base;
-  if (e == 0.5f) return std::sqrt(base);
-  if (e == 2.0f) return base * base;
-  return std::pow(base, e);
-}
-
-}  // namespace
-
 AwqClipResult awq_compute_best_clip(const Eigen::MatrixXf& w, const Eigen::MatrixXf& x_all,
                                     int bits, int group_size, int n_grid, float max_shrink,
                                     int n_sample_token) {

@@ -13,6 +13,16 @@ namespace qsweep::quant {
 /// Round half to even under the default rounding mode (torch.round).
 inline float rne(float x) { return std::nearbyint(x); }
 
+/// torch.pow(tensor, scalar) in float32: its exact special cases (e = 0, 1,
+/// 0.5, 2), else powf.
+inline float pow_like_torch(float base, float e) {
+  if (e == 0.0f) return 1.0f;
+  if (e == 1.0f) return base;
+  if (e == 0.5f) return std::sqrt(base);
+  if (e == 2.0f) return base * base;
+  return std::pow(base, e);
+}
+
 /// Per-row scale/zero for one slice of columns (perchannel=True, mse=False).
 class Quantizer {
  public:

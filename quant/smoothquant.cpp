@@ -9,14 +9,6 @@
 namespace qsweep::quant {
 namespace {
 
-float pow_like_torch(float base, float e) {
-  if (e == 0.0f) return 1.0f;
-  if (e == 1.0f) return base;
-  if (e == 0.5f) return std::sqrt(base);
-  if (e == 2.0f) return base * base;
-  return std::pow(base, e);
-}
-
 Eigen::VectorXf weight_absmax(const std::vector<const Eigen::MatrixXf*>& fcs) {
   Eigen::VectorXf m = Eigen::VectorXf::Zero(fcs.front()->cols());
   for (const Eigen::MatrixXf* w : fcs)
