@@ -39,25 +39,36 @@ Loaded load(const std::string& dir, int threads) {
 
 std::vector<int> to_int(const std::vector<model::TokenId>& v) { return {v.begin(), v.end()}; }
 
-}  // namespace
-
-int cmd_model_import(const std::string& bin, const std::string& tok, const std::string& out) {
+// Runs a command body; an exception (bad folder, bad request) is one error
+// line and exit code 1.
+template <class Body>
+int guarded(Body&& body) {
   try {
-    model::import_llama2c(bin, tok, out);
-    // tokenizer.json + tokenizer_config.json equivalent to the llama2.c
-    // tokenizer, so that qsweep and transformers load the folder as a whole.
-    model::write_hf_tokenizer(*model::Llama2cTokenizer::load(tok), out);
+    body();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "qsweep: error: %s\n", e.what());
     return k_exit_failed;
   }
+  return k_exit_ok;
+}
+
+}  // namespace
+
+int cmd_model_import(const std::string& bin, const std::string& tok, const std::string& out) {
+  int rc = guarded([&] {
+    model::import_llama2c(bin, tok, out);
+    // tokenizer.json + tokenizer_config.json equivalent to the llama2.c
+    // tokenizer, so that qsweep and transformers load the folder as a whole.
+    model::write_hf_tokenizer(*model::Llama2cTokenizer::load(tok), out);
+  });
+  if (rc != k_exit_ok) return rc;
   std::printf("wrote %s: config.json, generation_config.json, model.safetensors, tokenizer.json, tokenizer_config.json\n",
               out.c_str());
   return k_exit_ok;
 }
 
 int cmd_model_generate(const ModelArgs& a) {
-  try {
+  return guarded([&] {
     Loaded l = load(a.dir, a.threads);
     std::vector<int> prompt = to_int(l.tok->encode(a.prompt, true));
     if (prompt.empty()) prompt.push_back(l.tok->bos_id());
@@ -69,22 +80,21 @@ int cmd_model_generate(const ModelArgs& a) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<int> out = l.engine->generate(prompt, g);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::vector<model::TokenId> ids(out.begin(), out.end());
-    std::printf("%s%s\n", a.prompt.c_str(), l.tok->decode(ids, true).c_str());
+    // Decode prompt and continuation together: a SentencePiece-style decoder
+    // strips the leading space of the first token it sees.
+    std::vector<model::TokenId> ids(prompt.begin(), prompt.end());
+    ids.insert(ids.end(), out.begin(), out.end());
+    std::printf("%s\n", l.tok->decode(ids, true).c_str());
     if (a.verbose) {
       std::fprintf(stderr, "ids:");
       for (int id : out) std::fprintf(stderr, " %d", id);
       std::fprintf(stderr, "\n%zu tokens in %.3f s (%.1f tokens/s)\n", out.size(), s, out.size() / std::max(s, 1e-9));
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qsweep: error: %s\n", e.what());
-    return k_exit_failed;
-  }
-  return k_exit_ok;
+  });
 }
 
 int cmd_model_score(const ModelArgs& a) {
-  try {
+  return guarded([&] {
     Loaded l = load(a.dir, a.threads);
     // lm-eval's _encode_pair: trailing spaces of the context move to the
     // continuation; the continuation's ids are those of context+continuation
@@ -102,15 +112,11 @@ int cmd_model_score(const ModelArgs& a) {
     auto r = l.engine->loglikelihood(ctx, cont);
     std::printf("{\"logprob\": %.6f, \"is_greedy\": %s, \"context_tokens\": %zu, \"continuation_tokens\": %zu}\n",
                 r.logprob, r.is_greedy ? "true" : "false", ctx.size(), cont.size());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qsweep: error: %s\n", e.what());
-    return k_exit_failed;
-  }
-  return k_exit_ok;
+  });
 }
 
 int cmd_model_perplexity(const ModelArgs& a) {
-  try {
+  return guarded([&] {
     Loaded l = load(a.dir, a.threads);
     std::ifstream f(a.file, std::ios::binary);
     if (!f) throw std::runtime_error("cannot read " + a.file);
@@ -121,11 +127,7 @@ int cmd_model_perplexity(const ModelArgs& a) {
     double ppl = std::exp(-r.logprob / std::max(1, r.n_tokens));
     std::printf("{\"tokens\": %d, \"windows\": %d, \"logprob\": %.6f, \"perplexity\": %.6f}\n", r.n_tokens,
                 r.n_windows, r.logprob, ppl);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qsweep: error: %s\n", e.what());
-    return k_exit_failed;
-  }
-  return k_exit_ok;
+  });
 }
 
 }  // namespace qsweep::cli
