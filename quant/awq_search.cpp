@@ -1,5 +1,7 @@
 #include "quant/awq_search.h"
 
+#include <functional>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -121,28 +123,34 @@ Eigen::VectorXf awq_scales_for_ratio(const Eigen::VectorXf& x_mean, const Eigen:
   return s;
 }
 
-AwqScaleResult awq_search_scale_linear(const Eigen::MatrixXf& w, const Eigen::MatrixXf& x, int bits,
-                                       int group_size, bool duo_scaling, int n_grid) {
+double awq_loss(const float* ref, const float* out, size_t n) {
+  double loss = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const float d = ref[i] - out[i];
+    loss += double(d * d);
+  }
+  return n ? loss / double(n) : 0.0;
+}
+
+AwqScaleResult awq_search_scale(
+    const Eigen::VectorXf& x_mean, const std::vector<const Eigen::MatrixXf*>& layers, int bits,
+    int group_size, bool duo_scaling, int n_grid,
+    const std::function<double(const std::vector<Eigen::MatrixXf>&)>& loss_of) {
   AwqScaleResult res;
-  res.x_mean = awq_x_mean(x);
-  res.w_mean = awq_w_mean({&w}, group_size);
-  const Eigen::MatrixXf ref = x * w.transpose();
-  const double numel = double(ref.size());
+  res.x_mean = x_mean;
+  res.w_mean = awq_w_mean(layers, group_size);
   double best = std::numeric_limits<double>::infinity();
+  std::vector<Eigen::MatrixXf> cand(layers.size());
   for (int r = 0; r < n_grid; ++r) {
     const double ratio = double(r) / double(n_grid);
     const Eigen::VectorXf s = awq_scales_for_ratio(res.x_mean, res.w_mean, ratio, duo_scaling);
-    Eigen::MatrixXf ws = w;
-    for (int j = 0; j < ws.cols(); ++j) ws.col(j) *= s(j);
-    Eigen::MatrixXf wq = awq_pseudo_quantize(ws, bits, group_size).q;
-    for (int j = 0; j < wq.cols(); ++j) wq.col(j) /= s(j);
-    const Eigen::MatrixXf out = x * wq.transpose();
-    double loss = 0.0;
-    for (Eigen::Index i = 0; i < out.size(); ++i) {
-      const float d = ref.data()[i] - out.data()[i];
-      loss += double(d * d);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      Eigen::MatrixXf ws = *layers[i];
+      for (int j = 0; j < ws.cols(); ++j) ws.col(j) *= s(j);
+      cand[i] = awq_pseudo_quantize(ws, bits, group_size).q;
+      for (int j = 0; j < cand[i].cols(); ++j) cand[i].col(j) /= s(j);
     }
-    loss /= numel;
+    const double loss = loss_of(cand);
     res.loss_history.push_back(loss);
     if (loss < best) {
       best = loss;
@@ -153,6 +161,16 @@ AwqScaleResult awq_search_scale_linear(const Eigen::MatrixXf& w, const Eigen::Ma
     }
   }
   return res;
+}
+
+AwqScaleResult awq_search_scale_linear(const Eigen::MatrixXf& w, const Eigen::MatrixXf& x, int bits,
+                                       int group_size, bool duo_scaling, int n_grid) {
+  const Eigen::MatrixXf ref = x * w.transpose();
+  return awq_search_scale(awq_x_mean(x), {&w}, bits, group_size, duo_scaling, n_grid,
+                          [&](const std::vector<Eigen::MatrixXf>& c) {
+                            const Eigen::MatrixXf out = x * c[0].transpose();
+                            return awq_loss(ref.data(), out.data(), size_t(ref.size()));
+                          });
 }
 
 }  // namespace qsweep::quant

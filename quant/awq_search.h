@@ -3,6 +3,7 @@
 // golden values (AutoAWQ itself runs fp16 on GPU).
 
 #include <Eigen/Dense>
+#include <functional>
 #include <vector>
 
 namespace qsweep::quant {
@@ -46,6 +47,16 @@ struct AwqScaleResult {
 Eigen::VectorXf awq_scales_for_ratio(const Eigen::VectorXf& x_mean, const Eigen::VectorXf& w_mean,
                                      double ratio, bool duo_scaling);
 
+/// Σ (ref - out)^2 / n, differences in float, sum in double (AutoAWQ's loss).
+double awq_loss(const float* ref, const float* out, size_t n);
+/// AutoAWQ `_compute_best_scale` for any module2inspect: for each ratio r /
+/// n_grid, every weight of `layers` ([N_i, K]) becomes Q(W * s) / s and
+/// `loss_of` returns the module's loss with those candidate weights (same
+/// order); strict < keeps the first best. x_mean: mean |inp| per channel [K].
+AwqScaleResult awq_search_scale(
+    const Eigen::VectorXf& x_mean, const std::vector<const Eigen::MatrixXf*>& layers, int bits,
+    int group_size, bool duo_scaling, int n_grid,
+    const std::function<double(const std::vector<Eigen::MatrixXf>&)>& loss_of);
 /// AutoAWQ `_compute_best_scale` with module2inspect = the single Linear `w`
 /// ([N, K], no bias) fed `x` ([n_tok, K]): for each ratio, W' = Q(W*s)/s and
 /// loss = Σ (x Wᵀ - x W'ᵀ)^2 / numel; strict < keeps the first best.

@@ -16,6 +16,9 @@ class HessianAccumulator {
   /// sequences. H *= n/(n+B); n += B; x *= sqrt(2/n); H += x^T x.
   void add_batch(const Eigen::Ref<const Eigen::MatrixXf>& x, int n_seq);
 
+  /// The same from x [n_rows, K] row-major (a Linear's input as the engine
+  /// holds it); symmetric rank-k update (same values up to summation order).
+  void add_batch_rows(const float* x, int n_rows, int n_seq);
   const Eigen::MatrixXf& h() const { return h_; }  ///< [K, K]
   int nsamples() const { return nsamples_; }       ///< sequences seen so far
 

@@ -5,34 +5,13 @@
 
 #include "model/checkpoint/checkpoint.h"
 #include "quant/gptq_checkpoint.h"
+#include "stages/model_input.h"
 
 namespace qsweep {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
-// The model folder of an artifact: its root when it holds config.json, else
-// the one sub-folder that does.
-fs::path find_model_dir(const fs::path& root) {
-  std::error_code ec;
-  if (fs::is_regular_file(root / "config.json", ec)) return root;
-  if (!fs::is_directory(root, ec))
-    throw std::runtime_error("input checkpoint: not a folder: " + root.string());
-  std::vector<fs::path> found;
-  for (auto it = fs::recursive_directory_iterator(root, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-    if (it->is_regular_file(ec) && it->path().filename() == "config.json")
-      found.push_back(it->path().parent_path());
-  if (found.size() != 1)
-    throw std::runtime_error(
-        "input checkpoint: " + root.string() +
-        (found.empty() ? " holds no config.json" : " holds several model folders (config.json)"));
-  return found.front();
-}
-
-}  // namespace
 
 std::string QuantizeStage::description() const {
   return "quantizes the weights of a Hugging Face checkpoint (input `checkpoint`) and writes a "

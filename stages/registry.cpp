@@ -1,6 +1,7 @@
 #include "stages/registry.h"
 
 #include "stages/command_stage.h"
+#include "stages/calibrate_stage.h"
 #include "stages/download_stage.h"
 #include "stages/quantize_stage.h"
 
@@ -8,6 +9,7 @@ namespace qsweep {
 
 void register_builtin_stages(StageRegistry& r) {
   r.add(std::make_unique<CommandStage>());
+  r.add(std::make_unique<CalibrateStage>());
   r.add(std::make_unique<DownloadStage>());
   r.add(std::make_unique<QuantizeStage>());
 }

@@ -41,6 +41,7 @@ class DenseLinear final : public Linear {
     return sizeof(float) * (size_t(out_) * in_ + bias_.size());
   }
   const float* weight() const { return storage_->data() + offset_; }
+  const std::vector<float>& bias() const { return bias_; }  ///< [out] or empty
 
  private:
   std::shared_ptr<const AlignedVec> storage_;

@@ -10,61 +10,21 @@
 #include "model/engine/norm.h"
 
 namespace qsweep::model {
-namespace {
-
-std::vector<float> read_vector(const Checkpoint& ckpt, const std::string& name, int n) {
-  const TensorView& v = ckpt.view(name);
-  if (v.numel() != n)
-    throw std::runtime_error("model folder " + ckpt.dir().string() + ": tensor '" + name +
-                             "' has " + std::to_string(v.numel()) +
-                             " elements, config.json implies " + std::to_string(n));
-  std::vector<float> out(n);
-  ckpt.read_f32(name, out.data(), out.size());
-  return out;
-}
-
-void init_attention_shape(Attention& a, const ModelConfig& c, int layer) {
-  a.n_head = c.n_head;
-  a.n_head_kv = c.n_head_kv;
-  a.head_dim = c.head_dim;
-  a.sliding_window = c.sliding_window;
-  a.layer = layer;
-}
-
-}  // namespace
 
 Transformer::Transformer(const Checkpoint& ckpt, const LinearLoader& loader) : cfg_(ckpt.config()) {
   const ModelConfig& c = cfg_;
-  const int d = c.n_embd, qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim;
+  const int d = c.n_embd;
+  embed_ = load_embedding(ckpt, c);
+  for (int l = 0; l < c.n_layer; ++l) layers_.push_back(load_decoder_layer(ckpt, c, l, loader, l));
+  final_norm_.resize(d);
   {
-    const std::string name = "model.embed_tokens.weight";
-    const TensorView& v = ckpt.view(name);
-    if (v.shape.size() != 2 || v.shape[0] != c.vocab_size || v.shape[1] != d)
-      throw std::runtime_error("model folder " + ckpt.dir().string() + ": tensor '" + name +
-                               "' does not have shape [vocab_size, hidden_size] = [" +
-                               std::to_string(c.vocab_size) + ", " + std::to_string(d) + "]");
-    embed_ = std::make_shared<AlignedVec>(size_t(c.vocab_size) * d);
-    ckpt.read_f32(name, embed_->data(), embed_->size());
+    const TensorView& v = ckpt.view("model.norm.weight");
+    if (v.numel() != d)
+      throw std::runtime_error("model folder " + ckpt.dir().string() +
+                               ": tensor 'model.norm.weight' has " + std::to_string(v.numel()) +
+                               " elements, config.json implies " + std::to_string(d));
+    ckpt.read_f32("model.norm.weight", final_norm_.data(), final_norm_.size());
   }
-  const bool o_bias =
-      (c.arch == Arch::kLlama || c.arch == Arch::kGemma) && c.attention_bias;  // Qwen2: no o bias
-  for (int l = 0; l < c.n_layer; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    TransformerLayer L;
-    L.attn_norm = read_vector(ckpt, p + "input_layernorm.weight", d);
-    L.ffn_norm = read_vector(ckpt, p + "post_attention_layernorm.weight", d);
-    init_attention_shape(L.attn, c, l);
-    L.attn.q = loader(ckpt, p + "self_attn.q_proj", qd, d, c.attention_bias);
-    L.attn.k = loader(ckpt, p + "self_attn.k_proj", kvd, d, c.attention_bias);
-    L.attn.v = loader(ckpt, p + "self_attn.v_proj", kvd, d, c.attention_bias);
-    L.attn.o = loader(ckpt, p + "self_attn.o_proj", d, qd, o_bias);
-    L.mlp.act = c.act;
-    L.mlp.gate = loader(ckpt, p + "mlp.gate_proj", c.n_ff, d, c.mlp_bias);
-    L.mlp.up = loader(ckpt, p + "mlp.up_proj", c.n_ff, d, c.mlp_bias);
-    L.mlp.down = loader(ckpt, p + "mlp.down_proj", d, c.n_ff, c.mlp_bias);
-    layers_.push_back(std::move(L));
-  }
-  final_norm_ = read_vector(ckpt, "model.norm.weight", d);
   if (c.tie_word_embeddings || !ckpt.has("lm_head.weight")) {
     if (!c.tie_word_embeddings)
       throw std::runtime_error(
@@ -98,7 +58,11 @@ Transformer::Transformer(const ModelConfig& cfg, uint64_t seed, float stdev) : c
     TransformerLayer L;
     L.attn_norm.assign(d, norm_w);
     L.ffn_norm.assign(d, norm_w);
-    init_attention_shape(L.attn, c, l);
+    L.attn.n_head = c.n_head;
+    L.attn.n_head_kv = c.n_head_kv;
+    L.attn.head_dim = c.head_dim;
+    L.attn.sliding_window = c.sliding_window;
+    L.attn.layer = l;
     L.attn.q = dense(qd, d, c.attention_bias);
     L.attn.k = dense(kvd, d, c.attention_bias);
     L.attn.v = dense(kvd, d, c.attention_bias);
@@ -140,22 +104,10 @@ void Transformer::forward(const int* ids, int n_rows, std::vector<Segment>& segs
   for (int r = 0; r < n_rows; ++r) QSWEEP_KASSERT(pos[r] >= 0);  // every row belongs to a segment
   // x [n_rows, d]: embeddings (Gemma: times sqrt(d), computed in fp32).
   AlignedVec x(size_t(n_rows) * d), h(size_t(n_rows) * d), y(size_t(n_rows) * d);
-  const float scale = c.embed_scale ? std::sqrt(static_cast<float>(d)) : 1.0f;
-  for (int r = 0; r < n_rows; ++r) {
-    QSWEEP_KASSERT(ids[r] >= 0 && ids[r] < c.vocab_size);
-    const float* e = embed_->data() + size_t(ids[r]) * d;
-    for (int i = 0; i < d; ++i) x[size_t(r) * d + i] = e[i] * scale;
-  }
-  const float eps = static_cast<float>(c.rms_norm_eps);
+  embed_tokens(*embed_, c, ids, n_rows, x.data());
   Workspace ws;
-  for (const TransformerLayer& L : layers_) {
-    rms_norm(x.data(), h.data(), n_rows, d, L.attn_norm.data(), eps, c.norm_plus_one);
-    L.attn.forward(h.data(), y.data(), n_rows, segs, pos.data(), *rope_, ws);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
-    rms_norm(x.data(), h.data(), n_rows, d, L.ffn_norm.data(), eps, c.norm_plus_one);
-    L.mlp.forward(h.data(), y.data(), n_rows, ws);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
-  }
+  for (const TransformerLayer& L : layers_)
+    decoder_layer_forward(L, c, *rope_, x.data(), h.data(), y.data(), n_rows, segs, pos.data(), ws);
   for (Segment& s : segs) s.cache->set_len(s.cache->len() + s.n_tok);
   if (out_rows.empty()) return;
   // Final norm and lm_head only on the requested rows: hs [m, d] -> logits [m, vocab].
@@ -165,7 +117,8 @@ void Transformer::forward(const int* ids, int n_rows, std::vector<Segment>& segs
     QSWEEP_KASSERT(out_rows[i] >= 0 && out_rows[i] < n_rows);
     std::memcpy(&hs[size_t(i) * d], &x[size_t(out_rows[i]) * d], sizeof(float) * d);
   }
-  rms_norm(hs.data(), hs.data(), m, d, final_norm_.data(), eps, c.norm_plus_one);
+  rms_norm(hs.data(), hs.data(), m, d, final_norm_.data(), static_cast<float>(c.rms_norm_eps),
+           c.norm_plus_one);
   lm_head_->forward(hs.data(), logits, m);
 }
 

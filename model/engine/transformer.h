@@ -9,21 +9,12 @@
 #include <vector>
 
 #include "model/checkpoint/config.h"
-#include "model/engine/attention.h"
+#include "model/engine/decoder_layer.h"
 #include "model/engine/kv_cache.h"
-#include "model/engine/linear.h"
-#include "model/engine/mlp.h"
-#include "model/engine/rope.h"
 
 namespace qsweep::model {
 
 class Checkpoint;
-
-struct TransformerLayer {
-  std::vector<float> attn_norm, ffn_norm;  // [d]
-  Attention attn;
-  Mlp mlp;
-};
 
 class Transformer {
  public:

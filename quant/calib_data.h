@@ -1,0 +1,63 @@
+#pragma once
+// Calibration sets: documents read from a dataset file, tokenized and sampled
+// the way each reference tool does it (SPECS.md A1.1, A2.5, A3.1):
+//
+//   autoawq        AutoAWQ get_calib_dataset: shuffle the documents (seed),
+//                  strip, encode with special tokens (BOS), skip empty ones
+//                  and ones longer than seq_len tokens, keep the first
+//                  n_samples documents, concatenate them and cut the stream
+//                  into floor(total / seq_len) blocks of seq_len.
+//   gptq           IST-DASLab/AutoGPTQ examples (C4 style): n_samples times
+//                  pick a random document longer than seq_len tokens and a
+//                  random seq_len window of it.
+//   llmcompressor  llm-compressor examples: shuffle (seed), the first
+//                  n_samples documents, each encoded and truncated to seq_len.
+//   smoothquant    mit-han-lab/smoothquant generate_act_scales: shuffle
+//                  (seed), n_samples documents each truncated to seq_len.
+//
+// Randomness: one std::mt19937_64 seeded with `seed` drives every shuffle and
+// pick (a Fisher-Yates shuffle). The sampling procedures are the references';
+// the exact documents drawn are not (HF datasets' shuffle and Python's random
+// are other generators), so the same seed picks other documents than they do.
+//
+// Dataset files: .jsonl (one JSON object per line, text in `text_field`),
+// .json (an array of such objects, or of strings), anything else plain text
+// with documents separated by blank lines.
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "model/tokenizer/tokenizer.h"
+
+namespace qsweep::quant {
+
+struct CalibConfig {
+  std::string preset = "autoawq";  ///< autoawq | gptq | llmcompressor | smoothquant
+  int n_samples = 128;
+  int seq_len = 512;
+  uint64_t seed = 42;
+  std::string text_field = "text";
+};
+
+/// "" or an error naming the field.
+std::string check_calib_config(const CalibConfig& c);
+
+/// The documents of a dataset file (throws naming the file and line on
+/// malformed JSON or a missing / non-string text field).
+std::vector<std::string> read_documents(const std::filesystem::path& file,
+                                        const std::string& text_field);
+
+struct CalibSet {
+  std::vector<std::vector<int>> seqs;  ///< token ids, each 1..seq_len long
+  int documents_used = 0;
+  int64_t tokens = 0;
+};
+
+/// Builds the calibration set. Throws when the documents cannot give one
+/// (none long enough for `gptq`, too little text for one `autoawq` block).
+CalibSet build_calibration(const std::vector<std::string>& docs, const model::Tokenizer& tok,
+                           const CalibConfig& cfg);
+
+}  // namespace qsweep::quant

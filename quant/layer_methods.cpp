@@ -1,0 +1,350 @@
+#include "quant/layer_methods.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <stdexcept>
+
+#include "quant/awq.h"
+#include "quant/awq_search.h"
+#include "quant/fp8.h"
+#include "quant/hessian.h"
+#include "quant/smoothquant.h"
+
+namespace qsweep::quant {
+namespace {
+
+using Method = LayerRecipe::Method;
+
+QuantizedLinear make_linear(int l, LinearId id, QuantizedWeight qw, WeightType type,
+                            WeightStrategy strategy, bool sym, bool act_order, ActQuant act,
+                            std::vector<float> bias) {
+  QuantizedLinear ql;
+  ql.prefix = linear_prefix(l, id);
+  ql.type = type;
+  ql.bits = qw.bits;
+  ql.strategy = strategy;
+  ql.sym = sym;
+  ql.act_order = act_order;
+  ql.weight = std::move(qw);
+  ql.act = act;
+  ql.bias = std::move(bias);
+  return ql;
+}
+
+// Int8 per-channel symmetric RTN with the SmoothQuant repository's amax/127.
+QuantizedWeight int8_absmax127(const Eigen::MatrixXf& w) {
+  const Int8Weight iw = int8_per_channel_smoothquant(w);
+  QuantizedWeight qw = QuantizedWeight::sized(int(w.rows()), int(w.cols()), 8, -1);
+  qw.q = iw.q;
+  qw.codes = iw.codes.array() + 128;
+  qw.scale.col(0) = iw.scale;
+  qw.zero.setConstant(128.0f);
+  return qw;
+}
+
+// Rows [rows, K] row-major captured from a hook, appended to a matrix.
+struct Capture {
+  std::vector<float> data;
+  int k = 0;
+  int rows() const { return k ? int(data.size() / k) : 0; }
+  LinearHook hook() {
+    return [this](const float* x, int n, const int*, int) { data.insert(data.end(), x, x + size_t(n) * k); };
+  }
+  Eigen::MatrixXf matrix() const {  // [rows, K] col-major copy
+    return Eigen::Map<const model::MatrixRM>(data.data(), rows(), k);
+  }
+};
+
+// ---- SmoothQuant -----------------------------------------------------------
+
+void smooth_group(std::vector<float>& norm, bool norm_plus_one,
+                  const std::vector<Eigen::MatrixXf*>& ws, const ActStats& st,
+                  const LayerRecipe& r) {
+  std::vector<const Eigen::MatrixXf*> fcs(ws.begin(), ws.end());
+  const Eigen::VectorXf s =
+      r.smooth_llmcompressor ? smoothquant_scales_llmcompressor(st.min, st.max, fcs, r.smooth_alpha)
+                             : smoothquant_scales_original(st.absmax, fcs, r.smooth_alpha);
+  for (size_t j = 0; j < norm.size(); ++j)
+    norm[j] = norm_plus_one ? (1.0f + norm[j]) / s(j) - 1.0f : norm[j] / s(j);
+  for (Eigen::MatrixXf* w : ws)
+    for (int j = 0; j < w->cols(); ++j) w->col(j) *= s(j);
+}
+
+// ---- the weight quantizers ---------------------------------------------------
+
+QuantizedLinear quantize_plain(int l, LinearId id, const Eigen::MatrixXf& w,
+                               std::vector<float> bias, const LayerRecipe& r, ActQuant act) {
+  if (r.method == Method::kFp8)
+    return make_linear(l, id, fp8_quantize(w, r.fp8_weights), WeightType::kFloat8,
+                       r.fp8_weights, true, false, act, std::move(bias));
+  QuantizedWeight qw = (r.bits == 8 && r.group_size == -1 && r.sym && r.int8_absmax127)
+                           ? int8_absmax127(w)
+                           : rtn_quantize(w, r.bits, r.sym, r.group_size);
+  return make_linear(l, id, std::move(qw), WeightType::kInt,
+                     r.group_size == -1 ? WeightStrategy::kChannel : WeightStrategy::kGroup,
+                     r.sym, false, act, std::move(bias));
+}
+
+void check_group(int l, LinearId id, int k, int group) {
+  if (group != -1 && k % group != 0)
+    throw std::runtime_error("layer " + linear_prefix(l, id) + ": group_size " +
+                             std::to_string(group) + " does not divide its " + std::to_string(k) +
+                             " input features; use a group size that divides every Linear's "
+                             "in_features, or -1 (per channel)");
+}
+
+ActQuant act_for(const LayerRecipe& r) { return r.act; }
+
+}  // namespace
+
+LinearId stats_source(LinearId id) {
+  switch (id) {
+    case LinearId::kK:
+    case LinearId::kV: return LinearId::kQ;
+    case LinearId::kUp: return LinearId::kGate;
+    default: return id;
+  }
+}
+
+QuantizedWeight fp8_quantize(const Eigen::MatrixXf& w, WeightStrategy strategy) {
+  const int n = int(w.rows()), k = int(w.cols());
+  QuantizedWeight qw = QuantizedWeight::sized(n, k, 8, -1);
+  qw.zero.setZero();
+  const float eps = std::numeric_limits<float>::epsilon();
+  const float tensor_amax = w.cwiseAbs().maxCoeff();
+  for (int r = 0; r < n; ++r) {
+    const float amax = strategy == WeightStrategy::kTensor ? tensor_amax : w.row(r).cwiseAbs().maxCoeff();
+    const float scale = std::max(amax / 448.0f, eps);
+    qw.scale(r, 0) = scale;
+    for (int j = 0; j < k; ++j) {
+      const uint8_t code = f32_to_e4m3fn(w(r, j) / scale);
+      qw.codes(r, j) = code;
+      qw.q(r, j) = scale * e4m3fn_to_f32(code);
+    }
+  }
+  return qw;
+}
+
+LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::TransformerLayer& L,
+                                   Activations* act, const LayerRecipe& r, const StatsFn& stats,
+                                   const FinalizeFn& finalize) {
+  const model::ModelConfig& c = stream.config();
+  LayerResult res;
+  if (r.needs_activations() && !act)
+    throw std::logic_error("quantize_decoder_layer: calibration activations required");
+  if (r.needs_stats() && !stats)
+    throw std::logic_error("quantize_decoder_layer: calibration statistics required");
+
+  std::map<LinearId, Eigen::MatrixXf> W;
+  std::map<LinearId, std::vector<float>> B;
+  for (LinearId id : kAllLinears) {
+    W[id] = linear_weight(L, id);
+    B[id] = linear_bias(L, id);
+    if (r.method != Method::kFp8) check_group(l, id, int(W[id].cols()), r.group_size);
+  }
+
+  if (r.smooth) {
+    smooth_group(L.attn_norm, c.norm_plus_one, {&W[LinearId::kQ], &W[LinearId::kK], &W[LinearId::kV]},
+                 stats(l, LinearId::kQ), r);
+    smooth_group(L.ffn_norm, c.norm_plus_one, {&W[LinearId::kGate], &W[LinearId::kUp]},
+                 stats(l, LinearId::kGate), r);
+    for (LinearId id : {LinearId::kQ, LinearId::kK, LinearId::kV, LinearId::kGate, LinearId::kUp})
+      set_linear(L, id, W[id], B[id]);
+    res.norms_changed = true;
+  }
+
+  std::map<LinearId, QuantizedLinear> done;
+  auto finish = [&](LinearId id, QuantizedLinear ql) {
+    if (r.act == ActQuant::kFp8TensorStatic)
+      ql.input_scale = stats(l, stats_source(id)).fp8_input_scale();
+    if (finalize) finalize(&ql);
+    set_linear(L, id, ql.weight.q, ql.bias);
+    done.emplace(id, std::move(ql));
+  };
+
+  if (r.method == Method::kRtn || r.method == Method::kFp8) {
+    for (LinearId id : kAllLinears) finish(id, quantize_plain(l, id, W[id], B[id], r, act_for(r)));
+  } else if (r.method == Method::kGptq) {
+    GptqConfig g = r.gptq;
+    g.bits = r.bits;
+    g.group_size = r.group_size;
+    g.sym = r.sym;
+    const std::vector<std::vector<LinearId>> groups =
+        r.true_sequential
+            ? std::vector<std::vector<LinearId>>{{LinearId::kK, LinearId::kV, LinearId::kQ},
+                                                 {LinearId::kO},
+                                                 {LinearId::kUp, LinearId::kGate},
+                                                 {LinearId::kDown}}
+            : std::vector<std::vector<LinearId>>{{LinearId::kK, LinearId::kV, LinearId::kQ,
+                                                  LinearId::kO, LinearId::kUp, LinearId::kGate,
+                                                  LinearId::kDown}};
+    for (const auto& group : groups) {
+      // One Hessian per distinct input (q/k/v share one, gate/up share one):
+      // the same values AutoGPTQ computes once per Linear.
+      std::map<LinearId, HessianAccumulator> H;
+      for (LinearId id : group) {
+        const LinearId src = stats_source(id);
+        if (H.count(src)) continue;
+        auto& acc = H.emplace(src, HessianAccumulator(int(W[id].cols()))).first->second;
+        hook_linear(L, src == id ? id : src, [&acc](const float* x, int n, const int*, int n_seq) {
+          acc.add_batch_rows(x, n, n_seq);
+        });
+      }
+      stream.forward_discard(L, *act);
+      unhook_all(L);
+      for (LinearId id : group) {
+        const Eigen::MatrixXf& h = H.at(stats_source(id)).h();
+        QuantizedWeight qw;
+        std::string err;
+        if (!gptq_quantize(W[id], h, g, &qw, &err)) {
+          // llm-compressor: warn and fall back to round-to-nearest for this
+          // module (an identity Hessian).
+          res.notes.push_back(linear_prefix(l, id) + ": " + err +
+                              "; fell back to round-to-nearest for this Linear (as llm-compressor "
+                              "does); more calibration samples or a larger damp avoid it");
+          const Eigen::MatrixXf eye = Eigen::MatrixXf::Identity(h.rows(), h.cols());
+          if (!gptq_quantize(W[id], eye, g, &qw, &err))
+            throw std::runtime_error(linear_prefix(l, id) + ": " + err);
+        }
+        const bool perm_gidx = g.act_order && !g.static_groups && g.group_size != -1;
+        finish(id, make_linear(l, id, std::move(qw), WeightType::kInt,
+                               r.group_size == -1 ? WeightStrategy::kChannel : WeightStrategy::kGroup,
+                               r.sym, perm_gidx, act_for(r), B[id]));
+      }
+    }
+    stream.forward(L, *act);  // quantized-activation propagation
+  } else {  // AWQ (SPECS.md A2.1-A2.4)
+    if (r.sym)
+      throw std::runtime_error("awq: only zero_point quantization (sym: false) is implemented, "
+                               "as AutoAWQ uses it");
+    const int bits = r.bits;
+    // 1. Inputs of every Linear from the original fp layer; its output is
+    //    the next layer's input (fp propagation).
+    Capture x_qkv{{}, c.n_embd}, x_o{{}, int(W[LinearId::kO].cols())}, x_gate{{}, c.n_embd},
+        x_down{{}, int(W[LinearId::kDown].cols())};
+    hook_linear(L, LinearId::kQ, x_qkv.hook());
+    hook_linear(L, LinearId::kO, x_o.hook());
+    hook_linear(L, LinearId::kGate, x_gate.hook());
+    hook_linear(L, LinearId::kDown, x_down.hook());
+    Activations next = *act;
+    stream.forward(L, next);
+    unhook_all(L);
+    Eigen::MatrixXf Xqkv = x_qkv.matrix(), Xo = x_o.matrix(), Xg = x_gate.matrix(),
+                    Xd = x_down.matrix();
+    const int rows = act->rows();
+    // 2. Scale search of each mapping on the unmodified layer.
+    auto restore = [&](std::initializer_list<LinearId> ids) {
+      for (LinearId id : ids) set_linear(L, id, W[id], B[id]);
+    };
+    const int gw = r.group_size;
+    struct Mapping {
+      std::vector<LinearId> layers;
+      Eigen::VectorXf s;
+    };
+    std::vector<Mapping> maps;
+    {  // input_layernorm -> q, k, v; module2inspect self_attn
+      std::vector<float> ref(size_t(rows) * c.n_embd), out(ref.size());
+      stream.attention(L.attn, *act, x_qkv.data.data(), ref.data());
+      const auto sr = awq_search_scale(
+          awq_x_mean(Xqkv), {&W[LinearId::kQ], &W[LinearId::kK], &W[LinearId::kV]}, bits, gw,
+          r.awq_duo_scaling, r.awq_n_grid, [&](const std::vector<Eigen::MatrixXf>& cand) {
+            set_linear(L, LinearId::kQ, cand[0], B[LinearId::kQ]);
+            set_linear(L, LinearId::kK, cand[1], B[LinearId::kK]);
+            set_linear(L, LinearId::kV, cand[2], B[LinearId::kV]);
+            stream.attention(L.attn, *act, x_qkv.data.data(), out.data());
+            return awq_loss(ref.data(), out.data(), ref.size());
+          });
+      restore({LinearId::kQ, LinearId::kK, LinearId::kV});
+      maps.push_back({{LinearId::kQ, LinearId::kK, LinearId::kV}, sr.best_scales});
+      res.notes.push_back("layer " + std::to_string(l) + " qkv: ratio " + std::to_string(sr.best_ratio));
+    }
+    const bool v_o = W[LinearId::kV].rows() == W[LinearId::kO].rows() &&
+                     W[LinearId::kV].cols() == W[LinearId::kO].cols();
+    if (v_o) {  // v_proj -> o_proj; module2inspect o_proj
+      const auto sr = awq_search_scale_linear(W[LinearId::kO], Xo, bits, gw, r.awq_duo_scaling,
+                                              r.awq_n_grid);
+      maps.push_back({{LinearId::kO}, sr.best_scales});
+    } else {
+      res.notes.push_back("layer " + std::to_string(l) +
+                          ": v_proj -> o_proj scaling skipped (grouped-query attention: v_proj "
+                          "and o_proj shapes differ), as AutoAWQ does");
+    }
+    {  // post_attention_layernorm -> gate, up; module2inspect mlp
+      std::vector<float> ref(size_t(rows) * c.n_embd), out(ref.size());
+      stream.mlp(L.mlp, x_gate.data.data(), ref.data(), rows);
+      const auto sr = awq_search_scale(
+          awq_x_mean(Xg), {&W[LinearId::kGate], &W[LinearId::kUp]}, bits, gw, r.awq_duo_scaling,
+          r.awq_n_grid, [&](const std::vector<Eigen::MatrixXf>& cand) {
+            set_linear(L, LinearId::kGate, cand[0], B[LinearId::kGate]);
+            set_linear(L, LinearId::kUp, cand[1], B[LinearId::kUp]);
+            stream.mlp(L.mlp, x_gate.data.data(), out.data(), rows);
+            return awq_loss(ref.data(), out.data(), ref.size());
+          });
+      restore({LinearId::kGate, LinearId::kUp});
+      maps.push_back({{LinearId::kGate, LinearId::kUp}, sr.best_scales});
+    }
+    {  // up_proj -> down_proj; module2inspect down_proj
+      const auto sr = awq_search_scale_linear(W[LinearId::kDown], Xd, bits, gw,
+                                              r.awq_duo_scaling, r.awq_n_grid);
+      maps.push_back({{LinearId::kDown}, sr.best_scales});
+    }
+    // 3. Apply: previous op / s, layers' input columns * s, their inputs / s.
+    auto scale_cols = [](Eigen::MatrixXf& m, const Eigen::VectorXf& s, bool up) {
+      for (int j = 0; j < m.cols(); ++j) m.col(j) *= up ? s(j) : 1.0f / s(j);
+    };
+    auto scale_rows_down = [&](LinearId prev, const Eigen::VectorXf& s) {
+      Eigen::MatrixXf& w = W[prev];
+      const int off = int(w.rows() - s.size());
+      for (int i = 0; i < s.size(); ++i) {
+        w.row(off + i) /= s(i);
+        if (!B[prev].empty()) B[prev][off + i] /= s(i);
+      }
+    };
+    auto scale_norm = [&](std::vector<float>& norm, const Eigen::VectorXf& s) {
+      for (size_t j = 0; j < norm.size(); ++j)
+        norm[j] = c.norm_plus_one ? (1.0f + norm[j]) / s(j) - 1.0f : norm[j] / s(j);
+    };
+    for (const Mapping& m : maps) {
+      const LinearId first = m.layers.front();
+      if (first == LinearId::kQ) {
+        scale_norm(L.attn_norm, m.s);
+        scale_cols(Xqkv, m.s, false);
+      } else if (first == LinearId::kO) {
+        scale_rows_down(LinearId::kV, m.s);
+        scale_cols(Xo, m.s, false);
+      } else if (first == LinearId::kGate) {
+        scale_norm(L.ffn_norm, m.s);
+        scale_cols(Xg, m.s, false);
+      } else {
+        scale_rows_down(LinearId::kUp, m.s);
+        scale_cols(Xd, m.s, false);
+      }
+      for (LinearId id : m.layers) scale_cols(W[id], m.s, true);
+    }
+    res.norms_changed = true;
+    // 4. Clip search on every Linear but q and k; 5. zero-point quantization.
+    for (LinearId id : kAllLinears) {
+      const int k = int(W[id].cols());
+      const int gsz = gw == -1 ? k : gw;
+      if (r.awq_clip && id != LinearId::kQ && id != LinearId::kK) {
+        const Eigen::MatrixXf& x = (id == LinearId::kV)     ? Xqkv
+                                   : (id == LinearId::kO)   ? Xo
+                                   : (id == LinearId::kDown) ? Xd
+                                                             : Xg;
+        const AwqClipResult cr = awq_compute_best_clip(W[id], x, bits, gsz, r.awq_n_grid,
+                                                       r.awq_max_shrink, r.awq_n_sample_token);
+        awq_apply_clip(&W[id], cr.best_max, gsz);
+      }
+      finish(id, make_linear(l, id, awq_pseudo_quantize(W[id], bits, gw), WeightType::kInt,
+                             gw == -1 ? WeightStrategy::kChannel : WeightStrategy::kGroup, false,
+                             false, act_for(r), B[id]));
+    }
+    *act = std::move(next);
+  }
+  for (LinearId id : kAllLinears) res.linears.push_back(std::move(done.at(id)));
+  return res;
+}
+
+}  // namespace qsweep::quant

@@ -1,0 +1,98 @@
+#pragma once
+// Streaming a model one decoder layer at a time over a calibration set
+// (SPECS.md A1.1, A2.1): the hidden states of every calibration sequence
+// entering a layer are kept in memory ([total tokens, d] fp32), the layer's
+// weights are loaded alone, run, and dropped. Linears can be wrapped with
+// hooks that see their inputs (Hessians, activation statistics, AWQ's
+// input features) and replaced by new weights (quantized or scaled).
+//
+// Peak memory: one decoder layer in fp32 plus 3 x [total tokens, d] floats
+// (input, normed copy, branch output) plus what the hooks keep.
+
+#include <Eigen/Dense>
+#include <array>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/checkpoint/checkpoint.h"
+#include "model/engine/decoder_layer.h"
+
+namespace qsweep::quant {
+
+/// The seven Linears of a decoder layer.
+enum class LinearId { kQ, kK, kV, kO, kGate, kUp, kDown };
+inline constexpr std::array<LinearId, 7> kAllLinears = {LinearId::kQ,    LinearId::kK,
+                                                        LinearId::kV,    LinearId::kO,
+                                                        LinearId::kGate, LinearId::kUp,
+                                                        LinearId::kDown};
+/// "self_attn.q_proj", ..., "mlp.down_proj".
+const char* linear_name(LinearId id);
+/// "model.layers.<l>.<linear_name>".
+std::string linear_prefix(int layer, LinearId id);
+/// The slot holding Linear `id` of L.
+std::unique_ptr<model::Linear>& linear_slot(model::TransformerLayer& L, LinearId id);
+
+/// Hidden states of a calibration set: sequence s owns rows
+/// [row0[s], row0[s] + len[s]) of x [rows, d] (row-major).
+struct Activations {
+  int d = 0;
+  std::vector<int> len, row0;
+  model::AlignedVec x;
+  int rows() const { return len.empty() ? 0 : row0.back() + len.back(); }
+  float* row(int r) { return x.data() + size_t(r) * d; }
+  const float* row(int r) const { return x.data() + size_t(r) * d; }
+};
+
+/// Called with the input x [n_rows, in] of a hooked Linear for one forward
+/// call covering `n_seq` whole sequences of seq_len[0..n_seq) rows each.
+using LinearHook =
+    std::function<void(const float* x, int n_rows, const int* seq_len, int n_seq)>;
+
+class LayerStream {
+ public:
+  /// `max_batch_rows`: rows per forward call (whole sequences; a sequence
+  /// longer than this runs alone).
+  explicit LayerStream(const model::Checkpoint& ckpt, int max_batch_rows = 4096);
+  const model::ModelConfig& config() const { return ckpt_.config(); }
+  const model::Checkpoint& checkpoint() const { return ckpt_; }
+
+  /// Embeddings of `seqs` (each non-empty, ids checked): the input of layer 0.
+  Activations embed(const std::vector<std::vector<int>>& seqs) const;
+  /// Decoder layer `l` in fp32 (dense Linears), KV cache slot 0.
+  model::TransformerLayer load_layer(int l) const;
+  /// Runs L over `act` in place (the next layer's input).
+  void forward(const model::TransformerLayer& L, Activations& act) const;
+  /// Runs L over a copy of `act` (for hooks only; the result is dropped).
+  void forward_discard(const model::TransformerLayer& L, const Activations& act) const;
+  /// Self-attention only: x [rows of act, d] (already normed) -> y (same shape).
+  void attention(const model::Attention& A, const Activations& shape, const float* x,
+                 float* y) const;
+  /// The MLP only: x [rows, d] -> y [rows, d] (rows may be any count).
+  void mlp(const model::Mlp& M, const float* x, float* y, int rows) const;
+
+  /// Calls `f(row0, n_rows, n_seq)` for consecutive batches of whole sequences.
+  void for_each_batch(const Activations& act,
+                      const std::function<void(int row0, int n_rows, int first_seq, int n_seq)>&
+                          f) const;
+
+ private:
+  const model::Checkpoint& ckpt_;
+  int max_batch_rows_;
+  std::unique_ptr<model::Rope> rope_;
+};
+
+/// Wraps L's Linear `id` so that `hook` sees its inputs; unhook() restores it.
+void hook_linear(model::TransformerLayer& L, LinearId id, LinearHook hook);
+void unhook_all(model::TransformerLayer& L);
+
+/// The fp32 weight W [out, in] (col-major Eigen) and bias of a dense Linear
+/// of L (throws when that Linear is not dense, e.g. still hooked).
+Eigen::MatrixXf linear_weight(const model::TransformerLayer& L, LinearId id);
+std::vector<float> linear_bias(const model::TransformerLayer& L, LinearId id);
+/// Replaces Linear `id` of L by a dense one with weight `w` [out, in] and `bias`.
+void set_linear(model::TransformerLayer& L, LinearId id, const Eigen::MatrixXf& w,
+                std::vector<float> bias);
+
+}  // namespace qsweep::quant
