@@ -1,0 +1,21 @@
+#pragma once
+// The engine LinearLoader for checkpoints written in any of the formats of
+// quant/formats/format.h. On first use per model folder it reads
+// config.json's `quantization_config` (or, for AutoGPTQ folders without
+// it, quantize_config.json); a layer stored quantized in that format
+// (has_quantized_linear) is decoded (decode_linear) and run by a
+// QuantizedLinearKernel; every other layer (unquantized checkpoints, ignored
+// modules, lm_head) loads with model::load_dense_linear.
+//
+// Error policy: decode errors propagate as std::runtime_error naming the
+// folder and tensor.
+
+#include "model/engine/linear.h"
+#include "quant/formats/quantized_linear_kernel.h"
+
+namespace qsweep::quant {
+
+/// `kind`: kFast for the engine; kReference for numerics checks.
+model::LinearLoader quantized_linear_loader(KernelKind kind = KernelKind::kFast);
+
+}  // namespace qsweep::quant
