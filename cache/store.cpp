@@ -291,6 +291,10 @@ fs::path Store::artifact_dir(std::string_view key) const {
 
 fs::path Store::output_dir(std::string_view key) const { return artifact_dir(key) / "out"; }
 
+fs::path Store::scratch_dir(std::string_view key) const {
+  return root_ / "scratch" / std::string(key);
+}
+
 fs::path Store::lock_path(std::string_view key) const {
   return root_ / "locks" / (std::string(key) + ".lock");
 }

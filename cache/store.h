@@ -7,6 +7,9 @@
 //   <root>/objects/<k[0:2]>/<key>/out/...         the files the stage produced
 //   <root>/tmp/<key>.<host>.<pid>.<n>/            in-progress artifacts (same layout)
 //   <root>/locks/<key>.lock                       per-key locks (see lock.h)
+//   <root>/scratch/<key>/                         a stage's internal checkpoints of an
+//                                                 unfinished key (kept across failed or
+//                                                 killed attempts; removed once published)
 //   <root>/journal.jsonl                          run journal (see journal.h)
 //   <root>/stat-cache.jsonl                       file digest stat cache (file_digest.h)
 //
@@ -41,6 +44,8 @@ class Store {
   /// What consumers read: artifact_dir(key)/out.
   std::filesystem::path output_dir(std::string_view key) const;
   std::filesystem::path lock_path(std::string_view key) const;
+  /// <root>/scratch/<key> (not created here). Only written under key's lock.
+  std::filesystem::path scratch_dir(std::string_view key) const;
   std::filesystem::path journal_path() const { return root_ / "journal.jsonl"; }
   std::filesystem::path stat_cache_path() const { return root_ / "stat-cache.jsonl"; }
 

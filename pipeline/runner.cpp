@@ -243,6 +243,7 @@ bool Runner::run_stage(int i, const Resources& granted, std::atomic<int>& cancel
   ctx.node_id = n.id;
   ctx.key = key;
   ctx.experiment_dir = g_.experiment_dir;
+  ctx.scratch_dir = store_.scratch_dir(key);
   ctx.params = n.params;
   ctx.resources = granted;
   ctx.progress = &sink;
@@ -329,6 +330,8 @@ bool Runner::run_stage(int i, const Resources& granted, std::atomic<int>& cancel
     *msg = "publishing the artifact failed: " + err;
     return false;
   }
+  std::error_code ec;
+  std::filesystem::remove_all(ctx.scratch_dir, ec);  // the published artifact supersedes it
   return true;
 }
 

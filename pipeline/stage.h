@@ -81,6 +81,11 @@ struct StageContext {
   std::string node_id;                          ///< e.g. "quantize[stories260K,gptq-w4g32]"
   std::string key;                              ///< this node's key (hex)
   std::filesystem::path output_dir;             ///< write every result file here (exists, empty)
+  /// A directory that survives failed and killed attempts of this key (for a
+  /// stage's internal checkpoints, e.g. finished decoder layers); created on
+  /// first use by the stage, removed by the runner after a successful
+  /// publish. Empty: no resume support (e.g. tests).
+  std::filesystem::path scratch_dir;
   std::filesystem::path experiment_dir;         ///< directory of the experiment file
   nlohmann::json params;                        ///< resolved params (defaults filled in)
   std::map<std::string, ResolvedInput> inputs;  ///< by input name

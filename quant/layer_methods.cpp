@@ -142,7 +142,8 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
   for (LinearId id : kAllLinears) {
     W[id] = linear_weight(L, id);
     B[id] = linear_bias(L, id);
-    if (r.method != Method::kFp8) check_group(l, id, int(W[id].cols()), r.group_size);
+    if (r.method != Method::kFp8 && !(r.skip && r.skip(l, id)))
+      check_group(l, id, int(W[id].cols()), r.group_size);
   }
 
   if (r.smooth) {
@@ -156,6 +157,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
   }
 
   std::map<LinearId, QuantizedLinear> done;
+  auto skipped = [&](LinearId id) { return r.skip && r.skip(l, id); };
   auto finish = [&](LinearId id, QuantizedLinear ql) {
     if (r.act == ActQuant::kFp8TensorStatic)
       ql.input_scale = stats(l, stats_source(id)).fp8_input_scale();
@@ -165,7 +167,8 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
   };
 
   if (r.method == Method::kRtn || r.method == Method::kFp8) {
-    for (LinearId id : kAllLinears) finish(id, quantize_plain(l, id, W[id], B[id], r, act_for(r)));
+    for (LinearId id : kAllLinears)
+      if (!skipped(id)) finish(id, quantize_plain(l, id, W[id], B[id], r, act_for(r)));
   } else if (r.method == Method::kGptq) {
     GptqConfig g = r.gptq;
     g.bits = r.bits;
@@ -185,6 +188,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
       // the same values AutoGPTQ computes once per Linear.
       std::map<LinearId, HessianAccumulator> H;
       for (LinearId id : group) {
+        if (skipped(id)) continue;
         const LinearId src = stats_source(id);
         if (H.count(src)) continue;
         auto& acc = H.emplace(src, HessianAccumulator(int(W[id].cols()))).first->second;
@@ -195,6 +199,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
       stream.forward_discard(L, *act);
       unhook_all(L);
       for (LinearId id : group) {
+        if (skipped(id)) continue;
         const Eigen::MatrixXf& h = H.at(stats_source(id)).h();
         QuantizedWeight qw;
         std::string err;
@@ -326,6 +331,10 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
     res.norms_changed = true;
     // 4. Clip search on every Linear but q and k; 5. zero-point quantization.
     for (LinearId id : kAllLinears) {
+      if (skipped(id)) {
+        set_linear(L, id, W[id], B[id]);
+        continue;
+      }
       const int k = int(W[id].cols());
       const int gsz = gw == -1 ? k : gw;
       if (r.awq_clip && id != LinearId::kQ && id != LinearId::kK) {
@@ -343,7 +352,12 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
     }
     *act = std::move(next);
   }
-  for (LinearId id : kAllLinears) res.linears.push_back(std::move(done.at(id)));
+  for (LinearId id : kAllLinears) {
+    if (auto it = done.find(id); it != done.end())
+      res.linears.push_back(std::move(it->second));
+    else
+      res.kept.push_back({linear_prefix(l, id), linear_weight(L, id), linear_bias(L, id)});
+  }
   return res;
 }
 

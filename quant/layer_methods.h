@@ -50,6 +50,10 @@ struct LayerRecipe {
   float smooth_alpha = 0.5f;
   bool smooth_llmcompressor = false;  ///< (max - min) and 2 * max|W| (A3.2) instead of A3.1
 
+  /// Linears kept in full precision (e.g. shapes the target format cannot
+  /// store); empty: none. They still take part in AWQ/SmoothQuant scaling.
+  std::function<bool(int layer, LinearId id)> skip;
+
   /// GPTQ and AWQ need the layer's calibration activations.
   bool needs_activations() const { return method == Method::kGptq || method == Method::kAwq; }
   /// SmoothQuant and static FP8 input scales need the calibrate statistics.
@@ -63,8 +67,15 @@ using StatsFn = std::function<ActStats(int layer, LinearId id)>;
 /// codes, so that propagation uses exactly the weights the file will hold.
 using FinalizeFn = std::function<void(QuantizedLinear*)>;
 
+struct KeptLinear {
+  std::string prefix;
+  Eigen::MatrixXf w;        ///< [out, in] fp32 (rescaled when AWQ/SmoothQuant applied)
+  std::vector<float> bias;  ///< [out] or empty
+};
+
 struct LayerResult {
-  std::vector<QuantizedLinear> linears;  ///< in kAllLinears order
+  std::vector<QuantizedLinear> linears;  ///< the quantized ones, in kAllLinears order
+  std::vector<KeptLinear> kept;          ///< the ones recipe.skip kept in full precision
   bool norms_changed = false;            ///< L.attn_norm / L.ffn_norm were rescaled
   std::vector<std::string> notes;        ///< fallbacks and choices worth logging
 };

@@ -230,6 +230,15 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
         replaced.insert(ql.prefix + ".weight");
         replaced.insert(ql.prefix + ".bias");
       }
+      for (const KeptLinear& k : lr.kept) {
+        const model::MatrixRM w = k.w;  // row-major [out, in]
+        t[k.prefix + ".weight"] = float_tensor(std::vector<float>(w.data(), w.data() + w.size()),
+                                               mdtype, {w.rows(), w.cols()});
+        if (!k.bias.empty())
+          t[k.prefix + ".bias"] = float_tensor(k.bias, mdtype, {int64_t(k.bias.size())});
+        replaced.insert(k.prefix + ".weight");
+        replaced.insert(k.prefix + ".bias");
+      }
       if (lr.norms_changed) {
         t[lp + "input_layernorm.weight"] = float_tensor(L.attn_norm, mdtype, {c.n_embd});
         t[lp + "post_attention_layernorm.weight"] = float_tensor(L.ffn_norm, mdtype, {c.n_embd});
@@ -249,13 +258,13 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
     for (const auto& [n, v] : sf.tensors()) {
       weight_map[n] = f;
       total_size += v.n_bytes;
-      if (n.size() > 8 && n.compare(n.size() - 8, 8, ".qweight") == 0)
-        res.quantized.push_back(n.substr(0, n.size() - 8));
-      else if (n.size() > 14 && n.compare(n.size() - 14, 14, ".weight_packed") == 0)
-        res.quantized.push_back(n.substr(0, n.size() - 14));
-      else if (n.size() > 13 && n.compare(n.size() - 13, 13, ".weight_scale") == 0 &&
-               !sf.find(n.substr(0, n.size() - 13) + ".weight_packed"))
-        res.quantized.push_back(n.substr(0, n.size() - 13));
+    }
+    for (LinearId id : kAllLinears) {
+      const std::string p = linear_prefix(l, id);
+      if (!sf.find(p + ".weight") || sf.find(p + ".weight_scale"))
+        res.quantized.push_back(p);
+      else
+        res.kept.push_back(p);
     }
     if (job.progress) job.progress(l + 1, n_layer);
   }

@@ -55,6 +55,7 @@ struct QuantizeModelJob {
 
 struct QuantizeModelResult {
   std::vector<std::string> quantized;  ///< Linear prefixes in order
+  std::vector<std::string> kept;       ///< Linears kept in full precision
   int layers_resumed = 0;              ///< layers taken from scratch
   std::vector<std::string> notes;
 };

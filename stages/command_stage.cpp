@@ -36,6 +36,11 @@ class RuntimeVars {
     if (path == "node") return ctx_.node_id;
     if (path == "key") return ctx_.key;
     if (path == "threads") return std::to_string(ctx_.resources.threads);
+    if (path == "qsweep") {  // this qsweep executable (not part of any key)
+      std::error_code ec;
+      const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+      return ec ? std::string("qsweep") : exe.string();
+    }
     if (path.rfind("params.", 0) == 0) {
       const json* v = json_path(ctx_.params, path.substr(7));
       if (!v) return std::nullopt;
@@ -173,7 +178,7 @@ std::vector<ParamSpec> CommandStage::params() const {
 }
 
 std::vector<std::string> CommandStage::runtime_placeholders() const {
-  return {"node", "key", "threads"};
+  return {"node", "key", "threads", "qsweep"};
 }
 
 std::string CommandStage::check_params(const json& p) const {

@@ -16,6 +16,7 @@
 //                       element is exactly "${inputs.NAME}"
 //   ${inputs.NAME.key}  the input's key (a list: keys, expanded the same way)
 //   ${params.PATH}      a resolved param, e.g. ${params.vars.lr}
+//   ${qsweep}           the running qsweep executable (e.g. for `${qsweep} model import`)
 //   ${node} ${key} ${threads}
 //
 // The child's environment: the parent's, plus QSWEEP_OUTPUT_DIR, QSWEEP_NODE,

@@ -1,29 +1,25 @@
 #pragma once
-// The `quantize` stage (issue #4, first slice): weight-only post-training
-// quantization of a Hugging Face checkpoint artifact into a checkpoint that
-// vLLM and the embedded engine load.
+// The `quantize` stage (issue #4): post-training quantization of a Hugging
+// Face checkpoint artifact, streamed one decoder layer at a time, into a
+// checkpoint that vLLM and the embedded engine load.
 //
 //   - name: quantize
 //     kind: quantize
-//     matrix: {model: "*"}
-//     inputs: {checkpoint: "fetch[${model}]"}
-//     params: {method: rtn, bits: 4, group_size: 128}
+//     matrix: {model: "*", recipe: "*"}
+//     inputs: {checkpoint: "fetch[${model}]", calibration: "calib[${model}]"}
+//     params: {method: gptq, bits: 4, group_size: 128, format: compressed-tensors}
 //
-// Input `checkpoint`: one artifact holding a model folder (config.json +
-// safetensors) at its root or in exactly one sub-folder (a `download` of a
-// repo sub-folder keeps its path).
+// Inputs: `checkpoint` (a model folder at the artifact's root or in its one
+// sub-folder); `calibration` (a calibrate artifact: tokens.json for GPTQ/AWQ,
+// stats.safetensors for SmoothQuant and static FP8) — required by every method
+// but rtn and fp8 FP8_DYNAMIC. Parameters and presets: stages/quant_recipe.h.
 //
-// Implemented: method `rtn` (round-to-nearest with the AutoGPTQ quantizer,
-// SPECS.md A1.4) written as `format: gptq` (AutoGPTQ v1, SPECS.md A5.1) by
-// quant/gptq_checkpoint.h. The other methods (gptq, awq, smoothquant, fp8)
-// and formats (compressed-tensors, awq) are rejected by check_params as not
-// implemented yet. Not streaming yet: the whole model is held in memory.
+// Resumable: finished decoder layers are kept in the node's scratch dir; a
+// killed or failed node restarts after the last finished layer.
 //
-// Output: model.safetensors, config.json (with quantization_config),
-// quantize_config.json, the source's tokenizer and generation config files,
-// and quantize.json:
-//   { "format": 1, "method": "rtn", "checkpoint_format": "gptq", "bits", "group_size",
-//     "sym", "source": REL-OR-".", "quantized": [PREFIX...], "skipped": [PREFIX...] }
+// Output: the sharded quantized model folder (quant/quantize_model.h) and
+// quantize.json: {format 1, recipe: {...resolved settings}, source: REL,
+// quantized: [prefix...], kept: [prefix...], layers_resumed, notes: [...]}.
 
 #include "pipeline/stage.h"
 
@@ -32,9 +28,10 @@ namespace qsweep {
 class QuantizeStage : public Stage {
  public:
   std::string kind() const override { return "quantize"; }
-  int64_t version() const override { return 1; }
+  int64_t version() const override { return 2; }
   std::string description() const override;
   std::vector<ParamSpec> params() const override;
+  Resources default_resources() const override;
   std::string check_params(const nlohmann::json& params) const override;
   void run(StageContext& ctx) const override;
 };
