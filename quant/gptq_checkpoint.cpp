@@ -10,6 +10,7 @@
 
 #include "model/dtype.h"
 #include "model/engine/workspace.h"
+#include "quant/formats/quantized_loader.h"
 
 namespace qsweep::quant {
 
@@ -259,23 +260,10 @@ GptqPacked read_gptq_tensors(const model::Checkpoint& ck, const std::string& pre
 }
 
 model::LinearLoader gptq_linear_loader() {
-  return [](const model::Checkpoint& ck, const std::string& name, int out, int in,
-            bool bias) -> std::unique_ptr<model::Linear> {
-    if (!ck.has(name + ".qweight")) return model::load_dense_linear(ck, name, out, in, bias);
-    const Eigen::MatrixXf w = dequantize_gptq(read_gptq_tensors(ck, name, out, in));  // [N, K]
-    auto storage = std::make_shared<model::AlignedVec>(size_t(out) * in);
-    Eigen::Map<model::MatrixRM>(storage->data(), out, in) = w;  // to row-major [out, in]
-    std::vector<float> b;
-    if (bias) {
-      model::TensorF32 t = ck.tensor_f32(name + ".bias");
-      if (t.data.size() != size_t(out))
-        throw std::runtime_error("model folder " + ck.dir().string() + ": tensor '" + name +
-                                 ".bias' has " + std::to_string(t.data.size()) +
-                                 " elements, expected " + std::to_string(out));
-      b = std::move(t.data);
-    }
-    return std::make_unique<model::DenseLinear>(std::move(storage), out, in, std::move(b));
-  };
+  // Forwards to the loader of every format (quant/formats/quantized_loader.h),
+  // which reads config.json's quantization_config and runs gptq layers with the
+  // quantized Linear kernel.
+  return quantized_linear_loader();
 }
 
 }  // namespace qsweep::quant

@@ -19,10 +19,10 @@
 // Not streaming yet: the whole output is held in memory before it is written
 // (fine for the small models of the tests; issue #4 wants layer streaming).
 //
-// Loader: gptq_linear_loader() builds, for a layer stored in this format (its
-// .qweight exists), a Linear whose weight is dequantized once at load into
-// fp32 with the v1 decode W[n,k] = scales[g_idx[k], n] * (q[k,n] - (z + 1))
-// — a reference kernel; plain layers fall back to the dense loader.
+// Loader: gptq_linear_loader() forwards to quant::quantized_linear_loader()
+// (quant/formats/quantized_loader.h): layers stored in this format run the
+// quantized Linear kernel with the v1 decode W[n,k] = scales[g_idx[k], n] *
+// (q[k,n] - (z + 1)); plain layers fall back to the dense loader.
 //
 // Error policy: throws std::runtime_error naming the folder / tensor.
 
@@ -87,7 +87,7 @@ GptqPacked read_gptq_tensors(const model::Checkpoint& ckpt, const std::string& p
                              int in);
 
 /// The engine LinearLoader for gptq checkpoints (dense fallback for layers
-/// without .qweight).
+/// without .qweight); the same as quantized_linear_loader().
 model::LinearLoader gptq_linear_loader();
 
 }  // namespace qsweep::quant

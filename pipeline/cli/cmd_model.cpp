@@ -12,6 +12,7 @@
 #include "model/tokenizer/llama2c_tokenizer.h"
 #include "model/tokenizer/tokenizer.h"
 #include "pipeline/cli/commands.h"
+#include "quant/formats/quantized_loader.h"
 #include "quant/gptq_checkpoint.h"
 
 namespace qsweep::cli {
@@ -29,9 +30,9 @@ Loaded load(const std::string& dir, int threads) {
   Loaded l;
   model::EngineOptions o;
   o.threads = threads;
-  // AutoGPTQ v1 layers (a `quantize` artifact) are dequantized at load; plain
-  // fp16/bf16/fp32 layers load dense as before.
-  o.linear_loader = quant::gptq_linear_loader();
+  // Quantized layers (gptq, awq, compressed-tensors) run the quantized Linear
+  // kernels; plain fp16/bf16/fp32 layers load dense as before.
+  o.linear_loader = quant::quantized_linear_loader();
   l.engine = model::Engine::load(dir, o);
   l.tok = model::load_tokenizer(dir);
   return l;

@@ -1,5 +1,6 @@
 // AutoGPTQ v1 checkpoints (SPECS.md A1.5, A5.1): RTN writer, packed round
 // trip, engine loader (dequantize at load) vs the fp32 model.
+#include "quant/formats/quantized_loader.h"
 #include "quant/gptq_checkpoint.h"
 
 #include <gtest/gtest.h>
@@ -193,7 +194,7 @@ TEST_P(GptqFixture, WritesLoadsAndMatchesFp32) {
     fs::copy_file(fixture(c.model) / "config.json", tmp / "fake/config.json");
     auto fake = model::Engine::load(tmp / "fake", {.threads = 1});
     auto eng =
-        model::Engine::load(tmp / "q", {.threads = 1, .linear_loader = gptq_linear_loader()});
+        model::Engine::load(tmp / "q", {.threads = 1, .linear_loader = quantized_linear_loader()});
     const std::vector<int> ids = test_ids(src.config().vocab_size, 24);
     const std::vector<float> a = fake->logits(ids), b = eng->logits(ids);
     float d = 0;
@@ -203,7 +204,7 @@ TEST_P(GptqFixture, WritesLoadsAndMatchesFp32) {
 
   // engine: fp32 vs the gptq checkpoint with the gptq loader
   auto ref = model::Engine::load(fixture(c.model), {.threads = 1});
-  auto eng = model::Engine::load(tmp / "q", {.threads = 1, .linear_loader = gptq_linear_loader()});
+  auto eng = model::Engine::load(tmp / "q", {.threads = 1, .linear_loader = quantized_linear_loader()});
   const std::vector<int> ids = test_ids(src.config().vocab_size, 24);
   const std::vector<float> a = ref->logits(ids), b = eng->logits(ids);
   ASSERT_EQ(a.size(), b.size());
@@ -297,7 +298,7 @@ TEST(GptqCheckpoint, AsymZeroPointZeroIsRejected) {
   EXPECT_NO_THROW(
       write_gptq_checkpoint(src, {.bits = 8, .group_size = -1, .sym = false}, tmp / "q3"));
   auto ref = model::Engine::load(fixture("qwen2"), {.threads = 1});
-  auto eng = model::Engine::load(tmp / "q3", {.threads = 1, .linear_loader = gptq_linear_loader()});
+  auto eng = model::Engine::load(tmp / "q3", {.threads = 1, .linear_loader = quantized_linear_loader()});
   const std::vector<int> ids = test_ids(src.config().vocab_size, 16);
   const auto a = ref->logits(ids), b = eng->logits(ids);
   float d = 0, amax = 0;
@@ -339,8 +340,8 @@ TEST(GptqStories260K, PerplexityFp32VsW8VsW4) {
       src, {.bits = 4, .group_size = 32, .skip_unpackable = true}, tmp / "w4");
   EXPECT_EQ(r4.skipped.size(), 3u * src.config().n_layer);
   auto fp32 = model::Engine::load(tmp / "fp32", {.threads = 1});
-  auto w8 = model::Engine::load(tmp / "w8", {.threads = 1, .linear_loader = gptq_linear_loader()});
-  auto w4 = model::Engine::load(tmp / "w4", {.threads = 1, .linear_loader = gptq_linear_loader()});
+  auto w8 = model::Engine::load(tmp / "w8", {.threads = 1, .linear_loader = quantized_linear_loader()});
+  auto w4 = model::Engine::load(tmp / "w4", {.threads = 1, .linear_loader = quantized_linear_loader()});
   const double p32 = perplexity(*fp32, ids), p8 = perplexity(*w8, ids), p4 = perplexity(*w4, ids);
   std::printf(
       "[ gptq ] stories260K (%zu tokens) perplexity: fp32 %.4f  w8 %.4f  w4g32 %.4f "

@@ -8,6 +8,7 @@
 
 #include "model/checkpoint/checkpoint.h"
 #include "model/engine/engine.h"
+#include "quant/formats/quantized_loader.h"
 #include "quant/gptq_checkpoint.h"
 #include "tests/testutil.h"
 
@@ -103,7 +104,7 @@ TEST(QuantizeStage, RunOnLlama2FixtureInASubFolder) {
   // infer-ready: the engine loads it and its logits stay close to fp32
   auto ref = model::Engine::load(fixture("llama2"), {.threads = 1});
   auto eng = model::Engine::load(tmp / "out",
-                                 {.threads = 1, .linear_loader = quant::gptq_linear_loader()});
+                                 {.threads = 1, .linear_loader = quant::quantized_linear_loader()});
   const std::vector<int> ids = {1, 5, 9, 17, 33, 65, 100, 7};
   const auto a = ref->logits(ids), b = eng->logits(ids);
   float d = 0, amax = 0;
