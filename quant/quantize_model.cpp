@@ -124,6 +124,69 @@ void copy_model_side_files(const fs::path& src, const fs::path& dst) {
   }
 }
 
+QuantizedLinear recipe_shape(const LayerRecipe& r, const std::string& prefix, int out, int in) {
+  QuantizedLinear q;
+  q.prefix = prefix;
+  const bool fp8 = r.method == LayerRecipe::Method::kFp8;
+  q.type = fp8 ? WeightType::kFloat8 : WeightType::kInt;
+  q.bits = fp8 ? 8 : r.bits;
+  q.strategy = fp8 ? r.fp8_weights
+                   : (r.group_size == -1 ? WeightStrategy::kChannel : WeightStrategy::kGroup);
+  q.sym = fp8 || r.sym;
+  q.act_order = r.method == LayerRecipe::Method::kGptq && r.gptq.act_order &&
+                !r.gptq.static_groups && r.group_size != -1;
+  q.weight = QuantizedWeight::sized(out, in, q.bits, fp8 ? -1 : r.group_size);
+  q.weight.scale.setOnes();
+  q.weight.zero.setConstant(fp8 ? 0.0f : float(1 << (q.bits - 1)));
+  q.weight.codes.setZero();
+  q.weight.q.setZero();
+  q.act = r.act;
+  q.input_scale = 1.0f;  // calibrated later; any valid value for the checks
+  return q;
+}
+
+std::vector<std::string> prepare_format(QuantizeModelJob& job, const model::Checkpoint& src,
+                                        CheckpointFormat fmt, bool skip_incompatible,
+                                        const json& tool_fields) {
+  const model::ModelConfig& c = src.config();
+  const model::DType mdtype = source_weight_dtype(src);
+  std::set<std::string> skip;
+  std::vector<std::string> kept;
+  for (int l = 0; l < c.n_layer; ++l)
+    for (LinearId id : kAllLinears) {
+      const std::string p = linear_prefix(l, id);
+      const model::TensorView& v = src.view(p + ".weight");
+      if (v.shape.size() != 2)
+        throw std::runtime_error("model folder " + src.dir().string() + ": tensor '" + p +
+                                 ".weight' is not 2-D");
+      const int out = int(v.shape[0]), in = int(v.shape[1]);
+      std::string why = check_format_supports(fmt, recipe_shape(job.recipe, p, out, in));
+      const int g = job.recipe.group_size;
+      if (why.empty() && job.recipe.method != LayerRecipe::Method::kFp8 && g != -1 && in % g != 0)
+        why = "layer " + p + ": group_size " + std::to_string(g) + " does not divide its " +
+              std::to_string(in) + " input features";
+      if (why.empty()) continue;
+      if (!skip_incompatible)
+        throw std::runtime_error(why + "; use a group size / bits / format that fits, or set "
+                                       "skip_incompatible: true to keep such Linears in full "
+                                       "precision");
+      skip.insert(p);
+      kept.push_back(p);
+    }
+  job.recipe.skip = [skip](int l, LinearId id) { return skip.count(linear_prefix(l, id)) > 0; };
+  job.finalize = [fmt, mdtype](QuantizedLinear* q) {
+    if (std::string e = check_format_supports(fmt, *q); !e.empty()) throw std::runtime_error(e);
+    finalize_for_format(fmt, mdtype, q);
+  };
+  job.encode = [fmt, mdtype](const QuantizedLinear& q) { return encode_linear(fmt, mdtype, q); };
+  const std::string p0 = linear_prefix(0, LinearId::kQ);
+  const model::TensorView& v = src.view(p0 + ".weight");
+  job.quantization_config = quantization_config(
+      fmt, recipe_shape(job.recipe, p0, int(v.shape[0]), int(v.shape[1])), kept,
+      fmt == CheckpointFormat::kGptq ? tool_fields : json::object());
+  return kept;
+}
+
 model::DType source_weight_dtype(const model::Checkpoint& src) {
   const model::TensorView& v = src.view("model.layers.0.self_attn.q_proj.weight");
   if (v.dtype == model::DType::kF32 || v.dtype == model::DType::kF16 ||
@@ -281,6 +344,8 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
   json config = json::parse(read_text(src.dir() / "config.json"));
   config["quantization_config"] = job.quantization_config;
   write_text(out_dir / "config.json", config.dump(2) + "\n");
+  if (job.quantization_config.value("quant_method", std::string()) == "gptq")  // AutoGPTQ reads it
+    write_text(out_dir / "quantize_config.json", job.quantization_config.dump(2) + "\n");
   copy_model_side_files(src.dir(), out_dir);
   return res;
 }

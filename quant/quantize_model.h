@@ -31,6 +31,7 @@
 
 #include "model/checkpoint/checkpoint.h"
 #include "model/checkpoint/safetensors.h"
+#include "quant/formats/format.h"
 #include "quant/layer_methods.h"
 
 namespace qsweep::quant {
@@ -66,6 +67,21 @@ model::DType source_weight_dtype(const model::Checkpoint& src);
 
 QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeModelJob& job,
                                    const std::filesystem::path& out_dir);
+
+/// A QuantizedLinear with `r`'s settings and shape [out, in] (values unset,
+/// scales 1, zeros mid-range): what format checks and configs look at.
+QuantizedLinear recipe_shape(const LayerRecipe& r, const std::string& prefix, int out, int in);
+
+/// Fills job.recipe.skip, job.finalize, job.encode and
+/// job.quantization_config for writing `format`. Every decoder-layer Linear
+/// the recipe or format cannot handle (group not dividing in_features,
+/// format shape limits) is an error naming it, or with `skip_incompatible`
+/// is kept in full precision and listed in the config's ignore list.
+/// `tool_fields` go into the gptq config (damp_percent, ...). Returns the
+/// kept Linears.
+std::vector<std::string> prepare_format(QuantizeModelJob& job, const model::Checkpoint& src,
+                                        CheckpointFormat format, bool skip_incompatible,
+                                        const nlohmann::json& tool_fields);
 
 /// Copies the files besides the weights and config that a model folder
 /// carries (tokenizer, generation config, llama2.c tok*.bin).

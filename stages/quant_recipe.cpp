@@ -162,7 +162,12 @@ ResolvedRecipe resolve_recipe(const json& p) {
   }
   if (r.smooth && !(r.smooth_alpha >= 0 && r.smooth_alpha <= 1))
     bad(m == "smoothquant" ? "alpha" : "smoothquant_alpha", "must be within [0, 1]");
-  rr.format = quant::parse_checkpoint_format(get_or<std::string>(p, "format", "compressed-tensors"));
+  try {
+    rr.format =
+        quant::parse_checkpoint_format(get_or<std::string>(p, "format", "compressed-tensors"));
+  } catch (const std::exception& e) {
+    bad("format", e.what());
+  }
   rr.skip_incompatible = get_or<bool>(p, "skip_incompatible", false);
   rr.summary = {{"method", m},
                 {"preset", rr.preset},

@@ -1,7 +1,6 @@
 #include "stages/quantize_stage.h"
 
 #include <fstream>
-#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -17,31 +16,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-// A QuantizedLinear with the recipe's settings and the shape [out, in]
-// (values unset): what the format checks and the config need.
-quant::QuantizedLinear shape_only(const ResolvedRecipe& rr, const std::string& prefix, int out,
-                                  int in) {
-  const quant::LayerRecipe& r = rr.recipe;
-  quant::QuantizedLinear q;
-  q.prefix = prefix;
-  const bool fp8 = r.method == quant::LayerRecipe::Method::kFp8;
-  q.type = fp8 ? quant::WeightType::kFloat8 : quant::WeightType::kInt;
-  q.bits = fp8 ? 8 : r.bits;
-  q.strategy = fp8 ? r.fp8_weights
-                   : (r.group_size == -1 ? quant::WeightStrategy::kChannel
-                                         : quant::WeightStrategy::kGroup);
-  q.sym = fp8 || r.sym;
-  q.act_order = r.method == quant::LayerRecipe::Method::kGptq && r.gptq.act_order &&
-                !r.gptq.static_groups && r.group_size != -1;
-  q.weight = quant::QuantizedWeight::sized(out, in, q.bits, fp8 ? -1 : r.group_size);
-  q.weight.scale.setOnes();
-  q.weight.zero.setConstant(fp8 ? 0.0f : float(1 << (q.bits - 1)));
-  q.weight.codes.setZero();
-  q.weight.q.setZero();
-  q.act = r.act;
-  return q;
-}
 
 json read_json(const fs::path& p) {
   std::ifstream f(p);
@@ -84,7 +58,6 @@ void QuantizeStage::run(StageContext& ctx) const {
   const fs::path dir = find_model_dir(root);
   const model::Checkpoint src(dir);
   const model::ModelConfig& c = src.config();
-  const model::DType mdtype = quant::source_weight_dtype(src);
 
   quant::QuantizeModelJob job;
   job.recipe = rr.recipe;
@@ -125,51 +98,8 @@ void QuantizeStage::run(StageContext& ctx) const {
     }
   }
 
-  // Which Linears the method and format can store; the others fail the node
-  // or, with skip_incompatible, stay in full precision.
-  std::set<std::string> skip;
-  std::vector<std::string> ignore;
-  for (int l = 0; l < c.n_layer; ++l)
-    for (quant::LinearId id : quant::kAllLinears) {
-      const std::string p = quant::linear_prefix(l, id);
-      const model::TensorView& v = src.view(p + ".weight");
-      if (v.shape.size() != 2)
-        throw std::runtime_error("model folder " + dir.string() + ": tensor '" + p +
-                                 ".weight' is not 2-D");
-      const int out = int(v.shape[0]), in = int(v.shape[1]);
-      std::string why = quant::check_format_supports(rr.format, shape_only(rr, p, out, in));
-      const int g = rr.recipe.group_size;
-      if (why.empty() && rr.recipe.method != quant::LayerRecipe::Method::kFp8 && g != -1 &&
-          in % g != 0)
-        why = "layer " + p + ": group_size " + std::to_string(g) + " does not divide its " +
-              std::to_string(in) + " input features";
-      if (why.empty()) continue;
-      if (!rr.skip_incompatible)
-        throw std::runtime_error(why + "; use a group size / bits / format that fits, or set "
-                                       "skip_incompatible: true to keep such Linears in full "
-                                       "precision");
-      skip.insert(p);
-      ignore.push_back(p);
-    }
-  job.recipe.skip = [skip](int l, quant::LinearId id) {
-    return skip.count(quant::linear_prefix(l, id)) > 0;
-  };
-  const quant::CheckpointFormat fmt = rr.format;
-  job.finalize = [fmt, mdtype](quant::QuantizedLinear* q) {
-    if (std::string e = quant::check_format_supports(fmt, *q); !e.empty())
-      throw std::runtime_error(e);
-    quant::finalize_for_format(fmt, mdtype, q);
-  };
-  job.encode = [fmt, mdtype](const quant::QuantizedLinear& q) {
-    return quant::encode_linear(fmt, mdtype, q);
-  };
-  {
-    const std::string p0 = quant::linear_prefix(0, quant::LinearId::kQ);
-    const model::TensorView& v = src.view(p0 + ".weight");
-    job.quantization_config = quant::quantization_config(
-        fmt, shape_only(rr, p0, int(v.shape[0]), int(v.shape[1])), ignore,
-        fmt == quant::CheckpointFormat::kGptq ? rr.tool_fields : json::object());
-  }
+  const std::vector<std::string> kept =
+      quant::prepare_format(job, src, rr.format, rr.skip_incompatible, rr.tool_fields);
   job.fingerprint = ctx.key;
   job.scratch = ctx.scratch_dir;
   job.progress = [&ctx](int done, int total) {
@@ -178,7 +108,7 @@ void QuantizeStage::run(StageContext& ctx) const {
   job.log = [&ctx](const std::string& s) { ctx.progress->log(s); };
   job.cancelled = [&ctx] { return ctx.cancelled(); };
   ctx.progress->log("quantize: " + rr.summary.dump() + " of " + dir.string() +
-                    (skip.empty() ? "" : "; " + std::to_string(skip.size()) +
+                    (kept.empty() ? "" : "; " + std::to_string(kept.size()) +
                                              " Linear(s) kept in full precision"));
   const quant::QuantizeModelResult res = quant::quantize_model(src, job, ctx.output_dir);
 

@@ -92,6 +92,16 @@ int run_cli(int argc, char** argv) {
   mscore->add_option("--continuation", ma.continuation, "continuation text (e.g. \" Paris\")")->required();
   mscore->add_flag("--bos", ma.bos, "prepend BOS to the context");
   mscore->add_option("--threads", ma.threads, "CPU threads (default: all)");
+  std::string kl_quant, kl_json;
+  auto* mkl = model->add_subcommand(
+      "kl", "KL divergence and perplexity of a quantized model vs its reference (llama.cpp style)");
+  mkl->add_option("ref", ma.dir, "reference model folder")->required();
+  mkl->add_option("quant", kl_quant, "quantized model folder")->required();
+  mkl->add_option("file", ma.file, "texts: .jsonl/.json with a \"text\" field, or blank-line separated")
+      ->required();
+  mkl->add_option("--max-length", ma.max_length, "tokens per text (default: the model's context)");
+  mkl->add_option("--json", kl_json, "also write the result object to this file");
+  mkl->add_option("--threads", ma.threads, "CPU threads (default: all)");
   auto* mppl = model->add_subcommand("perplexity", "rolling-window perplexity of a text file");
   mppl->add_option("dir", ma.dir, "model folder")->required();
   mppl->add_option("file", ma.file, "UTF-8 text file")->required();
@@ -115,6 +125,7 @@ int run_cli(int argc, char** argv) {
     if (*mgen) return cmd_model_generate(ma);
     if (*mscore) return cmd_model_score(ma);
     if (*mppl) return cmd_model_perplexity(ma);
+    if (*mkl) return cmd_model_kl(ma, kl_quant, kl_json);
     if (*ls) return cmd_cache_ls(g, json);
     if (*verify) return cmd_cache_verify(g, del);
     if (*gc) return cmd_cache_gc(g, keep, dry);

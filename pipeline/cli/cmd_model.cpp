@@ -1,4 +1,4 @@
-// qsweep model import | generate | score | perplexity: the embedded engine
+// qsweep model import | generate | score | perplexity | kl: the embedded engine
 // from the command line (a checkpoint folder, no experiment needed).
 #include <algorithm>
 #include <chrono>
@@ -13,7 +13,8 @@
 #include "model/tokenizer/tokenizer.h"
 #include "pipeline/cli/commands.h"
 #include "quant/formats/quantized_loader.h"
-#include "quant/gptq_checkpoint.h"
+#include "quant/calib_data.h"
+#include "quant/quality.h"
 
 namespace qsweep::cli {
 
@@ -128,6 +129,32 @@ int cmd_model_perplexity(const ModelArgs& a) {
     double ppl = std::exp(-r.logprob / std::max(1, r.n_tokens));
     std::printf("{\"tokens\": %d, \"windows\": %d, \"logprob\": %.6f, \"perplexity\": %.6f}\n", r.n_tokens,
                 r.n_windows, r.logprob, ppl);
+  });
+}
+
+int cmd_model_kl(const ModelArgs& a, const std::string& quant_dir, const std::string& json_out) {
+  return guarded([&] {
+    Loaded ref = load(a.dir, a.threads), q = load(quant_dir, a.threads);
+    const int max_len = a.max_length > 0 ? a.max_length : ref.engine->max_length();
+    std::vector<std::vector<int>> seqs;
+    for (const std::string& doc : quant::read_documents(a.file, "text")) {
+      std::vector<int> ids = to_int(ref.tok->encode(doc, true));
+      if (int(ids.size()) > max_len) ids.resize(max_len);
+      seqs.push_back(std::move(ids));
+    }
+    const quant::QualityResult r = quant::compare_models(*ref.engine, *q.engine, seqs);
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "{\"sequences\": %d, \"positions\": %lld, \"mean_kl\": %.6g, \"p99_kl\": %.6g, "
+                  "\"max_kl\": %.6g, \"ppl_ref\": %.6f, \"ppl_quant\": %.6f, \"top1_agree\": %.6f}",
+                  r.sequences, static_cast<long long>(r.positions), r.mean_kl, r.p99_kl, r.max_kl,
+                  r.ppl_ref, r.ppl_quant, r.top1_agree);
+    std::printf("%s\n", buf);
+    if (!json_out.empty()) {
+      std::ofstream f(json_out, std::ios::trunc);
+      f << buf << "\n";
+      if (!f.flush()) throw std::runtime_error("cannot write " + json_out);
+    }
   });
 }
 

@@ -41,6 +41,9 @@ int cmd_model_import(const std::string& bin, const std::string& tok, const std::
 int cmd_model_generate(const ModelArgs& a);
 int cmd_model_score(const ModelArgs& a);
 int cmd_model_perplexity(const ModelArgs& a);
+/// KL divergence / perplexities of quant_dir vs a.dir over the documents of
+/// a.file (.jsonl/.json with "text", or blank-line separated text).
+int cmd_model_kl(const ModelArgs& a, const std::string& quant_dir, const std::string& json_out);
 
 int cmd_cache_ls(const GlobalOptions& g, bool json);
 int cmd_cache_verify(const GlobalOptions& g, bool delete_corrupt);

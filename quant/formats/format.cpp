@@ -733,12 +733,13 @@ json quantization_config(CheckpointFormat f, const QuantizedLinear& rep,
   json qc;
   const int gs = rep.strategy == WeightStrategy::kGroup ? rep.weight.group_size : -1;
   if (f == CheckpointFormat::kGptq) {
-    RtnConfig rc;
-    rc.bits = rep.bits;
-    rc.group_size = gs;
-    rc.sym = rep.sym;
-    qc = gptq_quantization_config(rc);
-    qc["desc_act"] = rep.act_order;
+    // AutoGPTQ's quantize_config.json keys (SPECS.md A1.5); tool_fields
+    // overwrite the defaults below with the recipe's.
+    qc = {{"quant_method", "gptq"},   {"bits", rep.bits},
+          {"group_size", gs},         {"desc_act", rep.act_order},
+          {"sym", rep.sym},           {"damp_percent", 0.01},
+          {"static_groups", false},   {"true_sequential", true},
+          {"checkpoint_format", "gptq"}};
     json dyn = json::object();
     for (const std::string& m : ignore) {
       if (m == "lm_head") continue;

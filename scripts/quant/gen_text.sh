@@ -9,6 +9,7 @@ qsweep=$1 model=$2 n=$3 seed0=$4 tokens=$5 out=$6
 i=0
 while [ "$i" -lt "$n" ]; do
   "$qsweep" model generate "$model" --temperature 1.0 --seed $((seed0 + i)) -n "$tokens" --threads 1 |
+    tr -d '\000-\010\013\014\016-\037\177' |
     awk 'BEGIN { ORS = "" } { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/\t/, "\\t"); gsub(/\r/, ""); s = s (NR > 1 ? "\\n" : "") $0 }
          END { print "{\"text\": \"" s "\"}\n" }' >> "$out.tmp"
   i=$((i + 1))

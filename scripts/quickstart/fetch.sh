@@ -17,6 +17,10 @@ for spec in "$@"; do
   if [ -f "$mirror/$file" ]; then
     echo "copying $file from mirror $mirror"
     cp "$mirror/$file" "$out/$base"
+  elif [ -z "$url" ]; then
+    echo "$file is not in the local mirror $mirror and has no Hub repo to download it from;" \
+      "set QSWEEP_HUB_MIRROR to a folder holding $1/$file" >&2
+    exit 1
   else
     echo "downloading $url/resolve/main/$file"
     curl -fsSL --retry 3 -o "$out/$base" "$url/resolve/main/$file"

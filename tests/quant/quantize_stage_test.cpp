@@ -9,7 +9,9 @@
 #include "model/checkpoint/checkpoint.h"
 #include "model/engine/engine.h"
 #include "quant/formats/quantized_loader.h"
-#include "quant/gptq_checkpoint.h"
+#include "model/tokenizer/hf_tokenizer_writer.h"
+#include "stages/calibrate_stage.h"
+#include <fstream>
 #include "tests/testutil.h"
 
 namespace qsweep {
@@ -44,62 +46,124 @@ json params(json p) {
 TEST(QuantizeStage, CheckParams) {
   QuantizeStage s;
   EXPECT_EQ(s.kind(), "quantize");
-  EXPECT_EQ(s.check_params(params({{"method", "rtn"}, {"bits", 4}})), "");
-  EXPECT_EQ(s.check_params(params({{"method", "rtn"}, {"bits", 8}, {"group_size", -1}})), "");
-  for (const char* m : {"gptq", "awq", "smoothquant", "fp8"}) {
-    const std::string e = s.check_params(params({{"method", m}, {"bits", 4}}));
-    EXPECT_NE(e.find("not implemented yet (issue #4)"), std::string::npos) << e;
-    EXPECT_NE(e.find("params.method"), std::string::npos) << e;
-  }
-  EXPECT_NE(s.check_params(params({{"method", "nope"}, {"bits", 4}})).find("params.method"),
-            std::string::npos);
-  EXPECT_NE(s.check_params(params({{"method", "rtn"}, {"bits", 3}})).find("params.bits"),
-            std::string::npos);
-  EXPECT_NE(s.check_params(params({{"method", "rtn"}, {"bits", 4}, {"group_size", 16}}))
-                .find("params.group_size"),
-            std::string::npos);
-  EXPECT_NE(s.check_params(params({{"method", "rtn"}, {"bits", 4}, {"format", "awq"}}))
-                .find("not implemented yet"),
-            std::string::npos);
-  EXPECT_NE(s.check_params(params({{"method", "rtn"}, {"bits", 4}, {"format", "xyz"}}))
-                .find("params.format"),
-            std::string::npos);
+  auto ok = [&](json p) { EXPECT_EQ(s.check_params(params(p)), "") << p.dump(); };
+  auto bad = [&](json p, const std::string& field) {
+    const std::string e = s.check_params(params(p));
+    EXPECT_NE(e.find("params." + field), std::string::npos) << p.dump() << " -> " << e;
+  };
+  ok({{"method", "rtn"}, {"bits", 4}});
+  ok({{"method", "rtn"}, {"bits", 8}, {"group_size", -1}, {"format", "gptq"}});
+  ok({{"method", "gptq"}, {"preset", "transformers"}, {"act_order", true}});
+  ok({{"method", "gptq"}, {"bits", 8}, {"group_size", -1}, {"activations", "int8"},
+      {"smoothquant_alpha", 0.8}});
+  ok({{"method", "awq"}, {"format", "awq"}});
+  ok({{"method", "smoothquant"}, {"preset", "llmcompressor"}, {"alpha", 0.85}});
+  ok({{"method", "fp8"}, {"preset", "FP8_DYNAMIC"}});
+  bad({{"method", "nope"}}, "method");
+  bad({{"method", "rtn"}, {"bits", 3}}, "bits");
+  bad({{"method", "rtn"}, {"group_size", 16}}, "group_size");
+  bad({{"method", "rtn"}, {"format", "xyz"}}, "format");
+  bad({{"method", "gptq"}, {"preset", "autoawq"}}, "preset");
+  bad({{"method", "awq"}, {"sym", true}}, "sym");
+  ok({{"method", "rtn"}, {"activations", "int8"}});  // W8A8: 8-bit per channel by default
+  bad({{"method", "rtn"}, {"bits", 4}, {"activations", "int8"}}, "activations");
+  bad({{"method", "rtn"}, {"activations", "fp8-static"}}, "activations");
+  bad({{"method", "awq"}, {"act_order", true}}, "act_order");
+  bad({{"method", "smoothquant"}, {"alpha", 1.5}}, "alpha");
+  bad({{"method", "awq"}, {"smoothquant_alpha", 0.5}}, "smoothquant_alpha");
+  bad({{"method", "gptq"}, {"damp", 0}}, "damp");
 }
 
-TEST(QuantizeStage, RunOnLlama2FixtureInASubFolder) {
+// Runs a stage on one context; inputs by name -> folder.
+StageContext make_ctx(const fs::path& out, json p, std::map<std::string, fs::path> inputs,
+                      RecordingSink* sink, std::atomic<int>* cancel) {
+  fs::create_directories(out);
+  StageContext ctx;
+  ctx.node_id = "node";
+  ctx.key = "k";
+  ctx.output_dir = out;
+  ctx.params = std::move(p);
+  for (const auto& [name, path] : inputs) ctx.inputs[name] = {name, false, {{"up", "00", path}}};
+  ctx.progress = sink;
+  ctx.cancel = cancel;
+  ctx.resources.threads = 1;
+  return ctx;
+}
+
+TEST(CalibrateAndQuantizeStages, GptqW4OnLlama2FixtureInASubFolder) {
   qsweep::testing::TempDir tmp;
   // a download artifact keeps repo paths: the model sits in a sub-folder
   fs::create_directories(tmp / "art/llama2");
   for (const auto& e : fs::directory_iterator(fixture("llama2")))
     fs::copy_file(e.path(), tmp / "art/llama2" / e.path().filename());
-  fs::create_directories(tmp / "out");
+  {  // the fixture has no tokenizer: a character-level one within its 128 ids
+    model::ScoredVocab v;
+    v.space = "\u2581";
+    for (const char* p : {"<unk>", "<s>", "</s>"}) {
+      v.pieces.push_back(p);
+      v.mergeable.push_back(false);
+    }
+    v.pieces.push_back("\u2581");
+    v.mergeable.push_back(true);
+    for (char ch : std::string("abcdefghijklmnopqrstuvwxyz0123456789.")) {
+      v.pieces.push_back(std::string(1, ch));
+      v.mergeable.push_back(true);
+    }
+    for (const char* p : {"\u2581t", "he", "\u2581the", "\u2581d", "oc", "\u2581f", "ox"}) {
+      v.pieces.push_back(p);
+      v.mergeable.push_back(true);
+    }
+    for (size_t i = 0; i < v.pieces.size(); ++i) v.scores.push_back(-float(i));
+    v.unk_id = 0;
+    v.bos_id = 1;
+    v.eos_id = 2;
+    model::write_hf_tokenizer_files(v, (tmp / "art/llama2").string());
+  }
+  {  // calibration text: documents of a few dozen tokens
+    std::ofstream f(tmp / "calib.jsonl");
+    for (int i = 0; i < 40; ++i)
+      f << json{{"text", "document " + std::to_string(i) + " says the quick brown fox jumps over "
+                          "the lazy dog " + std::to_string(i * 7) + " times."}}.dump() << "\n";
+  }
   RecordingSink sink;
   std::atomic<int> cancel{0};
-  StageContext ctx;
-  ctx.node_id = "quantize[llama2]";
-  ctx.output_dir = tmp / "out";
-  ctx.params = params({{"method", "rtn"}, {"bits", 8}, {"group_size", 32}});
-  ctx.inputs["checkpoint"] = {"checkpoint", false, {{"fetch", "00", tmp / "art"}}};
-  ctx.progress = &sink;
-  ctx.cancel = &cancel;
-  QuantizeStage().run(ctx);
+  StageContext cal = make_ctx(tmp / "cal", json{{"preset", "autoawq"}, {"seq_len", 64}},
+                              {{"checkpoint", tmp / "art"}, {"dataset", tmp / "calib.jsonl"}},
+                              &sink, &cancel);
+  for (const auto& spec : CalibrateStage().params())
+    if (!cal.params.contains(spec.name)) cal.params[spec.name] = spec.default_value;
+  CalibrateStage().run(cal);
+  const json cj = json::parse(qsweep::testing::read_file(tmp / "cal/calibration.json"));
+  EXPECT_EQ(cj["preset"], "autoawq");
+  EXPECT_EQ(cj["n_samples"], 128);  // the preset's
+  EXPECT_EQ(cj["seq_len"], 64);
+  EXPECT_GE(cj["sequences"].get<int>(), 1);
+  EXPECT_EQ(cj["tokens"].get<int>(), 64 * cj["sequences"].get<int>());
+  EXPECT_TRUE(fs::exists(tmp / "cal/stats.safetensors"));
 
+  StageContext ctx = make_ctx(tmp / "out", params({{"method", "gptq"}, {"bits", 4}, {"group_size", 32}}),
+                              {{"checkpoint", tmp / "art"}, {"calibration", tmp / "cal"}}, &sink,
+                              &cancel);
+  ctx.scratch_dir = tmp / "scratch";
+  sink.updates.clear();
+  QuantizeStage().run(ctx);
   const model::Checkpoint src(fixture("llama2"));
-  const size_t n_linear = 7 * size_t(src.config().n_layer);
-  ASSERT_EQ(sink.updates.size(), n_linear);
-  EXPECT_EQ(sink.updates.back(), (std::pair<uint64_t, uint64_t>{n_linear, n_linear}));
+  const size_t n_layer = size_t(src.config().n_layer), n_linear = 7 * n_layer;
+  ASSERT_EQ(sink.updates.size(), n_layer);
+  EXPECT_EQ(sink.updates.back(), (std::pair<uint64_t, uint64_t>{n_layer, n_layer}));
   EXPECT_EQ(sink.unit, "layers");
   const json m = json::parse(qsweep::testing::read_file(tmp / "out/quantize.json"));
-  EXPECT_EQ(m["method"], "rtn");
-  EXPECT_EQ(m["bits"], 8);
-  EXPECT_EQ(m["group_size"], 32);
+  EXPECT_EQ(m["recipe"]["method"], "gptq");
+  EXPECT_EQ(m["recipe"]["preset"], "autogptq");
+  EXPECT_EQ(m["recipe"]["format"], "compressed-tensors");
   EXPECT_EQ(m["source"], "llama2");
   EXPECT_EQ(m["quantized"].size(), n_linear);
   EXPECT_EQ(ctx.outputs["layers_quantized"], n_linear);
   const json conf = json::parse(qsweep::testing::read_file(tmp / "out/config.json"));
-  EXPECT_EQ(conf["quantization_config"]["group_size"], 32);
-  EXPECT_TRUE(fs::exists(tmp / "out/quantize_config.json"));
+  EXPECT_EQ(conf["quantization_config"]["quant_method"], "compressed-tensors");
+  EXPECT_EQ(conf["quantization_config"]["format"], "pack-quantized");
   EXPECT_TRUE(fs::exists(tmp / "out/generation_config.json"));
+  EXPECT_TRUE(fs::exists(tmp / "out/model.safetensors.index.json"));
 
   // infer-ready: the engine loads it and its logits stay close to fp32
   auto ref = model::Engine::load(fixture("llama2"), {.threads = 1});
@@ -112,7 +176,30 @@ TEST(QuantizeStage, RunOnLlama2FixtureInASubFolder) {
     d = std::max(d, std::fabs(a[i] - b[i]));
     amax = std::max(amax, std::fabs(a[i]));
   }
-  EXPECT_LE(d, 0.05f * amax);  // see gptq_checkpoint_test.cpp for the bound
+  EXPECT_LE(d, 0.3f * amax);
+
+  // Bad calibration settings: a clear error naming the field.
+  StageContext bad = make_ctx(tmp / "cal2", cal.params, {{"checkpoint", tmp / "art"},
+                              {"dataset", tmp / "calib.jsonl"}}, &sink, &cancel);
+  bad.params["seq_len"] = 100000;
+  try {
+    CalibrateStage().run(bad);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("params.seq_len"), std::string::npos) << e.what();
+  }
+  bad.params["seq_len"] = 200;  // the documents hold fewer tokens than one block
+  bad.params["n_samples"] = 2;
+  EXPECT_THROW(CalibrateStage().run(bad), std::runtime_error);
+  // GPTQ without a calibration input
+  StageContext nocal = make_ctx(tmp / "out2", params({{"method", "gptq"}}),
+                                {{"checkpoint", tmp / "art"}}, &sink, &cancel);
+  try {
+    QuantizeStage().run(nocal);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("calibration"), std::string::npos) << e.what();
+  }
 }
 
 TEST(QuantizeStage, RunFailsWithoutAModelFolderOrWhenCancelled) {
@@ -132,8 +219,8 @@ TEST(QuantizeStage, RunFailsWithoutAModelFolderOrWhenCancelled) {
   ctx.inputs["checkpoint"] = {"checkpoint", false, {{"fetch", "00", fixture("llama2")}}};
   cancel = 1;
   EXPECT_THROW(QuantizeStage().run(ctx), std::runtime_error);
-  EXPECT_FALSE(fs::exists(tmp / "out/model.safetensors"));
-  ctx.params = params({{"method", "gptq"}, {"bits", 4}});
+  EXPECT_FALSE(fs::exists(tmp / "out/model.safetensors.index.json"));
+  ctx.params = params({{"method", "gptq"}, {"bits", 4}});  // no calibration input
   cancel = 0;
   EXPECT_THROW(QuantizeStage().run(ctx), std::runtime_error);
 }

@@ -320,7 +320,7 @@ TEST(CommandStageParams, DeclaresParamsAndPlaceholders) {
             (std::vector<std::string>{"argv", "env", "outputs", "timeout_s", "cwd", "vars"}));
   EXPECT_TRUE(s.params()[0].required);
   EXPECT_EQ(s.params()[0].type, ParamType::kStringList);
-  EXPECT_EQ(s.runtime_placeholders(), (std::vector<std::string>{"node", "key", "threads"}));
+  EXPECT_EQ(s.runtime_placeholders(), (std::vector<std::string>{"node", "key", "threads", "qsweep"}));
 }
 
 TEST(ProgressLine, Parses) {
