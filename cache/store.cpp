@@ -536,4 +536,28 @@ size_t Store::clean_stale_tmp() {
   return removed;
 }
 
+size_t Store::clean_scratch(const std::set<std::string>& live, uint64_t* bytes) {
+  std::vector<fs::path> candidates;
+  std::error_code ec;
+  for (fs::directory_iterator it(root_ / "scratch", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string key = it->path().filename().string();
+    if (is_key_shape(key) && !live.count(key)) candidates.push_back(it->path());
+  }
+  size_t removed = 0;
+  for (const fs::path& dir : candidates) {
+    std::string lerr;
+    auto lock = KeyLock::try_acquire(lock_path(dir.filename().string()), &lerr);
+    if (!lock) continue;  // a live run owns it
+    uint64_t size = 0;
+    std::error_code rec;
+    for (fs::recursive_directory_iterator it(dir, rec), end; !rec && it != end; it.increment(rec))
+      if (it->is_regular_file(rec)) size += it->file_size(rec);
+    if (fs::remove_all(dir, rec) > 0 && !rec) {
+      ++removed;
+      if (bytes) *bytes += size;
+    }
+  }
+  return removed;
+}
+
 }  // namespace qsweep::cache

@@ -23,6 +23,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,11 @@ class Store {
   /// Removes tmp/ directories whose key lock is not held (leftovers of killed
   /// runs). Returns how many were removed.
   size_t clean_stale_tmp();
+
+  /// Removes scratch/<key> directories of keys not in `live` whose lock is
+  /// not held (internal checkpoints of nodes no experiment refers to any
+  /// more). Returns how many were removed; *bytes (optional) their size.
+  size_t clean_scratch(const std::set<std::string>& live, uint64_t* bytes = nullptr);
 
  private:
   explicit Store(std::filesystem::path root) : root_(std::move(root)) {}

@@ -328,6 +328,13 @@ class Expander {
       std::string s;
       if (!interp_node(x.Scalar(), x, sd, st, c, node_id, w, &input_names, &s)) return false;
       std::string e;
+      // An unquoted param value (not a list element) that interpolates to
+      // YAML's null (`${recipe.x:-null}`) is null: the param falls back to its
+      // default, as if not written.
+      if (x.Tag() != "!" && w.find('[') == std::string::npos && (s == "null" || s == "~")) {
+        *j = nullptr;
+        return true;
+      }
       if (!scalar_to_json(s, x.Tag() == "!", t, j, &e)) {
         err(x, sd, node_id + ": " + w + ": " + e);
         return false;
@@ -517,6 +524,16 @@ class Expander {
         if (!param_to_json(it->second, schema_type(spec.type), sd, *st, c, node.id, "params." + spec.name, input_names, &j)) {
           ok = false;
           continue;
+        }
+        if (j.is_null() && spec.type != ParamType::kAny) {  // interpolated to null: the default
+          if (spec.required) {
+            err(it->second, sd, node.id + ": required param '" + spec.name + "' is null (" + spec.doc + ")");
+            ok = false;
+            continue;
+          }
+          j = spec.type == ParamType::kNumber && spec.default_value.is_number()
+                  ? nlohmann::json(spec.default_value.get<double>())
+                  : spec.default_value;
         }
         node.params[spec.name] = std::move(j);
       }

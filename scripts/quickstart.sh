@@ -7,6 +7,6 @@ bash scripts/setup.sh
 bash scripts/build.sh --target qsweep
 ./build/qsweep run experiments/quickstart.yaml
 ./build/qsweep plan experiments/quickstart.yaml
-out=$(./build/qsweep show table | awk '$1 == "path" {print $2}')
+out=$(./build/qsweep show table -e experiments/quickstart.yaml | awk '$1 == "path" {print $2}')
 echo
 cat "$out/results.md"

@@ -123,9 +123,15 @@ int cmd_cache_gc(const GlobalOptions& g, const std::vector<std::string>& keep, b
     bytes += size;
   }
   size_t tmp = dry_run ? 0 : store->clean_stale_tmp();
+  uint64_t scratch_bytes = 0;
+  const size_t scratch = dry_run ? 0 : store->clean_scratch(live, &scratch_bytes);
+  std::string extra;
+  if (tmp) extra += ", and " + std::to_string(tmp) + " stale temp dir(s)";
+  if (scratch)
+    extra += ", and " + std::to_string(scratch) + " scratch dir(s) of unfinished nodes (" +
+             human_bytes(scratch_bytes) + ")";
   std::printf("%s %zu artifact(s), %s; kept %zu referenced key(s)%s\n", dry_run ? "would remove" : "removed", removed,
-              human_bytes(bytes).c_str(), live.size(),
-              tmp ? (", and " + std::to_string(tmp) + " stale temp dir(s)").c_str() : "");
+              human_bytes(bytes).c_str(), live.size(), extra.c_str());
   return k_exit_ok;
 }
 

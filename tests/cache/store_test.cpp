@@ -336,6 +336,30 @@ TEST(Store, CleanStaleTmpSkipsLockedKeys) {
   EXPECT_FALSE(fs::exists(live));
 }
 
+TEST(Store, CleanScratchKeepsLiveAndLockedKeys) {
+  TempDir t;
+  auto s = open_store(t / "cache");
+  const std::string k3(32, 'c');
+  for (const std::string k : {std::string(k_key), std::string(k_key2), k3}) {
+    fs::create_directories(s->scratch_dir(k));
+    write_file(s->scratch_dir(k) / "layer-0.safetensors", "12345");
+  }
+  fs::create_directories(s->root() / "scratch" / "not-a-key");
+  std::string err;
+  auto held = KeyLock::try_acquire(s->lock_path(k3), &err);
+  ASSERT_TRUE(held) << err;
+  uint64_t bytes = 0;
+  EXPECT_EQ(s->clean_scratch({std::string(k_key)}, &bytes), 1u);  // k_key live, k3 locked
+  EXPECT_EQ(bytes, 5u);
+  EXPECT_TRUE(fs::exists(s->scratch_dir(k_key)));
+  EXPECT_FALSE(fs::exists(s->scratch_dir(k_key2)));
+  EXPECT_TRUE(fs::exists(s->scratch_dir(k3)));
+  EXPECT_TRUE(fs::exists(s->root() / "scratch" / "not-a-key"));
+  held.reset();
+  EXPECT_EQ(s->clean_scratch({}), 2u);
+  EXPECT_EQ(s->scratch_dir(k3), s->root() / "scratch" / k3);
+}
+
 TEST(Store, PublishOverExistingArtifactKeepsIt) {
   TempDir t;
   auto s = open_store(t / "cache");

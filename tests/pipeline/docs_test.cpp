@@ -26,8 +26,8 @@ TEST(Docs, AnnotatedExampleLoadsAndExpands) {
   size_t b = md.find("```", a);
   testing::TempDir dir;
   testing::write_file(dir / "exp.yaml", md.substr(a, b - a));
-  testing::write_file(dir / "recipes" / "rtn.yaml",
-                      testing::read_file(source_dir() / "experiments" / "recipes" / "rtn.yaml"));
+  testing::write_file(dir / "recipes" / "quickstart.yaml",
+                      testing::read_file(source_dir() / "experiments" / "recipes" / "quickstart.yaml"));
   auto reg = make_builtin_registry();
   Experiment e;
   Graph g;
@@ -36,11 +36,11 @@ TEST(Docs, AnnotatedExampleLoadsAndExpands) {
       << format_diagnostics(d);
   EXPECT_NE(g.find("quant[aidreams260K,gptq-w4g32]"), nullptr);
   EXPECT_EQ(g.find("quant[aidreams260K,rtn-w8]"), nullptr) << "excluded";
-  EXPECT_EQ(g.find("quant[aidreams260K,rtn-w4g32]")->params["timeout_s"], 600.0) << "override";
-  EXPECT_EQ(g.find("quant[stories260K,rtn-w4g32]")->params["timeout_s"], 3600.0);
+  EXPECT_EQ(g.find("quant[aidreams260K,rtn-w4]")->params["timeout_s"], 600.0) << "override";
+  EXPECT_EQ(g.find("quant[stories260K,rtn-w4]")->params["timeout_s"], 3600.0);
   const Node* t = g.find("table");
   ASSERT_NE(t, nullptr);
-  EXPECT_EQ(t->inputs[0].items.size(), 3u);
+  EXPECT_EQ(t->inputs[0].items.size(), 5u);  // gptq-w4g32 and gptq-w4 of both models, rtn-w8
 }
 
 TEST(Docs, ShippedJsonSchemaIsUpToDate) {

@@ -57,6 +57,28 @@ stages:
   EXPECT_EQ(g.nodes[0].params["mode"], "fast");
 }
 
+TEST_F(ExpandFixture, NullFromInterpolationMeansTheDefault) {
+  // Collection entries that omit a field leave the param at its default.
+  std::string err = run(std::string(k_header) + R"(
+stages:
+  - name: q
+    kind: fake
+    matrix: {recipe: "*"}
+    params:
+      n: ${recipe.steps:-null}
+      mode: ${recipe.mode:-null}
+      lr: ${recipe.lr:-~}
+      text: '${recipe.mode:-null}'
+      list: ["${recipe.mode:-null}"]
+)");
+  ASSERT_EQ(err, "");
+  EXPECT_EQ(g.nodes[0].params["mode"], "fast") << "default";
+  EXPECT_EQ(g.nodes[0].params["lr"], 0.5) << "default, typed like a written 0.5";
+  EXPECT_EQ(g.nodes[0].params["n"], 1) << "default";
+  EXPECT_EQ(g.nodes[0].params["text"], "null") << "quoted: the text null";
+  EXPECT_EQ(g.nodes[0].params["list"], nlohmann::json::array({"null"})) << "list elements stay text";
+}
+
 TEST_F(ExpandFixture, IncludeExclude) {
   ASSERT_EQ(run(std::string(k_header) + R"(
 stages:
