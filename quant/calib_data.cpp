@@ -20,12 +20,31 @@ std::string strip(const std::string& s) {
   return s.substr(a, s.find_last_not_of(ws) - a + 1);
 }
 
-std::string text_of(const json& v, const std::string& field, const std::string& where) {
-  if (v.is_string()) return v.get<std::string>();
-  if (!v.is_object() || !v.contains(field) || !v[field].is_string())
-    throw std::runtime_error(where + ": expected an object with a string field '" + field +
-                             "' (set the calibrate stage's `text_field`)");
-  return v[field].get<std::string>();
+CalibDocument doc_of(const json& v, const std::string& field, const std::string& where) {
+  CalibDocument d;
+  if (v.is_string()) {
+    d.text = v.get<std::string>();
+    return d;
+  }
+  const json* f = v.is_object() && v.contains(field) ? &v[field] : nullptr;
+  if (f && f->is_string()) {
+    d.text = f->get<std::string>();
+    return d;
+  }
+  if (f && f->is_array() && !f->empty()) {
+    for (size_t i = 0; i < f->size(); ++i) {
+      const json& m = (*f)[i];
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() ||
+          !m.contains("content") || !m["content"].is_string())
+        throw std::runtime_error(where + ": " + field + "[" + std::to_string(i) +
+                                 "] is not a {\"role\": string, \"content\": string} message");
+      d.messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+    }
+    return d;
+  }
+  throw std::runtime_error(where + ": expected an object whose field '" + field +
+                           "' is a string or a list of messages (set the calibrate stage's "
+                           "`text_field`)");
 }
 
 std::vector<size_t> shuffled(size_t n, std::mt19937_64& rng) {
@@ -50,10 +69,10 @@ std::string check_calib_config(const CalibConfig& c) {
   return {};
 }
 
-std::vector<std::string> read_documents(const fs::path& file, const std::string& field) {
+std::vector<CalibDocument> read_documents(const fs::path& file, const std::string& field) {
   std::ifstream f(file, std::ios::binary);
   if (!f) throw std::runtime_error("cannot read calibration dataset " + file.string());
-  std::vector<std::string> docs;
+  std::vector<CalibDocument> docs;
   const std::string ext = file.extension().string();
   if (ext == ".jsonl") {
     std::string line;
@@ -66,7 +85,7 @@ std::vector<std::string> read_documents(const fs::path& file, const std::string&
         throw std::runtime_error(file.string() + ":" + std::to_string(no) +
                                  ": not valid JSON: " + e.what());
       }
-      docs.push_back(text_of(v, field, file.string() + ":" + std::to_string(no)));
+      docs.push_back(doc_of(v, field, file.string() + ":" + std::to_string(no)));
     }
   } else if (ext == ".json") {
     json v;
@@ -78,7 +97,7 @@ std::vector<std::string> read_documents(const fs::path& file, const std::string&
     if (!v.is_array())
       throw std::runtime_error(file.string() + ": expected a JSON array of documents");
     for (size_t i = 0; i < v.size(); ++i)
-      docs.push_back(text_of(v[i], field, file.string() + ": element " + std::to_string(i)));
+      docs.push_back(doc_of(v[i], field, file.string() + ": element " + std::to_string(i)));
   } else {
     std::ostringstream s;
     s << f.rdbuf();
@@ -88,22 +107,36 @@ std::vector<std::string> read_documents(const fs::path& file, const std::string&
     std::string line;
     while (std::getline(in, line)) {
       if (strip(line).empty()) {
-        if (!strip(cur).empty()) docs.push_back(cur);
+        if (!strip(cur).empty()) docs.push_back({cur, {}});
         cur.clear();
       } else {
         cur += (cur.empty() ? "" : "\n") + line;
       }
     }
-    if (!strip(cur).empty()) docs.push_back(cur);
+    if (!strip(cur).empty()) docs.push_back({cur, {}});
   }
   if (docs.empty())
     throw std::runtime_error("calibration dataset " + file.string() + " holds no documents");
   return docs;
 }
 
-CalibSet build_calibration(const std::vector<std::string>& docs, const model::Tokenizer& tok,
-                           const CalibConfig& cfg) {
+CalibSet build_calibration(const std::vector<CalibDocument>& docs, const model::Tokenizer& tok,
+                           const CalibConfig& cfg, const model::ChatTemplate* chat) {
   if (std::string e = check_calib_config(cfg); !e.empty()) throw std::runtime_error(e);
+  // Text: stripped (not for smoothquant) and encoded with special tokens;
+  // conversations: rendered and encoded without (the template has them).
+  auto encode = [&](const CalibDocument& d, bool do_strip) -> std::vector<int> {
+    if (d.is_chat()) {
+      if (!chat)
+        throw std::runtime_error("calibration documents are conversations but the model has no "
+                                 "chat template (tokenizer_config.json chat_template); set "
+                                 "`chat_template` to a family or use a text field");
+      return chat->encode(tok, d.messages, false);
+    }
+    const std::string t = do_strip ? strip(d.text) : d.text;
+    if (t.empty()) return {};
+    return tok.encode(t, true);
+  };
   std::mt19937_64 rng(cfg.seed);
   CalibSet out;
   const size_t L = size_t(cfg.seq_len);
@@ -111,9 +144,7 @@ CalibSet build_calibration(const std::vector<std::string>& docs, const model::To
     std::vector<int> stream;
     for (size_t i : shuffled(docs.size(), rng)) {
       if (out.documents_used >= cfg.n_samples) break;
-      const std::string line = strip(docs[i]);
-      if (line.empty()) continue;
-      const std::vector<int> ids = tok.encode(line, true);
+      const std::vector<int> ids = encode(docs[i], true);
       if (ids.empty() || ids.size() > L) continue;
       stream.insert(stream.end(), ids.begin(), ids.end());
       ++out.documents_used;
@@ -128,8 +159,8 @@ CalibSet build_calibration(const std::vector<std::string>& docs, const model::To
       out.seqs.emplace_back(stream.begin() + b * L, stream.begin() + (b + 1) * L);
   } else if (cfg.preset == "gptq") {
     std::vector<std::vector<int>> enc;
-    for (const std::string& d : docs) {
-      std::vector<int> ids = tok.encode(d, true);
+    for (const CalibDocument& d : docs) {
+      std::vector<int> ids = encode(d, false);
       if (ids.size() > L) enc.push_back(std::move(ids));
     }
     if (enc.empty())
@@ -144,7 +175,7 @@ CalibSet build_calibration(const std::vector<std::string>& docs, const model::To
   } else {  // llmcompressor, smoothquant: the first n_samples shuffled documents, truncated
     for (size_t i : shuffled(docs.size(), rng)) {
       if (int(out.seqs.size()) >= cfg.n_samples) break;
-      std::vector<int> ids = tok.encode(cfg.preset == "smoothquant" ? docs[i] : strip(docs[i]), true);
+      std::vector<int> ids = encode(docs[i], cfg.preset != "smoothquant");
       if (ids.empty()) continue;
       if (ids.size() > L) ids.resize(L);
       out.seqs.push_back(std::move(ids));

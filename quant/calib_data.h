@@ -22,13 +22,18 @@
 //
 // Dataset files: .jsonl (one JSON object per line, text in `text_field`),
 // .json (an array of such objects, or of strings), anything else plain text
-// with documents separated by blank lines.
+// with documents separated by blank lines. A `text_field` holding a list of
+// {role, content} messages (ultrachat's `messages`) is a conversation: it is
+// rendered with the model's chat template and encoded without adding special
+// tokens, as llm-compressor's examples do (apply_chat_template(tokenize=False),
+// then tokenizer(text, add_special_tokens=False)).
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "model/tokenizer/chat_template.h"
 #include "model/tokenizer/tokenizer.h"
 
 namespace qsweep::quant {
@@ -44,10 +49,18 @@ struct CalibConfig {
 /// "" or an error naming the field.
 std::string check_calib_config(const CalibConfig& c);
 
+/// One document: plain text, or a conversation (messages non-empty).
+struct CalibDocument {
+  std::string text;
+  std::vector<model::ChatMessage> messages;
+  bool is_chat() const { return !messages.empty(); }
+};
+
 /// The documents of a dataset file (throws naming the file and line on
-/// malformed JSON or a missing / non-string text field).
-std::vector<std::string> read_documents(const std::filesystem::path& file,
-                                        const std::string& text_field);
+/// malformed JSON, a missing text field, or a field that is neither a string
+/// nor a list of {role, content} messages).
+std::vector<CalibDocument> read_documents(const std::filesystem::path& file,
+                                          const std::string& text_field);
 
 struct CalibSet {
   std::vector<std::vector<int>> seqs;  ///< token ids, each 1..seq_len long
@@ -55,9 +68,10 @@ struct CalibSet {
   int64_t tokens = 0;
 };
 
-/// Builds the calibration set. Throws when the documents cannot give one
-/// (none long enough for `gptq`, too little text for one `autoawq` block).
-CalibSet build_calibration(const std::vector<std::string>& docs, const model::Tokenizer& tok,
-                           const CalibConfig& cfg);
+/// Builds the calibration set. `chat` renders conversations (required when
+/// any document is one). Throws when the documents cannot give one (none long
+/// enough for `gptq`, too little text for one `autoawq` block).
+CalibSet build_calibration(const std::vector<CalibDocument>& docs, const model::Tokenizer& tok,
+                           const CalibConfig& cfg, const model::ChatTemplate* chat = nullptr);
 
 }  // namespace qsweep::quant

@@ -2,11 +2,14 @@
 
 #include <tbb/task_arena.h>
 
+#include <algorithm>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
 #include "model/checkpoint/checkpoint.h"
+#include "model/tokenizer/chat_template.h"
 #include "quant/calib_data.h"
 #include "quant/calibrate.h"
 #include "stages/model_input.h"
@@ -75,6 +78,10 @@ std::vector<ParamSpec> CalibrateStage::params() const {
       {"text_field", ParamType::kString, false, "text", "JSON field holding a document's text"},
       {"file", ParamType::kString, false, "",
        "data file inside a dataset artifact (default: its only .jsonl/.json/.txt)"},
+      {"chat_template", ParamType::kString, false, "auto",
+       "for conversation documents (a list of {role, content}): auto (the model's "
+       "tokenizer_config.json chat_template) or a family (llama2, llama3, llama3.1, gemma, "
+       "gemma1, vicuna_v1.1, chatml)"},
   };
 }
 
@@ -119,8 +126,25 @@ void CalibrateStage::run(StageContext& ctx) const {
   cfg.seed = s.seed;
   cfg.text_field = ctx.params.value("text_field", std::string("text"));
   const auto tok = model::load_tokenizer(model_dir.string());
-  const std::vector<std::string> docs = quant::read_documents(data, cfg.text_field);
-  const quant::CalibSet set = quant::build_calibration(docs, *tok, cfg);
+  const std::vector<quant::CalibDocument> docs = quant::read_documents(data, cfg.text_field);
+  std::optional<model::ChatTemplate> chat;
+  if (std::any_of(docs.begin(), docs.end(), [](const auto& d) { return d.is_chat(); })) {
+    const std::string fam = ctx.params.value("chat_template", std::string("auto"));
+    std::optional<model::ChatFamily> forced;
+    if (fam != "auto") {
+      forced = model::parse_chat_family(fam);
+      if (!forced)
+        throw std::runtime_error("params.chat_template: unknown family '" + fam + "' (auto, " +
+                                 model::chat_family_names() + ")");
+    }
+    const fs::path cfg_path = model_dir / "tokenizer_config.json";
+    if (forced && !fs::exists(cfg_path))
+      chat.emplace(*forced, tok->bos_id() >= 0 ? tok->id_to_token(tok->bos_id()) : "",
+                   tok->eos_id() >= 0 ? tok->id_to_token(tok->eos_id()) : "");
+    else
+      chat.emplace(model::ChatTemplate::from_config(cfg_path.string(), forced));
+  }
+  const quant::CalibSet set = quant::build_calibration(docs, *tok, cfg, chat ? &*chat : nullptr);
   ctx.progress->log("calibrate: " + std::to_string(set.seqs.size()) + " sequence(s), " +
                     std::to_string(set.tokens) + " tokens from " +
                     std::to_string(set.documents_used) + " of " + std::to_string(docs.size()) +
@@ -143,6 +167,7 @@ void CalibrateStage::run(StageContext& ctx) const {
                         {"text_field", cfg.text_field},
                         {"documents", docs.size()},
                         {"documents_used", set.documents_used},
+                        {"chat_template", chat ? model::chat_family_name(chat->family()) : ""},
                         {"sequences", set.seqs.size()},
                         {"tokens", set.tokens},
                         {"sampling_rng", "std::mt19937_64 (not the reference tools' generators)"}};

@@ -11,7 +11,8 @@
 //     params: {preset: autoawq}          # n_samples / seq_len / seed: the preset's
 //
 // Inputs: `checkpoint` (a model folder artifact; its tokenizer and weights),
-// `dataset` (a .jsonl/.json/.txt file, or an artifact holding one).
+// `dataset` (a .jsonl/.json/.txt file, or an artifact holding one; documents
+// that are conversations go through the model's chat template).
 // Output: calibration.json {format 1, preset, n_samples, seq_len, seed,
 // text_field, documents, documents_used, sequences, tokens, model: {...}},
 // tokens.json {"seqs": [[ids...], ...]}, stats.safetensors (quant/calibrate.h).

@@ -137,8 +137,10 @@ int cmd_model_kl(const ModelArgs& a, const std::string& quant_dir, const std::st
     Loaded ref = load(a.dir, a.threads), q = load(quant_dir, a.threads);
     const int max_len = a.max_length > 0 ? a.max_length : ref.engine->max_length();
     std::vector<std::vector<int>> seqs;
-    for (const std::string& doc : quant::read_documents(a.file, "text")) {
-      std::vector<int> ids = to_int(ref.tok->encode(doc, true));
+    for (const quant::CalibDocument& doc : quant::read_documents(a.file, "text")) {
+      if (doc.is_chat())
+        throw std::runtime_error(a.file + ": conversations are not supported here; give text");
+      std::vector<int> ids = to_int(ref.tok->encode(doc.text, true));
       if (int(ids.size()) > max_len) ids.resize(max_len);
       seqs.push_back(std::move(ids));
     }
