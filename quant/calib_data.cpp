@@ -1,5 +1,7 @@
 #include "quant/calib_data.h"
 
+#include "model/util/python_random.h"
+
 #include <algorithm>
 #include <fstream>
 #include <random>
@@ -158,20 +160,35 @@ CalibSet build_calibration(const std::vector<CalibDocument>& docs, const model::
     for (size_t b = 0; b < blocks; ++b)
       out.seqs.emplace_back(stream.begin() + b * L, stream.begin() + (b + 1) * L);
   } else if (cfg.preset == "gptq") {
-    std::vector<std::vector<int>> enc;
-    for (const CalibDocument& d : docs) {
-      std::vector<int> ids = encode(d, false);
-      if (ids.size() > L) enc.push_back(std::move(ids));
-    }
-    if (enc.empty())
-      throw std::runtime_error("calibration (preset gptq): no document is longer than seq_len " +
-                               std::to_string(L) + " tokens; lower seq_len");
+    // IST-DASLab datautils (get_c4 / get_wikitext2 windows) with CPython's
+    // generator: random.seed(seed); per sample, random.randint over every
+    // document until one is longer than seq_len tokens, then a random window.
+    model::PythonRandom pr(cfg.seed);
+    std::vector<std::vector<int>> enc(docs.size());
+    std::vector<char> done(docs.size(), 0);
+    size_t n_done = 0, n_long = 0;
     for (int s = 0; s < cfg.n_samples; ++s) {
-      const auto& ids = enc[std::uniform_int_distribution<size_t>(0, enc.size() - 1)(rng)];
-      const size_t i = std::uniform_int_distribution<size_t>(0, ids.size() - L - 1)(rng);
-      out.seqs.emplace_back(ids.begin() + i, ids.begin() + i + L);
+      const std::vector<int>* ids = nullptr;
+      while (true) {
+        const size_t i = size_t(pr.randint(0, int64_t(docs.size()) - 1));
+        if (!done[i]) {
+          enc[i] = encode(docs[i], false);
+          done[i] = 1;
+          ++n_done;
+          if (enc[i].size() > L) ++n_long;
+        }
+        if (enc[i].size() > L) {
+          ids = &enc[i];
+          break;
+        }
+        if (n_done == docs.size() && n_long == 0)
+          throw std::runtime_error("calibration (preset gptq): no document is longer than "
+                                   "seq_len " + std::to_string(L) + " tokens; lower seq_len");
+      }
+      const size_t i = size_t(pr.randint(0, int64_t(ids->size() - L) - 1));
+      out.seqs.emplace_back(ids->begin() + i, ids->begin() + i + L);
     }
-    out.documents_used = int(enc.size());
+    out.documents_used = int(n_long);
   } else {  // llmcompressor, smoothquant: the first n_samples shuffled documents, truncated
     for (size_t i : shuffled(docs.size(), rng)) {
       if (int(out.seqs.size()) >= cfg.n_samples) break;

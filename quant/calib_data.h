@@ -7,18 +7,21 @@
 //                  and ones longer than seq_len tokens, keep the first
 //                  n_samples documents, concatenate them and cut the stream
 //                  into floor(total / seq_len) blocks of seq_len.
-//   gptq           IST-DASLab/AutoGPTQ examples (C4 style): n_samples times
-//                  pick a random document longer than seq_len tokens and a
-//                  random seq_len window of it.
+//   gptq           IST-DASLab datautils (C4 style), bit-exact in its choices:
+//                  random.seed(seed); n_samples times random.randint over all
+//                  documents until one is longer than seq_len tokens, then a
+//                  random seq_len window of it (CPython's generator,
+//                  model/util/python_random.h).
 //   llmcompressor  llm-compressor examples: shuffle (seed), the first
 //                  n_samples documents, each encoded and truncated to seq_len.
 //   smoothquant    mit-han-lab/smoothquant generate_act_scales: shuffle
 //                  (seed), n_samples documents each truncated to seq_len.
 //
-// Randomness: one std::mt19937_64 seeded with `seed` drives every shuffle and
-// pick (a Fisher-Yates shuffle). The sampling procedures are the references';
-// the exact documents drawn are not (HF datasets' shuffle and Python's random
-// are other generators), so the same seed picks other documents than they do.
+// Randomness: `gptq` draws exactly what the IST code draws from the same
+// documents and tokenization. The shuffles of autoawq / llmcompressor /
+// smoothquant use a std::mt19937_64 Fisher-Yates shuffle: their procedures
+// are the references', the documents drawn are not (HF datasets' shuffle is
+// numpy's PCG64 permutation), so the same seed picks other documents.
 //
 // Dataset files: .jsonl (one JSON object per line, text in `text_field`),
 // .json (an array of such objects, or of strings), anything else plain text

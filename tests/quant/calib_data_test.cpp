@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
+#include <memory>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "model/tokenizer/hf_tokenizer_writer.h"
@@ -140,6 +143,57 @@ TEST(CalibData, PresetsSampleAsTheReferenceTools) {
   }
   c.preset = "nope";
   EXPECT_NE(check_calib_config(c).find("params.preset"), std::string::npos);
+}
+
+std::string run_python(const std::string& code) {
+  const std::string cmd = "python3 -c '" + code + "' 2>/dev/null";
+  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
+  if (!p) return {};
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p.get())) > 0) out.append(buf, n);
+  return out;
+}
+
+// The gptq preset draws exactly what IST-DASLab's get_c4 loop draws with
+// CPython's random from the same documents (token counts).
+TEST(CalibData, GptqPresetDrawsWhatTheIstLoopDraws) {
+  qsweep::testing::TempDir tmp;
+  auto tok = char_tokenizer(tmp / "tok");
+  std::vector<CalibDocument> docs;
+  std::string lens;
+  for (int i = 0; i < 30; ++i) {
+    std::string t;
+    for (int j = 0; j < (i * 7) % 23 + 1; ++j) t += char('a' + (i + j) % 26);
+    docs.push_back({t, {}});
+    lens += (i ? "," : "") + std::to_string(tok->encode(t, true).size());
+  }
+  CalibConfig c;
+  c.preset = "gptq";
+  c.n_samples = 12;
+  c.seq_len = 10;
+  c.seed = 0;
+  const std::string py = run_python(
+      "import random\n"
+      "lens = [" + lens + "]\n"
+      "random.seed(0)\n"
+      "for _ in range(12):\n"
+      "  while True:\n"
+      "    i = random.randint(0, len(lens) - 1)\n"
+      "    if lens[i] > 10: break\n"
+      "  j = random.randint(0, lens[i] - 10 - 1)\n"
+      "  print(i, j)\n");
+  if (py.empty()) GTEST_SKIP() << "python3 is not on PATH";
+  const CalibSet s = build_calibration(docs, *tok, c);
+  ASSERT_EQ(s.seqs.size(), 12u);
+  std::istringstream in(py);
+  for (size_t k = 0; k < 12; ++k) {
+    int i = -1, j = -1;
+    ASSERT_TRUE(bool(in >> i >> j));
+    const std::vector<int> ids = tok->encode(docs[i].text, true);
+    EXPECT_EQ(s.seqs[k], std::vector<int>(ids.begin() + j, ids.begin() + j + 10)) << "sample " << k;
+  }
 }
 
 TEST(CalibData, ConversationsUseTheChatTemplateWithoutExtraSpecialTokens) {
