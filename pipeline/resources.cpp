@@ -25,6 +25,12 @@ int count_gpus() {
 }
 }  // namespace
 
+Resources Resources::all_threads() {
+  Resources r;
+  r.threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  return r;
+}
+
 Resources machine_capacity(const Limits& l) {
   Resources r;
   r.threads = l.threads.value_or(std::max(1u, std::thread::hardware_concurrency()));

@@ -44,6 +44,8 @@ struct Resources {
   int gpu = 0;
   int api = 0;
   friend bool operator==(const Resources&, const Resources&) = default;
+  /// Every hardware thread (compute-bound stages: calibrate, quantize).
+  static Resources all_threads();
 };
 
 /// Thrown by a stage body for an error worth retrying (HTTP 429/5xx, a

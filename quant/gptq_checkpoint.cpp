@@ -9,28 +9,6 @@
 
 namespace qsweep::quant {
 
-namespace fs = std::filesystem;
-using nlohmann::json;
-
-namespace {
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
-const model::TensorView& expect(const model::Checkpoint& ck, const std::string& name,
-                                model::DType dtype, const std::vector<int64_t>& shape) {
-  const model::TensorView& v = ck.view(name);
-  if (v.dtype != dtype || v.shape != shape)
-    throw std::runtime_error("model folder " + ck.dir().string() + ": tensor '" + name + "' is " +
-                             model::dtype_name(v.dtype) + " " + shape_str(v.shape) + ", expected " +
-                             model::dtype_name(dtype) + " " + shape_str(shape));
-  return v;
-}
-
-}  // namespace
 
 bool is_quantized_linear_weight(const std::string& name, std::string* prefix) {
   static const std::regex re(
@@ -64,13 +42,13 @@ GptqPacked read_gptq_tensors(const model::Checkpoint& ck, const std::string& pre
       qv.shape[0] <= 0 || (int64_t(in) * 4) % qv.shape[0] != 0)
     throw std::runtime_error("model folder " + ck.dir().string() + ": tensor '" + prefix +
                              ".qweight' is " + model::dtype_name(qv.dtype) + " " +
-                             shape_str(qv.shape) + ", expected I32 [in*bits/32, " +
+                             model::shape_string(qv.shape) + ", expected I32 [in*bits/32, " +
                              std::to_string(out) + "]");
   GptqPacked p;
   p.bits = int(qv.shape[0] * 32 / in);
   if ((p.bits != 4 && p.bits != 8) || int64_t(in) * p.bits / 32 != qv.shape[0])
     throw std::runtime_error("model folder " + ck.dir().string() + ": tensor '" + prefix +
-                             ".qweight' " + shape_str(qv.shape) +
+                             ".qweight' " + model::shape_string(qv.shape) +
                              " does not give 4 or 8 bits for " + std::to_string(in) +
                              " input features");
   const int per = 32 / p.bits;
@@ -81,9 +59,9 @@ GptqPacked read_gptq_tensors(const model::Checkpoint& ck, const std::string& pre
     throw std::runtime_error("model folder " + ck.dir().string() + ": tensor '" + prefix +
                              ".scales' is not 2-D");
   p.n_groups = int(sv.shape[0]);
-  expect(ck, prefix + ".scales", model::DType::kF16, {p.n_groups, out});
-  const auto& zv = expect(ck, prefix + ".qzeros", model::DType::kI32, {p.n_groups, out / per});
-  const auto& gv = expect(ck, prefix + ".g_idx", model::DType::kI32, {in});
+  ck.expect(prefix + ".scales", model::DType::kF16, {p.n_groups, out});
+  const auto& zv = ck.expect(prefix + ".qzeros", model::DType::kI32, {p.n_groups, out / per});
+  const auto& gv = ck.expect(prefix + ".g_idx", model::DType::kI32, {in});
   p.qweight.resize(qv.numel());
   std::memcpy(p.qweight.data(), qv.data, qv.n_bytes);
   p.qzeros.resize(zv.numel());

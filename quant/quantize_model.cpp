@@ -39,21 +39,9 @@ model::TensorData copy_tensor(const model::TensorView& v) {
   return {v.dtype, v.shape, std::vector<uint8_t>(v.data, v.data + v.n_bytes)};
 }
 
-// fp32 values stored as `dtype` (F32, F16 or BF16).
 model::TensorData float_tensor(const std::vector<float>& x, model::DType dtype,
                                std::vector<int64_t> shape) {
-  model::TensorData t{dtype, std::move(shape), {}};
-  if (dtype == model::DType::kF32) {
-    t.bytes.resize(x.size() * 4);
-    std::memcpy(t.bytes.data(), x.data(), t.bytes.size());
-    return t;
-  }
-  std::vector<uint16_t> h(x.size());
-  for (size_t i = 0; i < x.size(); ++i)
-    h[i] = dtype == model::DType::kBF16 ? model::f32_to_bf16(x[i]) : model::f32_to_f16(x[i]);
-  t.bytes.resize(h.size() * 2);
-  std::memcpy(t.bytes.data(), h.data(), t.bytes.size());
-  return t;
+  return model::make_float_tensor(dtype, std::move(shape), x.data(), x.size());
 }
 
 std::string shard_name(int i, int n) {

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <optional>
 #include <stdexcept>
-#include <thread>
 
 #include "model/checkpoint/checkpoint.h"
 #include "model/tokenizer/chat_template.h"
@@ -85,11 +84,7 @@ std::vector<ParamSpec> CalibrateStage::params() const {
   };
 }
 
-Resources CalibrateStage::default_resources() const {
-  Resources r;
-  r.threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  return r;
-}
+Resources CalibrateStage::default_resources() const { return Resources::all_threads(); }
 
 std::string CalibrateStage::check_params(const json& p) const {
   try {

@@ -2,7 +2,6 @@
 
 #include <fstream>
 #include <stdexcept>
-#include <thread>
 
 #include "model/checkpoint/checkpoint.h"
 #include "quant/calibrate.h"
@@ -37,11 +36,7 @@ std::string QuantizeStage::description() const {
 
 std::vector<ParamSpec> QuantizeStage::params() const { return quantize_param_specs(); }
 
-Resources QuantizeStage::default_resources() const {
-  Resources r;
-  r.threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  return r;
-}
+Resources QuantizeStage::default_resources() const { return Resources::all_threads(); }
 
 std::string QuantizeStage::check_params(const json& p) const {
   try {

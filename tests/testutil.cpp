@@ -1,5 +1,7 @@
 #include "tests/testutil.h"
 
+#include <cstdio>
+
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -46,6 +48,17 @@ std::filesystem::path shared_data_dir() {
   std::filesystem::path root = src && *src ? src : QSWEEP_SOURCE_DIR_DEFAULT;
   auto p = root.parent_path() / "shared" / "data";
   return std::filesystem::exists(p) ? p : std::filesystem::path{};
+}
+
+std::string python3_output(const std::string& code) {
+  const std::string cmd = "python3 -c '" + code + "' 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {};
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  return pclose(p) == 0 ? out : std::string();
 }
 
 }  // namespace qsweep::testing

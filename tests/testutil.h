@@ -24,6 +24,10 @@ class TempDir {
 void write_file(const std::filesystem::path& p, const std::string& content);
 std::string read_file(const std::filesystem::path& p);
 
+/// stdout of `python3 -c CODE` (CODE must not contain a single quote), or
+/// empty when python3 is not on PATH or fails.
+std::string python3_output(const std::string& code);
+
 /// ../shared/data relative to the source tree, or empty when absent (tests
 /// that need it call GTEST_SKIP() with a message naming the path).
 std::filesystem::path shared_data_dir();

@@ -78,6 +78,19 @@ std::vector<std::string> Checkpoint::tensor_names() const {
   return out;
 }
 
+const TensorView& Checkpoint::expect(const std::string& name, DType dtype,
+                                     const std::vector<int64_t>& shape) const {
+  if (!has(name))
+    throw std::runtime_error("model folder " + dir_.string() + ": tensor '" + name +
+                             "' is missing");
+  const TensorView& v = view(name);
+  if (v.dtype != dtype || v.shape != shape)
+    throw std::runtime_error("model folder " + dir_.string() + ": tensor '" + name + "' is " +
+                             dtype_name(v.dtype) + " " + shape_string(v.shape) + ", expected " +
+                             dtype_name(dtype) + " " + shape_string(shape));
+  return v;
+}
+
 const TensorView& Checkpoint::view(const std::string& name) const {
   auto it = index_.find(name);
   if (it == index_.end())

@@ -39,6 +39,10 @@ class Checkpoint {
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   /// The raw view (into the mapping) of `name`; throws if absent.
   const TensorView& view(const std::string& name) const;
+  /// view(name), checked to be `dtype` with `shape`; throws naming the folder
+  /// and tensor ("... is I32 [3], expected F16 [4, 8]") otherwise.
+  const TensorView& expect(const std::string& name, DType dtype,
+                           const std::vector<int64_t>& shape) const;
   /// `name` converted to fp32 (F32, F16, BF16, F64 sources); throws if absent
   /// or of another dtype.
   TensorF32 tensor_f32(const std::string& name) const;

@@ -188,6 +188,30 @@ const TensorView* SafetensorsFile::find(const std::string& name) const {
   return it == tensors_.end() ? nullptr : &it->second;
 }
 
+TensorData make_float_tensor(DType dtype, std::vector<int64_t> shape, const float* data,
+                             size_t n) {
+  TensorData t{dtype, std::move(shape), {}};
+  if (dtype == DType::kF32) {
+    t.bytes.resize(n * 4);
+    std::memcpy(t.bytes.data(), data, t.bytes.size());
+    return t;
+  }
+  if (dtype != DType::kF16 && dtype != DType::kBF16)
+    throw std::invalid_argument("make_float_tensor: dtype must be F32, F16 or BF16");
+  t.bytes.resize(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    const uint16_t h = dtype == DType::kBF16 ? f32_to_bf16(data[i]) : f32_to_f16(data[i]);
+    std::memcpy(t.bytes.data() + 2 * i, &h, 2);
+  }
+  return t;
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string r = "[";
+  for (size_t i = 0; i < shape.size(); ++i) r += (i ? ", " : "") + std::to_string(shape[i]);
+  return r + "]";
+}
+
 TensorData make_f32_tensor(std::vector<int64_t> shape, const float* data) {
   TensorData t;
   t.dtype = DType::kF32;

@@ -74,6 +74,12 @@ struct TensorData {
 /// Builds an F32 TensorData from floats.
 TensorData make_f32_tensor(std::vector<int64_t> shape, const float* data);
 
+/// fp32 values stored as `dtype` (F32, F16 or BF16; round to nearest even).
+TensorData make_float_tensor(DType dtype, std::vector<int64_t> shape, const float* data, size_t n);
+
+/// "[d0, d1, ...]".
+std::string shape_string(const std::vector<int64_t>& shape);
+
 /// Writes a safetensors file (tensors sorted by name, 8-byte aligned header,
 /// as the reference implementation does). Writes to `path`.tmp then renames.
 /// Throws std::runtime_error on I/O errors or a size/shape mismatch.

@@ -18,11 +18,6 @@ namespace {
 
 // ---- small helpers -------------------------------------------------------
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
 
 bool is_float_dtype(model::DType t) {
   return t == model::DType::kF32 || t == model::DType::kF16 || t == model::DType::kBF16;
@@ -39,18 +34,7 @@ float round_to(model::DType t, float x) {
 
 model::TensorData float_tensor(model::DType t, std::vector<int64_t> shape,
                                const std::vector<float>& v) {
-  model::TensorData d{t, std::move(shape), {}};
-  if (t == model::DType::kF32) {
-    d.bytes.resize(v.size() * 4);
-    std::memcpy(d.bytes.data(), v.data(), d.bytes.size());
-    return d;
-  }
-  std::vector<uint16_t> h(v.size());
-  for (size_t i = 0; i < v.size(); ++i)
-    h[i] = t == model::DType::kF16 ? model::f32_to_f16(v[i]) : model::f32_to_bf16(v[i]);
-  d.bytes.resize(h.size() * 2);
-  std::memcpy(d.bytes.data(), h.data(), d.bytes.size());
-  return d;
+  return model::make_float_tensor(t, std::move(shape), v.data(), v.size());
 }
 
 template <class T>
@@ -225,16 +209,6 @@ std::string check_gptq_awq(CheckpointFormat f, const QuantizedLinear& ql) {
                            what);
 }
 
-const model::TensorView& expect(const model::Checkpoint& ck, const std::string& name,
-                                model::DType dtype, const std::vector<int64_t>& shape) {
-  if (!ck.has(name)) fail(ck, name, "is missing");
-  const model::TensorView& v = ck.view(name);
-  if (v.dtype != dtype || v.shape != shape)
-    fail(ck, name,
-         std::string("is ") + model::dtype_name(v.dtype) + " " + shape_str(v.shape) +
-             ", expected " + model::dtype_name(dtype) + " " + shape_str(shape));
-  return v;
-}
 
 /// A float tensor (F32/F16/BF16) of `shape` (or, when `any_numel1`, any shape
 /// with one element), finite values; row-major.
@@ -245,8 +219,8 @@ std::vector<float> read_floats(const model::Checkpoint& ck, const std::string& n
   const bool shape_ok = any_numel1 ? v.numel() == 1 : v.shape == shape;
   if (!is_float_dtype(v.dtype) || !shape_ok)
     fail(ck, name,
-         std::string("is ") + model::dtype_name(v.dtype) + " " + shape_str(v.shape) +
-             ", expected F32/F16/BF16 " + shape_str(shape));
+         std::string("is ") + model::dtype_name(v.dtype) + " " + model::shape_string(v.shape) +
+             ", expected F32/F16/BF16 " + model::shape_string(shape));
   std::vector<float> out(size_t(v.numel()));
   ck.read_f32(name, out.data(), out.size());
   for (float x : out)
@@ -256,7 +230,7 @@ std::vector<float> read_floats(const model::Checkpoint& ck, const std::string& n
 
 std::vector<int32_t> read_i32(const model::Checkpoint& ck, const std::string& name,
                               const std::vector<int64_t>& shape) {
-  const model::TensorView& v = expect(ck, name, model::DType::kI32, shape);
+  const model::TensorView& v = ck.expect(name, model::DType::kI32, shape);
   std::vector<int32_t> out(size_t(v.numel()));
   std::memcpy(out.data(), v.data, v.n_bytes);
   return out;
@@ -527,7 +501,7 @@ QuantizedLinear decode_ct(const model::Checkpoint& ck, const std::string& prefix
     if (ql.strategy == WeightStrategy::kGroup)
       throw std::runtime_error(where + fmt + " with group strategy is not supported");
     ql.type = WeightType::kInt;
-    const model::TensorView& v = expect(ck, prefix + ".weight", model::DType::kI8, {out, in});
+    const model::TensorView& v = ck.expect(prefix + ".weight", model::DType::kI8, {out, in});
     const auto* p = reinterpret_cast<const int8_t*>(v.data);
     const int mid = mid_zero(bits);
     for (int r = 0; r < out; ++r)
@@ -546,7 +520,7 @@ QuantizedLinear decode_ct(const model::Checkpoint& ck, const std::string& prefix
       throw std::runtime_error(where + "fp8 weights with group strategy are not supported");
     ql.type = WeightType::kFloat8;
     ql.sym = true;
-    const model::TensorView& v = expect(ck, prefix + ".weight", model::DType::kF8E4M3, {out, in});
+    const model::TensorView& v = ck.expect(prefix + ".weight", model::DType::kF8E4M3, {out, in});
     for (int r = 0; r < out; ++r)
       for (int j = 0; j < in; ++j) {
         const uint8_t c = v.data[size_t(r) * in + j];

@@ -7,8 +7,9 @@
 
 #include <cstdio>
 #include <sstream>
-#include <memory>
 #include <string>
+
+#include "tests/testutil.h"
 
 namespace qsweep::model {
 namespace {
@@ -50,19 +51,9 @@ TEST(PythonRandom, MatchesCPythonLiterals) {
   }
 }
 
-std::string run_python(const std::string& code) {
-  const std::string cmd = "python3 -c '" + code + "' 2>/dev/null";
-  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
-  if (!p) return {};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p.get())) > 0) out.append(buf, n);
-  return out;
-}
 
 TEST(PythonRandom, MatchesLivePython) {
-  const std::string py = run_python(
+  const std::string py = qsweep::testing::python3_output(
       "import random\n"
       "for seed in (0, 1, 1234, 99991, 2**33 + 5):\n"
       "  r = random.Random(seed)\n"

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
-#include "model/tokenizer/hf_tokenizer_writer.h"
+#include "tests/quant/char_tokenizer.h"
 #include "tests/testutil.h"
 
 namespace qsweep::quant {
@@ -19,27 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// A character-level tokenizer (unk for anything else), BOS 1.
 std::unique_ptr<model::Tokenizer> char_tokenizer(const fs::path& dir) {
-  model::ScoredVocab v;
-  v.space = "\u2581";
-  for (const char* p : {"<unk>", "<s>", "</s>"}) {
-    v.pieces.push_back(p);
-    v.mergeable.push_back(false);
-  }
-  v.pieces.push_back("\u2581");
-  v.mergeable.push_back(true);
-  for (char ch : std::string("abcdefghijklmnopqrstuvwxyz0123456789.")) {
-    v.pieces.push_back(std::string(1, ch));
-    v.mergeable.push_back(true);
-  }
-  for (size_t i = 0; i < v.pieces.size(); ++i) v.scores.push_back(-float(i));
-  v.unk_id = 0;
-  v.bos_id = 1;
-  v.eos_id = 2;
-  fs::create_directories(dir);
-  model::write_hf_tokenizer_files(v, dir.string());
-  return model::load_tokenizer(dir.string());
+  return qsweep::testing::write_char_tokenizer(dir);
 }
 
 std::vector<CalibDocument> docs_of(std::initializer_list<const char*> texts) {
@@ -145,16 +126,6 @@ TEST(CalibData, PresetsSampleAsTheReferenceTools) {
   EXPECT_NE(check_calib_config(c).find("params.preset"), std::string::npos);
 }
 
-std::string run_python(const std::string& code) {
-  const std::string cmd = "python3 -c '" + code + "' 2>/dev/null";
-  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
-  if (!p) return {};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p.get())) > 0) out.append(buf, n);
-  return out;
-}
 
 // The gptq preset draws exactly what IST-DASLab's get_c4 loop draws with
 // CPython's random from the same documents (token counts).
@@ -174,7 +145,7 @@ TEST(CalibData, GptqPresetDrawsWhatTheIstLoopDraws) {
   c.n_samples = 12;
   c.seq_len = 10;
   c.seed = 0;
-  const std::string py = run_python(
+  const std::string py = qsweep::testing::python3_output(
       "import random\n"
       "lens = [" + lens + "]\n"
       "random.seed(0)\n"

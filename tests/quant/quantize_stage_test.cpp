@@ -9,7 +9,7 @@
 #include "model/checkpoint/checkpoint.h"
 #include "model/engine/engine.h"
 #include "quant/formats/quantized_loader.h"
-#include "model/tokenizer/hf_tokenizer_writer.h"
+#include "tests/quant/char_tokenizer.h"
 #include "stages/calibrate_stage.h"
 #include <fstream>
 #include "tests/testutil.h"
@@ -96,29 +96,9 @@ TEST(CalibrateAndQuantizeStages, GptqW4OnLlama2FixtureInASubFolder) {
   fs::create_directories(tmp / "art/llama2");
   for (const auto& e : fs::directory_iterator(fixture("llama2")))
     fs::copy_file(e.path(), tmp / "art/llama2" / e.path().filename());
-  {  // the fixture has no tokenizer: a character-level one within its 128 ids
-    model::ScoredVocab v;
-    v.space = "\u2581";
-    for (const char* p : {"<unk>", "<s>", "</s>"}) {
-      v.pieces.push_back(p);
-      v.mergeable.push_back(false);
-    }
-    v.pieces.push_back("\u2581");
-    v.mergeable.push_back(true);
-    for (char ch : std::string("abcdefghijklmnopqrstuvwxyz0123456789.")) {
-      v.pieces.push_back(std::string(1, ch));
-      v.mergeable.push_back(true);
-    }
-    for (const char* p : {"\u2581t", "he", "\u2581the", "\u2581d", "oc", "\u2581f", "ox"}) {
-      v.pieces.push_back(p);
-      v.mergeable.push_back(true);
-    }
-    for (size_t i = 0; i < v.pieces.size(); ++i) v.scores.push_back(-float(i));
-    v.unk_id = 0;
-    v.bos_id = 1;
-    v.eos_id = 2;
-    model::write_hf_tokenizer_files(v, (tmp / "art/llama2").string());
-  }
+  // the fixture has no tokenizer: a character-level one within its 128 ids
+  qsweep::testing::write_char_tokenizer(
+      tmp / "art/llama2", {"\u2581t", "he", "\u2581the", "\u2581d", "oc", "\u2581f", "ox"});
   {  // calibration text: documents of a few dozen tokens
     std::ofstream f(tmp / "calib.jsonl");
     for (int i = 0; i < 40; ++i)
