@@ -217,6 +217,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
         finish(id, make_linear(l, id, std::move(qw), WeightType::kInt,
                                r.group_size == -1 ? WeightStrategy::kChannel : WeightStrategy::kGroup,
                                r.sym, perm_gidx, act_for(r), B[id]));
+        res.gptq_errors[linear_prefix(l, id)] = output_error(done.at(id).weight.q, W[id], h);
       }
     }
     stream.forward(L, *act);  // quantized-activation propagation
@@ -249,6 +250,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
       Eigen::VectorXf s;
     };
     std::vector<Mapping> maps;
+    const std::string mp = "model.layers." + std::to_string(l) + ".";  // awq_ratios keys
     {  // input_layernorm -> q, k, v; module2inspect self_attn
       std::vector<float> ref(size_t(rows) * c.n_embd), out(ref.size());
       stream.attention(L.attn, *act, x_qkv.data.data(), ref.data());
@@ -264,6 +266,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
       restore({LinearId::kQ, LinearId::kK, LinearId::kV});
       maps.push_back({{LinearId::kQ, LinearId::kK, LinearId::kV}, sr.best_scales});
       res.notes.push_back("layer " + std::to_string(l) + " qkv: ratio " + std::to_string(sr.best_ratio));
+      res.awq_ratios[mp + "qkv"] = sr.best_ratio;
     }
     const bool v_o = W[LinearId::kV].rows() == W[LinearId::kO].rows() &&
                      W[LinearId::kV].cols() == W[LinearId::kO].cols();
@@ -271,6 +274,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
       const auto sr = awq_search_scale_linear(W[LinearId::kO], Xo, bits, gw, r.awq_duo_scaling,
                                               r.awq_n_grid);
       maps.push_back({{LinearId::kO}, sr.best_scales});
+      res.awq_ratios[mp + "o"] = sr.best_ratio;
     } else {
       res.notes.push_back("layer " + std::to_string(l) +
                           ": v_proj -> o_proj scaling skipped (grouped-query attention: v_proj "
@@ -289,11 +293,13 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
           });
       restore({LinearId::kGate, LinearId::kUp});
       maps.push_back({{LinearId::kGate, LinearId::kUp}, sr.best_scales});
+      res.awq_ratios[mp + "gate_up"] = sr.best_ratio;
     }
     {  // up_proj -> down_proj; module2inspect down_proj
       const auto sr = awq_search_scale_linear(W[LinearId::kDown], Xd, bits, gw,
                                               r.awq_duo_scaling, r.awq_n_grid);
       maps.push_back({{LinearId::kDown}, sr.best_scales});
+      res.awq_ratios[mp + "down"] = sr.best_ratio;
     }
     // 3. Apply: previous op / s, layers' input columns * s, their inputs / s.
     auto scale_cols = [](Eigen::MatrixXf& m, const Eigen::VectorXf& s, bool up) {

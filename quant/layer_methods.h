@@ -12,6 +12,7 @@
 // activations beyond the calibrate stage's statistics (`stats`).
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,12 @@ struct LayerResult {
   std::vector<KeptLinear> kept;          ///< the ones recipe.skip kept in full precision
   bool norms_changed = false;            ///< L.attn_norm / L.ffn_norm were rescaled
   std::vector<std::string> notes;        ///< fallbacks and choices worth logging
+  /// AWQ: best grid ratio of each scaled mapping, keyed "model.layers.<l>.qkv",
+  /// ".o" (v_proj -> o_proj, absent when skipped), ".gate_up", ".down".
+  std::map<std::string, float> awq_ratios;
+  /// GPTQ: output error tr(dW H dW^T) of each Linear (dW = stored q - W, H
+  /// the Hessian of its calibration input, undamped), keyed by prefix.
+  std::map<std::string, double> gptq_errors;
 };
 
 /// Quantizes layer `l` (loaded as L, fp32 dense) in place: L's Linears end up

@@ -274,6 +274,8 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
         log(n);
         res.notes.push_back(n);
       }
+      res.awq_ratios.insert(lr.awq_ratios.begin(), lr.awq_ratios.end());
+      res.gptq_errors.insert(lr.gptq_errors.begin(), lr.gptq_errors.end());
       std::map<std::string, model::TensorData> t;
       std::set<std::string> replaced;
       for (const QuantizedLinear& ql : lr.linears) {

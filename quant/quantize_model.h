@@ -59,6 +59,9 @@ struct QuantizeModelResult {
   std::vector<std::string> kept;       ///< Linears kept in full precision
   int layers_resumed = 0;              ///< layers taken from scratch
   std::vector<std::string> notes;
+  /// LayerResult's awq_ratios / gptq_errors of the layers run (not resumed ones).
+  std::map<std::string, float> awq_ratios;
+  std::map<std::string, double> gptq_errors;
 };
 
 /// The dtype of the source's Linear weights (F32, F16 or BF16): the "model
