@@ -302,8 +302,15 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
       res.awq_ratios[mp + "down"] = sr.best_ratio;
     }
     // 3. Apply: previous op / s, layers' input columns * s, their inputs / s.
+    // AutoAWQ apply_scale: fc.weight.mul_(s), input_feat.div_(s) (a true
+    // division, not a multiplication by 1/s: the two round differently).
     auto scale_cols = [](Eigen::MatrixXf& m, const Eigen::VectorXf& s, bool up) {
-      for (int j = 0; j < m.cols(); ++j) m.col(j) *= up ? s(j) : 1.0f / s(j);
+      for (int j = 0; j < m.cols(); ++j) {
+        if (up)
+          m.col(j) *= s(j);
+        else
+          m.col(j) /= s(j);
+      }
     };
     auto scale_rows_down = [&](LinearId prev, const Eigen::VectorXf& s) {
       Eigen::MatrixXf& w = W[prev];
