@@ -1,0 +1,168 @@
+#include "scoring/pyre.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+
+namespace qsweep::scoring {
+
+namespace {
+
+// Decodes the code point at s[i] (valid UTF-8); std::nullopt for an invalid
+// sequence, which then counts as one opaque byte.
+std::optional<char32_t> decode_at(std::string_view s, size_t i, size_t* len) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  int n = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xE ? 3 : (b0 >> 3) == 0x1E ? 4 : 0;
+  *len = 1;
+  if (n == 0 || i + n > s.size()) return std::nullopt;
+  char32_t cp = n == 1 ? b0 : n == 2 ? (b0 & 0x1F) : n == 3 ? (b0 & 0x0F) : (b0 & 0x07);
+  for (int k = 1; k < n; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return std::nullopt;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  *len = n;
+  return cp;
+}
+
+bool python_isspace(char32_t c) {
+  return (c >= 0x9 && c <= 0xD) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+}  // namespace
+
+std::string python_strip(std::string_view s) {
+  // Walk forward to find the first non-space, remembering the end of the last
+  // non-space character.
+  size_t first = s.size(), last_end = 0;
+  for (size_t i = 0; i < s.size();) {
+    size_t len;
+    const auto cp = decode_at(s, i, &len);
+    const bool space = cp && python_isspace(*cp);
+    if (!space) {
+      if (first == s.size()) first = i;
+      last_end = i + len;
+    }
+    i += len;
+  }
+  if (first == s.size()) return {};
+  return std::string(s.substr(first, last_end - first));
+}
+
+std::string translate_python_pattern(const std::string& p) {
+  std::string out;
+  out.reserve(p.size());
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '\\' && i + 1 < p.size()) {
+      out += '\\';
+      out += p[i + 1] == 'Z' ? 'z' : p[i + 1];
+      ++i;
+      continue;
+    }
+    out += p[i];
+  }
+  return out;
+}
+
+struct PyRegex::Impl {
+  pcre2_code* code = nullptr;  // immutable after construction: matching is thread-safe
+  ~Impl() {
+    if (code) pcre2_code_free(code);
+  }
+};
+
+PyRegex::PyRegex(const std::string& pattern) : pattern_(pattern), impl_(new Impl) {
+  const std::string translated = translate_python_pattern(pattern);
+  pcre2_compile_context* cc = pcre2_compile_context_create(nullptr);
+  // Python's `.`, `$` and `^` (with (?m)) know only "\n" as a line end.
+  pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
+  int err = 0;
+  PCRE2_SIZE off = 0;
+  impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
+                              // ALT_CIRCUMFLEX: (?m)^ also matches after a final "\n", as Python's.
+                              PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | PCRE2_ALT_CIRCUMFLEX,
+                              &err, &off, cc);
+  pcre2_compile_context_free(cc);
+  if (!impl_->code) {
+    PCRE2_UCHAR buf[256];
+    pcre2_get_error_message(err, buf, sizeof buf);
+    throw std::invalid_argument("regex " + pattern + ": " + reinterpret_cast<const char*>(buf) +
+                                " at offset " + std::to_string(off));
+  }
+}
+
+PyRegex::~PyRegex() = default;
+PyRegex::PyRegex(PyRegex&&) noexcept = default;
+PyRegex& PyRegex::operator=(PyRegex&&) noexcept = default;
+
+int PyRegex::group_count() const {
+  uint32_t n = 0;
+  pcre2_pattern_info(impl_->code, PCRE2_INFO_CAPTURECOUNT, &n);
+  return static_cast<int>(n);
+}
+
+template <class F>
+void PyRegex::for_each_match(std::string_view text, F&& f) const {
+  pcre2_match_data* md = pcre2_match_data_create_from_pattern(impl_->code, nullptr);
+  struct Free {
+    pcre2_match_data* m;
+    ~Free() { pcre2_match_data_free(m); }
+  } guard{md};
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  size_t pos = 0;
+  bool must_advance = false;  // the previous match was empty and ended at pos
+  while (pos <= text.size()) {
+    const int rc = pcre2_match(impl_->code, subject, text.size(), pos,
+                               must_advance ? PCRE2_NOTEMPTY_ATSTART : 0, md, nullptr);
+    if (rc == PCRE2_ERROR_NOMATCH) return;
+    if (rc < 0) {
+      PCRE2_UCHAR buf[256];
+      pcre2_get_error_message(rc, buf, sizeof buf);
+      throw std::runtime_error("regex " + pattern_ + ": " + reinterpret_cast<const char*>(buf));
+    }
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+    f(ov, rc);
+    must_advance = ov[1] == ov[0];
+    pos = ov[1];
+  }
+}
+
+std::vector<std::vector<std::string>> PyRegex::findall(std::string_view text) const {
+  const int groups = group_count();
+  std::vector<std::vector<std::string>> out;
+  for_each_match(text, [&](const PCRE2_SIZE* ov, int rc) {
+    auto group = [&](int g) -> std::string {
+      if (g >= rc || ov[2 * g] == PCRE2_UNSET) return {};
+      return std::string(text.substr(ov[2 * g], ov[2 * g + 1] - ov[2 * g]));
+    };
+    std::vector<std::string> item;
+    if (groups == 0) {
+      item.push_back(group(0));
+    } else {
+      for (int g = 1; g <= groups; ++g) item.push_back(group(g));
+    }
+    out.push_back(std::move(item));
+  });
+  return out;
+}
+
+std::string PyRegex::sub(std::string_view repl, std::string_view text) const {
+  if (repl.find('\\') != std::string_view::npos)
+    throw std::invalid_argument("PyRegex::sub: backslash in a replacement is not supported");
+  std::string out;
+  size_t copied = 0;
+  for_each_match(text, [&](const PCRE2_SIZE* ov, int) {
+    out.append(text.substr(copied, ov[0] - copied));
+    out.append(repl);
+    copied = ov[1];
+  });
+  out.append(text.substr(copied));
+  return out;
+}
+
+}  // namespace qsweep::scoring
