@@ -5,17 +5,18 @@
 
 namespace qsweep::quant {
 
-bool gptq_quantize(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in, const GptqConfig& cfg,
-                   QuantizedWeight* out, std::string* err) {
+namespace {
+
+bool gptq_impl(const Eigen::MatrixXf& w_in, Eigen::MatrixXf h, const GptqConfig& cfg,
+               QuantizedWeight* out, std::string* err) {
   const int n = int(w_in.rows()), k = int(w_in.cols());
-  if (h_in.rows() != k || h_in.cols() != k) {
+  if (h.rows() != k || h.cols() != k) {
     if (err) *err = "gptq: H must be [K, K] with K = W.cols()";
     return false;
   }
   const bool grouped = cfg.group_size != -1;
   const int g = grouped ? cfg.group_size : k;
   Eigen::MatrixXf w = w_in;  // [N, K]
-  Eigen::MatrixXf h = h_in;  // [K, K]
 
   // Per-row params over the whole row, before the dead-column fix (used when
   // group_size == -1; overwritten per group otherwise).
@@ -51,21 +52,29 @@ bool gptq_quantize(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in, con
   h.diagonal().array() += damp;
 
   // Double Cholesky: H -> H^{-1} -> upper factor U with U^T U = H^{-1}.
-  Eigen::LLT<Eigen::MatrixXf> llt(h);
-  if (llt.info() != Eigen::Success) {
-    if (err) *err = "gptq: Cholesky of the damped Hessian failed (not positive definite)";
-    return false;
+  // In place (the same Eigen algorithms and operation order as
+  // LLT<MatrixXf>(h).solve(I) and LLT<MatrixXf>(hinv).matrixU(), so the same
+  // values): h becomes L, then is freed; hinv becomes L2 with U = L2^T, read
+  // through `u` below. Peak: two [K, K] matrices instead of five.
+  Eigen::MatrixXf hinv = Eigen::MatrixXf::Identity(k, k);
+  {
+    Eigen::LLT<Eigen::Ref<Eigen::MatrixXf>> llt(h);
+    if (llt.info() != Eigen::Success) {
+      if (err) *err = "gptq: Cholesky of the damped Hessian failed (not positive definite)";
+      return false;
+    }
+    llt.solveInPlace(hinv);
   }
-  const Eigen::MatrixXf hinv_full = llt.solve(Eigen::MatrixXf::Identity(k, k));
-  Eigen::LLT<Eigen::MatrixXf> llt2(hinv_full);
+  h.resize(0, 0);
+  Eigen::LLT<Eigen::Ref<Eigen::MatrixXf>> llt2(hinv);
   if (llt2.info() != Eigen::Success) {
     if (err) *err = "gptq: Cholesky of H^{-1} failed";
     return false;
   }
-  const Eigen::MatrixXf u = llt2.matrixU();
+  const auto u = hinv.transpose();  // U(i, j) = L2(j, i), upper triangle only
 
-  Eigen::MatrixXf q(n, k);
-  Eigen::MatrixXi codes(n, k);
+  out->q.resize(n, k);
+  out->codes.resize(n, k);
   std::vector<Eigen::VectorXf> scales, zeros;  // in computed order (non-static groups)
   const Quantizer* cur = &quantizer;
   Eigen::VectorXf err_col(n), qcol(n);
@@ -90,8 +99,8 @@ bool gptq_quantize(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in, con
       }
       const float d = u(col, col);
       cur->quantize(w1.col(i), qcol, ccol);
-      q.col(col) = qcol;
-      codes.col(col) = ccol;
+      out->q.col(perm[col]) = qcol;
+      out->codes.col(perm[col]) = ccol;
       err_col = (w1.col(i) - qcol) / d;
       w1.rightCols(count - i).noalias() -= err_col * u.block(col, col, 1, count - i);
       err1.col(i) = err_col;
@@ -101,12 +110,8 @@ bool gptq_quantize(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in, con
 
   out->bits = cfg.bits;
   out->group_size = cfg.group_size;
-  out->q.resize(n, k);
-  out->codes.resize(n, k);
   out->g_idx.assign(k, 0);
   for (int p = 0; p < k; ++p) {
-    out->q.col(perm[p]) = q.col(p);
-    out->codes.col(perm[p]) = codes.col(p);
     // act-order non-static: group = permuted position / G; otherwise j / G.
     if (grouped) out->g_idx[perm[p]] = (cfg.act_order && !cfg.static_groups) ? p / g : perm[p] / g;
   }
@@ -129,6 +134,18 @@ bool gptq_quantize(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in, con
     }
   }
   return true;
+}
+
+}  // namespace
+
+bool gptq_quantize(const Eigen::MatrixXf& w, const Eigen::MatrixXf& h, const GptqConfig& cfg,
+                   QuantizedWeight* out, std::string* err) {
+  return gptq_impl(w, h, cfg, out, err);
+}
+
+bool gptq_quantize(const Eigen::MatrixXf& w, Eigen::MatrixXf&& h, const GptqConfig& cfg,
+                   QuantizedWeight* out, std::string* err) {
+  return gptq_impl(w, std::move(h), cfg, out, err);
 }
 
 double output_error(const Eigen::MatrixXf& q, const Eigen::MatrixXf& w, const Eigen::MatrixXf& h) {

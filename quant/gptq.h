@@ -29,6 +29,9 @@ struct GptqConfig {
 /// stable; with distinct diagonals the two agree.
 bool gptq_quantize(const Eigen::MatrixXf& w, const Eigen::MatrixXf& h, const GptqConfig& cfg,
                    QuantizedWeight* out, std::string* err);
+/// The same, consuming H (factored in place: one [K, K] matrix less at peak).
+bool gptq_quantize(const Eigen::MatrixXf& w, Eigen::MatrixXf&& h, const GptqConfig& cfg,
+                   QuantizedWeight* out, std::string* err);
 
 /// Output error tr(dW H dW^T) with dW = Q - W, accumulated in double.
 double output_error(const Eigen::MatrixXf& q, const Eigen::MatrixXf& w, const Eigen::MatrixXf& h);

@@ -129,7 +129,8 @@ QuantizedWeight fp8_quantize(const Eigen::MatrixXf& w, WeightStrategy strategy) 
 
 LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::TransformerLayer& L,
                                    Activations* act, const LayerRecipe& r, const StatsFn& stats,
-                                   const FinalizeFn& finalize) {
+                                   const FinalizeFn& finalize,
+                                   const std::function<void(const QuantizedLinear&)>& on_linear) {
   const model::ModelConfig& c = stream.config();
   LayerResult res;
   if (r.needs_activations() && !act)
@@ -163,6 +164,11 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
       ql.input_scale = stats(l, stats_source(id)).fp8_input_scale();
     if (finalize) finalize(&ql);
     set_linear(L, id, ql.weight.q, ql.bias);
+    if (on_linear) {
+      on_linear(ql);
+      ql.weight.q.resize(0, 0);
+      ql.weight.codes.resize(0, 0);
+    }
     done.emplace(id, std::move(ql));
   };
 
@@ -170,6 +176,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
     for (LinearId id : kAllLinears)
       if (!skipped(id)) finish(id, quantize_plain(l, id, W[id], B[id], r, act_for(r)));
   } else if (r.method == Method::kGptq) {
+    for (auto& [id, w] : W) w.resize(0, 0);  // read back from L when quantized
     GptqConfig g = r.gptq;
     g.bits = r.bits;
     g.group_size = r.group_size;
@@ -191,26 +198,36 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
         if (skipped(id)) continue;
         const LinearId src = stats_source(id);
         if (H.count(src)) continue;
-        auto& acc = H.emplace(src, HessianAccumulator(int(W[id].cols()))).first->second;
+        auto& acc =
+            H.emplace(src, HessianAccumulator(linear_slot(L, id)->in_features())).first->second;
         hook_linear(L, src == id ? id : src, [&acc](const float* x, int n, const int*, int n_seq) {
           acc.add_batch_rows(x, n, n_seq);
         });
       }
       stream.forward_discard(L, *act);
       unhook_all(L);
-      for (LinearId id : group) {
+      for (size_t gi = 0; gi < group.size(); ++gi) {
+        const LinearId id = group[gi];
         if (skipped(id)) continue;
-        const Eigen::MatrixXf& h = H.at(stats_source(id)).h();
+        // The last Linear of the group reading this Hessian consumes it.
+        bool last = true;
+        for (size_t gj = gi + 1; gj < group.size(); ++gj)
+          last = last && (skipped(group[gj]) || stats_source(group[gj]) != stats_source(id));
+        Eigen::MatrixXf h = last ? H.at(stats_source(id)).take() : H.at(stats_source(id)).h();
         QuantizedWeight qw;
         std::string err;
-        if (!gptq_quantize(W[id], h, g, &qw, &err)) {
+        // The weights as L holds them now (== W[id], which is released: one
+        // fp32 copy of the layer is enough).
+        const Eigen::MatrixXf w = linear_weight(L, id);
+        const Eigen::Index hk = h.rows();
+        if (!gptq_quantize(w, std::move(h), g, &qw, &err)) {
           // llm-compressor: warn and fall back to round-to-nearest for this
           // module (an identity Hessian).
           res.notes.push_back(linear_prefix(l, id) + ": " + err +
                               "; fell back to round-to-nearest for this Linear (as llm-compressor "
                               "does); more calibration samples or a larger damp avoid it");
-          const Eigen::MatrixXf eye = Eigen::MatrixXf::Identity(h.rows(), h.cols());
-          if (!gptq_quantize(W[id], eye, g, &qw, &err))
+          const Eigen::MatrixXf eye = Eigen::MatrixXf::Identity(hk, hk);
+          if (!gptq_quantize(w, eye, g, &qw, &err))
             throw std::runtime_error(linear_prefix(l, id) + ": " + err);
         }
         const bool perm_gidx = g.act_order && !g.static_groups && g.group_size != -1;

@@ -84,9 +84,14 @@ struct LayerResult {
 /// holding the dequantized weights. `act` must be non-null when
 /// r.needs_activations(); `stats` must be set when r.needs_stats().
 /// Throws std::runtime_error naming the Linear on impossible combinations.
-LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::TransformerLayer& L,
-                                   Activations* act, const LayerRecipe& r, const StatsFn& stats,
-                                   const FinalizeFn& finalize);
+/// `on_linear` (optional) sees every finished QuantizedLinear at once (after
+/// `finalize`), e.g. to encode it; the copies in LayerResult::linears then
+/// have their q and codes released, so that a layer's quantized Linears are
+/// not all held in fp32 + int32 at the same time.
+LayerResult quantize_decoder_layer(
+    const LayerStream& stream, int l, model::TransformerLayer& L, Activations* act,
+    const LayerRecipe& r, const StatsFn& stats, const FinalizeFn& finalize,
+    const std::function<void(const QuantizedLinear&)>& on_linear = {});
 
 /// The Linear whose input statistics serve `id` (q/k/v -> q, gate/up -> gate).
 LinearId stats_source(LinearId id);

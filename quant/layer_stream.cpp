@@ -1,6 +1,11 @@
 #include "quant/layer_stream.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
@@ -89,14 +94,43 @@ Activations LayerStream::embed(const std::vector<std::vector<int>>& seqs) const 
     rows += int(seqs[s].size());
   }
   a.x.resize(size_t(rows) * a.d);
-  const auto table = model::load_embedding(ckpt_, c);
-  for (size_t s = 0; s < seqs.size(); ++s)
-    model::embed_tokens(*table, c, seqs[s].data(), int(seqs[s].size()), a.row(a.row0[s]));
+  const model::TensorView& v = ckpt_.view("model.embed_tokens.weight");
+  if (v.dtype == model::DType::kF32 && v.shape.size() == 2 && v.shape[0] == c.vocab_size &&
+      v.shape[1] == c.n_embd) {
+    // The rows the calibration uses, straight from the mapping (no
+    // [vocab, d] copy), as embed_tokens computes them.
+    const int d = c.n_embd;
+    const float scale = c.embed_scale ? std::sqrt(static_cast<float>(d)) : 1.0f;
+    std::vector<float> e(d);
+    for (size_t s = 0; s < seqs.size(); ++s)
+      for (size_t t = 0; t < seqs[s].size(); ++t) {
+        std::memcpy(e.data(), v.data + size_t(seqs[s][t]) * d * 4, size_t(d) * 4);
+        float* x = a.row(a.row0[s] + int(t));
+        for (int i = 0; i < d; ++i) x[i] = e[i] * scale;
+      }
+  } else {
+    const auto table = model::load_embedding(ckpt_, c);
+    for (size_t s = 0; s < seqs.size(); ++s)
+      model::embed_tokens(*table, c, seqs[s].data(), int(seqs[s].size()), a.row(a.row0[s]));
+  }
+  release_pages(v);
   return a;
 }
 
 model::TransformerLayer LayerStream::load_layer(int l) const {
-  return model::load_decoder_layer(ckpt_, config(), l, model::load_dense_linear, 0);
+  model::TransformerLayer L = model::load_decoder_layer(ckpt_, config(), l, model::load_dense_linear, 0);
+  // The layer is copied out: its source pages need not stay resident.
+  const std::string lp = "model.layers." + std::to_string(l) + ".";
+  for (const std::string& n : ckpt_.tensor_names())
+    if (n.rfind(lp, 0) == 0) release_pages(ckpt_.view(n));
+  return L;
+}
+
+void release_pages(const model::TensorView& v) {
+  static const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (uintptr_t(v.data) + page - 1) / page * page;
+  const uintptr_t e = (uintptr_t(v.data) + v.n_bytes) / page * page;
+  if (v.data && e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
 void LayerStream::for_each_batch(
