@@ -7,44 +7,38 @@ namespace qsweep::quant {
 
 namespace {
 
-bool gptq_impl(const Eigen::MatrixXf& w_in, Eigen::MatrixXf h, const GptqConfig& cfg,
+// w and h are scratch (h is released); w is left unchanged when false is
+// returned (every change to w comes after both factorizations succeeded, in
+// the order the reference applies them).
+bool gptq_impl(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg,
                QuantizedWeight* out, std::string* err) {
-  const int n = int(w_in.rows()), k = int(w_in.cols());
+  const int n = int(w.rows()), k = int(w.cols());
   if (h.rows() != k || h.cols() != k) {
     if (err) *err = "gptq: H must be [K, K] with K = W.cols()";
     return false;
   }
   const bool grouped = cfg.group_size != -1;
   const int g = grouped ? cfg.group_size : k;
-  Eigen::MatrixXf w = w_in;  // [N, K]
 
   // Per-row params over the whole row, before the dead-column fix (used when
   // group_size == -1; overwritten per group otherwise).
   Quantizer quantizer(cfg.bits, cfg.sym);
   quantizer.find_params(w);
 
+  std::vector<int> dead;  // their W columns are zeroed below
   for (int j = 0; j < k; ++j)
     if (h(j, j) == 0) {
       h(j, j) = 1;
-      w.col(j).setZero();
-    }
-
-  std::vector<Quantizer> groups;  // static groups: params of the unpermuted, dead-zeroed W
-  if (grouped && cfg.static_groups)
-    for (int g0 = 0; g0 < k; g0 += g) {
-      groups.emplace_back(cfg.bits, cfg.sym);
-      groups.back().find_params(w.middleCols(g0, std::min(g, k - g0)));
+      dead.push_back(j);
     }
 
   std::vector<int> perm(k);
   std::iota(perm.begin(), perm.end(), 0);
   if (cfg.act_order) {
     std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) { return h(a, a) > h(b, b); });
-    Eigen::MatrixXf wp(n, k), hp(k, k);
-    for (int p = 0; p < k; ++p) wp.col(p) = w.col(perm[p]);
+    Eigen::MatrixXf hp(k, k);
     for (int p = 0; p < k; ++p)
       for (int q = 0; q < k; ++q) hp(q, p) = h(perm[q], perm[p]);
-    w.swap(wp);
     h.swap(hp);
   }
 
@@ -72,6 +66,19 @@ bool gptq_impl(const Eigen::MatrixXf& w_in, Eigen::MatrixXf h, const GptqConfig&
     return false;
   }
   const auto u = hinv.transpose();  // U(i, j) = L2(j, i), upper triangle only
+
+  for (int j : dead) w.col(j).setZero();
+  std::vector<Quantizer> groups;  // static groups: params of the unpermuted, dead-zeroed W
+  if (grouped && cfg.static_groups)
+    for (int g0 = 0; g0 < k; g0 += g) {
+      groups.emplace_back(cfg.bits, cfg.sym);
+      groups.back().find_params(w.middleCols(g0, std::min(g, k - g0)));
+    }
+  if (cfg.act_order) {
+    Eigen::MatrixXf wp(n, k);
+    for (int p = 0; p < k; ++p) wp.col(p) = w.col(perm[p]);
+    w.swap(wp);
+  }
 
   out->q.resize(n, k);
   out->codes.resize(n, k);
@@ -140,12 +147,13 @@ bool gptq_impl(const Eigen::MatrixXf& w_in, Eigen::MatrixXf h, const GptqConfig&
 
 bool gptq_quantize(const Eigen::MatrixXf& w, const Eigen::MatrixXf& h, const GptqConfig& cfg,
                    QuantizedWeight* out, std::string* err) {
-  return gptq_impl(w, h, cfg, out, err);
+  Eigen::MatrixXf wc = w, hc = h;
+  return gptq_impl(wc, hc, cfg, out, err);
 }
 
-bool gptq_quantize(const Eigen::MatrixXf& w, Eigen::MatrixXf&& h, const GptqConfig& cfg,
-                   QuantizedWeight* out, std::string* err) {
-  return gptq_impl(w, std::move(h), cfg, out, err);
+bool gptq_quantize_inplace(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg,
+                           QuantizedWeight* out, std::string* err) {
+  return gptq_impl(w, h, cfg, out, err);
 }
 
 double output_error(const Eigen::MatrixXf& q, const Eigen::MatrixXf& w, const Eigen::MatrixXf& h) {

@@ -140,11 +140,14 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
 
   std::map<LinearId, Eigen::MatrixXf> W;
   std::map<LinearId, std::vector<float>> B;
+  // GPTQ reads each Linear's weights from L when it quantizes it: no
+  // second fp32 copy of the layer.
+  const bool keep_w = !(r.method == Method::kGptq && !r.smooth);
   for (LinearId id : kAllLinears) {
-    W[id] = linear_weight(L, id);
+    if (keep_w) W[id] = linear_weight(L, id);
     B[id] = linear_bias(L, id);
     if (r.method != Method::kFp8 && !(r.skip && r.skip(l, id)))
-      check_group(l, id, int(W[id].cols()), r.group_size);
+      check_group(l, id, linear_slot(L, id)->in_features(), r.group_size);
   }
 
   if (r.smooth) {
@@ -216,11 +219,13 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
         Eigen::MatrixXf h = last ? H.at(stats_source(id)).take() : H.at(stats_source(id)).h();
         QuantizedWeight qw;
         std::string err;
-        // The weights as L holds them now (== W[id], which is released: one
-        // fp32 copy of the layer is enough).
-        const Eigen::MatrixXf w = linear_weight(L, id);
+        // The weights as L holds them now (== W[id], which is not kept: one
+        // fp32 copy of the layer is enough). L's copy is dropped until
+        // finish() puts the quantized weights back.
+        Eigen::MatrixXf w = linear_weight(L, id);
+        linear_slot(L, id).reset();
         const Eigen::Index hk = h.rows();
-        if (!gptq_quantize(w, std::move(h), g, &qw, &err)) {
+        if (!gptq_quantize_inplace(w, h, g, &qw, &err)) {
           // llm-compressor: warn and fall back to round-to-nearest for this
           // module (an identity Hessian).
           res.notes.push_back(linear_prefix(l, id) + ": " + err +

@@ -182,8 +182,21 @@ void LayerStream::forward(const model::TransformerLayer& L, Activations& act) co
 }
 
 void LayerStream::forward_discard(const model::TransformerLayer& L, const Activations& act) const {
-  Activations copy = act;
-  forward(L, copy);
+  // Batch by batch on a copy of the batch's rows only (not of all of act):
+  // the same calls, inputs and hooks as forward() on a full copy.
+  const model::ModelConfig& c = config();
+  const int kvd = c.n_head_kv * c.head_dim;
+  model::Workspace ws;
+  model::AlignedVec xb;
+  for_each_batch(act, [&](int row0, int n_rows, int first_seq, int n_seq) {
+    BatchCaches b(act, first_seq, n_seq, kvd);
+    xb.assign(act.row(row0), act.row(row0) + size_t(n_rows) * act.d);
+    model::AlignedVec h(size_t(n_rows) * act.d), y(size_t(n_rows) * act.d);
+    HookedLinear::n_seq_ = n_seq;
+    HookedLinear::lens_ = act.len.data() + first_seq;
+    model::decoder_layer_forward(L, c, *rope_, xb.data(), h.data(), y.data(), n_rows, b.segs,
+                                 b.pos.data(), ws);
+  });
 }
 
 void LayerStream::attention(const model::Attention& A, const Activations& shape, const float* x,

@@ -137,7 +137,8 @@ void make_model(const fs::path& dir, const Spec& s) {
   std::printf("wrote %s (%.2f GB of fp32 weights)\n", dir.c_str(), double(off) / 1e9);
 }
 
-int quantize(const fs::path& dir, const fs::path& out, int seqs, int len, int threads) {
+int quantize(const fs::path& dir, const fs::path& out, int seqs, int len, int threads,
+             int batch_rows) {
   tbb::global_control gc(tbb::global_control::max_allowed_parallelism, threads);
   const auto t0 = Clock::now();
   const model::Checkpoint src(dir);
@@ -154,6 +155,8 @@ int quantize(const fs::path& dir, const fs::path& out, int seqs, int len, int th
   job.recipe.bits = 4;
   job.recipe.group_size = 128;
   job.recipe.sym = true;
+  if (batch_rows > 0) job.max_batch_rows = batch_rows;
+  std::printf("rows per forward call: %d\n", job.max_batch_rows);
   std::mt19937 rng(5);
   std::uniform_int_distribution<int> tok(3, c.vocab_size - 1);
   job.calibration.assign(seqs, {});
@@ -166,7 +169,7 @@ int quantize(const fs::path& dir, const fs::path& out, int seqs, int len, int th
   auto last = Clock::now();
   job.progress = [&](int done, int total) {
     const auto now = Clock::now();
-    std::printf("layer %d/%d: %.1f s (VmRSS %.0f MB, VmHWM %.0f MB)\n", done, total, secs(last, now),
+    std::printf("layer %d/%d: %.1f s (VmRSS %.0f MiB, VmHWM %.0f MiB)\n", done, total, secs(last, now),
                 status_kb("VmRSS:") / 1024.0, status_kb("VmHWM:") / 1024.0);
     std::fflush(stdout);
     last = now;
@@ -178,10 +181,11 @@ int quantize(const fs::path& dir, const fs::path& out, int seqs, int len, int th
   const double hwm = status_kb("VmHWM:") * 1024.0;
   const double target = 3 * layer_bytes + act_bytes;
   std::printf("total %.1f s (%.1f s per layer)\n", total, total / c.n_layer);
-  std::printf("one decoder layer fp32 %.0f MB, calibration activations %.0f MB\n", layer_bytes / 1e6,
-              act_bytes / 1e6);
-  std::printf("peak RSS (VmHWM) %.0f MB; target 3 x layer + activations = %.0f MB: %s\n", hwm / 1e6,
-              target / 1e6, hwm < target ? "met" : "NOT met");
+  constexpr double MiB = 1024.0 * 1024.0;
+  std::printf("one decoder layer fp32 %.0f MiB, calibration activations %.0f MiB\n",
+              layer_bytes / MiB, act_bytes / MiB);
+  std::printf("peak RSS (VmHWM) %.0f MiB; target 3 x layer + activations = %.0f MiB: %s\n",
+              hwm / MiB, target / MiB, hwm < target ? "met" : "NOT met");
   return 0;
 }
 
@@ -191,7 +195,7 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: %s --make-model DIR [--layers N --d N --ff N --vocab N --heads N --kv-heads N]\n"
-                 "       %s --quantize DIR OUT [--seqs 8] [--len 512] [--threads N]\n",
+                 "       %s --quantize DIR OUT [--seqs 8] [--len 512] [--threads N] [--batch-rows N]\n",
                  argv[0], argv[0]);
     return 2;
   }
@@ -214,16 +218,18 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (mode == "--quantize" && argc >= 4) {
-      int seqs = 8, len = 512, threads = int(std::max(1u, std::thread::hardware_concurrency()));
+      int seqs = 8, len = 512, threads = int(std::max(1u, std::thread::hardware_concurrency())),
+          batch_rows = 0;
       for (int i = 4; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         const int v = std::atoi(argv[i + 1]);
         if (a == "--seqs") seqs = v;
         else if (a == "--len") len = v;
         else if (a == "--threads") threads = v;
+        else if (a == "--batch-rows") batch_rows = v;
         else { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
       }
-      return quantize(argv[2], argv[3], seqs, len, threads);
+      return quantize(argv[2], argv[3], seqs, len, threads, batch_rows);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
