@@ -88,12 +88,15 @@ int main(int argc, char** argv) {
   make_batch(0, rows, k, &xb);
 
   // ---- fp32 GEMM peak: C = A A^T, A [K, rows] col-major (the x^T view) ----
-  double peak = 0, peak1 = 0;
-  {
+  // Measured before and after the Hessian (best of each); on a shared VM the
+  // 2-thread figure can come out low, so the reference peak is the larger of
+  // it and 2 x the 1-thread figure (conservative for the ratio).
+  double peak2 = 0, peak1 = 0;
+  auto measure_peak = [&] {
     const Eigen::Map<const Eigen::MatrixXf> a(xb.data(), k, rows);
     Eigen::MatrixXf c(k, k);
     const int cb = 256, ncb = (k + cb - 1) / cb;
-    for (int rep = 0; rep < 3; ++rep) {
+    for (int rep = 0; rep < 4; ++rep) {
       const auto t0 = Clock::now();
       arena.execute([&] {
         tbb::parallel_for(0, ncb, [&](int j) {
@@ -102,20 +105,16 @@ int main(int argc, char** argv) {
         });
       });
       const double t = secs(t0, Clock::now());
-      peak = std::max(peak, 2.0 * k * k * double(rows) / t / 1e9);
+      peak2 = std::max(peak2, 2.0 * k * k * double(rows) / t / 1e9);
     }
-    // one thread, one Eigen GEMM (for reference)
-    const int kk = std::min(k, 2048);
-    Eigen::MatrixXf c1(kk, kk);
-    for (int rep = 0; rep < 2; ++rep) {
+    for (int rep = 0; rep < 2; ++rep) {  // one thread, one Eigen GEMM
       const auto t0 = Clock::now();
-      c1.noalias() = a.topRows(kk) * a.topRows(kk).transpose();
+      c.noalias() = a * a.transpose();
       const double t = secs(t0, Clock::now());
-      peak1 = std::max(peak1, 2.0 * kk * kk * double(rows) / t / 1e9);
+      peak1 = std::max(peak1, 2.0 * k * k * double(rows) / t / 1e9);
     }
-    std::printf("fp32 GEMM peak (Eigen, %dx%dx%d, %d threads): %.1f GFLOP/s; 1 thread %.1f GFLOP/s\n",
-                k, rows, k, threads, peak, peak1);
-  }
+  };
+  measure_peak();
 
   // ---- Hessian ----
   HessianAccumulator acc(k);
@@ -134,6 +133,12 @@ int main(int argc, char** argv) {
     (void)acc.h();  // lazy mirror of the upper triangle
     t_h += secs(t0, Clock::now());
   }
+  make_batch(0, rows, k, &xb);
+  measure_peak();
+  const double peak = std::max(peak2, threads * peak1);
+  std::printf("fp32 GEMM (Eigen, %dx%dx%d): %d threads (tbb, column blocks) %.1f GFLOP/s, 1 thread %.1f "
+              "GFLOP/s; reference peak max(%d-thread, %d x 1-thread) = %.1f GFLOP/s\n",
+              k, rows, k, threads, peak2, peak1, threads, threads, peak);
   const double tokens = double(batches) * rows;
   const double gf_issue = 2.0 * k * double(k) * tokens / t_h / 1e9;
   const double gf_syrk = double(k) * (k + 1) * tokens / t_h / 1e9;

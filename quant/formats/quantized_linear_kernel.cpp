@@ -425,7 +425,7 @@ namespace {
 template <int T>
 void lut_row(const uint8_t* row, const float* s, const float* z, const int* seg_start, int G,
              const float* xp, size_t xstride, float* out) {
-  constexpr int A = T == 1 ? 4 : 2;  // accumulators per token
+  constexpr int A = T == 1 ? 8 : (T == 2 ? 4 : 2);  // accumulators per token (FMA latency)
   __m512 acc[T][A];
   for (int t = 0; t < T; ++t)
     for (int a = 0; a < A; ++a) acc[t][a] = _mm512_setzero_ps();
