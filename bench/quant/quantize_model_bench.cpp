@@ -8,6 +8,7 @@
 //       tensor (never the whole model in memory). Run it separately: the
 //       RSS of --quantize is the number that matters.
 //   quantize_model_bench --quantize DIR OUT [--seqs 8] [--len 512] [--threads all]
+//                        [--batch-rows N]  (rows per forward call, job.max_batch_rows; default 4096)
 //       quantize_model() with GPTQ w4 g128 sym (act-order off) to
 //       compressed-tensors; prints the time of every layer, the peak RSS
 //       (VmHWM of /proc/self/status) and the target: 3 x one decoder
