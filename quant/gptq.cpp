@@ -5,45 +5,40 @@
 
 namespace qsweep::quant {
 
-bool gptq_quantize(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in, const GptqConfig& cfg,
-                   QuantizedWeight* out, std::string* err) {
-  const int n = int(w_in.rows()), k = int(w_in.cols());
-  if (h_in.rows() != k || h_in.cols() != k) {
+namespace {
+
+// w and h are scratch (h is released); w is left unchanged when false is
+// returned (every change to w comes after both factorizations succeeded, in
+// the order the reference applies them).
+bool gptq_impl(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg,
+               QuantizedWeight* out, std::string* err) {
+  const int n = int(w.rows()), k = int(w.cols());
+  if (h.rows() != k || h.cols() != k) {
     if (err) *err = "gptq: H must be [K, K] with K = W.cols()";
     return false;
   }
   const bool grouped = cfg.group_size != -1;
   const int g = grouped ? cfg.group_size : k;
-  Eigen::MatrixXf w = w_in;  // [N, K]
-  Eigen::MatrixXf h = h_in;  // [K, K]
 
   // Per-row params over the whole row, before the dead-column fix (used when
   // group_size == -1; overwritten per group otherwise).
   Quantizer quantizer(cfg.bits, cfg.sym);
   quantizer.find_params(w);
 
+  std::vector<int> dead;  // their W columns are zeroed below
   for (int j = 0; j < k; ++j)
     if (h(j, j) == 0) {
       h(j, j) = 1;
-      w.col(j).setZero();
-    }
-
-  std::vector<Quantizer> groups;  // static groups: params of the unpermuted, dead-zeroed W
-  if (grouped && cfg.static_groups)
-    for (int g0 = 0; g0 < k; g0 += g) {
-      groups.emplace_back(cfg.bits, cfg.sym);
-      groups.back().find_params(w.middleCols(g0, std::min(g, k - g0)));
+      dead.push_back(j);
     }
 
   std::vector<int> perm(k);
   std::iota(perm.begin(), perm.end(), 0);
   if (cfg.act_order) {
     std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) { return h(a, a) > h(b, b); });
-    Eigen::MatrixXf wp(n, k), hp(k, k);
-    for (int p = 0; p < k; ++p) wp.col(p) = w.col(perm[p]);
+    Eigen::MatrixXf hp(k, k);
     for (int p = 0; p < k; ++p)
       for (int q = 0; q < k; ++q) hp(q, p) = h(perm[q], perm[p]);
-    w.swap(wp);
     h.swap(hp);
   }
 
@@ -51,21 +46,42 @@ bool gptq_quantize(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in, con
   h.diagonal().array() += damp;
 
   // Double Cholesky: H -> H^{-1} -> upper factor U with U^T U = H^{-1}.
-  Eigen::LLT<Eigen::MatrixXf> llt(h);
-  if (llt.info() != Eigen::Success) {
-    if (err) *err = "gptq: Cholesky of the damped Hessian failed (not positive definite)";
-    return false;
+  // In place (the same Eigen algorithms and operation order as
+  // LLT<MatrixXf>(h).solve(I) and LLT<MatrixXf>(hinv).matrixU(), so the same
+  // values): h becomes L, then is freed; hinv becomes L2 with U = L2^T, read
+  // through `u` below. Peak: two [K, K] matrices instead of five.
+  Eigen::MatrixXf hinv = Eigen::MatrixXf::Identity(k, k);
+  {
+    Eigen::LLT<Eigen::Ref<Eigen::MatrixXf>> llt(h);
+    if (llt.info() != Eigen::Success) {
+      if (err) *err = "gptq: Cholesky of the damped Hessian failed (not positive definite)";
+      return false;
+    }
+    llt.solveInPlace(hinv);
   }
-  const Eigen::MatrixXf hinv_full = llt.solve(Eigen::MatrixXf::Identity(k, k));
-  Eigen::LLT<Eigen::MatrixXf> llt2(hinv_full);
+  h.resize(0, 0);
+  Eigen::LLT<Eigen::Ref<Eigen::MatrixXf>> llt2(hinv);
   if (llt2.info() != Eigen::Success) {
     if (err) *err = "gptq: Cholesky of H^{-1} failed";
     return false;
   }
-  const Eigen::MatrixXf u = llt2.matrixU();
+  const auto u = hinv.transpose();  // U(i, j) = L2(j, i), upper triangle only
 
-  Eigen::MatrixXf q(n, k);
-  Eigen::MatrixXi codes(n, k);
+  for (int j : dead) w.col(j).setZero();
+  std::vector<Quantizer> groups;  // static groups: params of the unpermuted, dead-zeroed W
+  if (grouped && cfg.static_groups)
+    for (int g0 = 0; g0 < k; g0 += g) {
+      groups.emplace_back(cfg.bits, cfg.sym);
+      groups.back().find_params(w.middleCols(g0, std::min(g, k - g0)));
+    }
+  if (cfg.act_order) {
+    Eigen::MatrixXf wp(n, k);
+    for (int p = 0; p < k; ++p) wp.col(p) = w.col(perm[p]);
+    w.swap(wp);
+  }
+
+  out->q.resize(n, k);
+  out->codes.resize(n, k);
   std::vector<Eigen::VectorXf> scales, zeros;  // in computed order (non-static groups)
   const Quantizer* cur = &quantizer;
   Eigen::VectorXf err_col(n), qcol(n);
@@ -90,8 +106,8 @@ bool gptq_quantize(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in, con
       }
       const float d = u(col, col);
       cur->quantize(w1.col(i), qcol, ccol);
-      q.col(col) = qcol;
-      codes.col(col) = ccol;
+      out->q.col(perm[col]) = qcol;
+      out->codes.col(perm[col]) = ccol;
       err_col = (w1.col(i) - qcol) / d;
       w1.rightCols(count - i).noalias() -= err_col * u.block(col, col, 1, count - i);
       err1.col(i) = err_col;
@@ -101,12 +117,8 @@ bool gptq_quantize(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in, con
 
   out->bits = cfg.bits;
   out->group_size = cfg.group_size;
-  out->q.resize(n, k);
-  out->codes.resize(n, k);
   out->g_idx.assign(k, 0);
   for (int p = 0; p < k; ++p) {
-    out->q.col(perm[p]) = q.col(p);
-    out->codes.col(perm[p]) = codes.col(p);
     // act-order non-static: group = permuted position / G; otherwise j / G.
     if (grouped) out->g_idx[perm[p]] = (cfg.act_order && !cfg.static_groups) ? p / g : perm[p] / g;
   }
@@ -129,6 +141,19 @@ bool gptq_quantize(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in, con
     }
   }
   return true;
+}
+
+}  // namespace
+
+bool gptq_quantize(const Eigen::MatrixXf& w, const Eigen::MatrixXf& h, const GptqConfig& cfg,
+                   QuantizedWeight* out, std::string* err) {
+  Eigen::MatrixXf wc = w, hc = h;
+  return gptq_impl(wc, hc, cfg, out, err);
+}
+
+bool gptq_quantize_inplace(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg,
+                           QuantizedWeight* out, std::string* err) {
+  return gptq_impl(w, h, cfg, out, err);
 }
 
 double output_error(const Eigen::MatrixXf& q, const Eigen::MatrixXf& w, const Eigen::MatrixXf& h) {

@@ -29,6 +29,11 @@ struct GptqConfig {
 /// stable; with distinct diagonals the two agree.
 bool gptq_quantize(const Eigen::MatrixXf& w, const Eigen::MatrixXf& h, const GptqConfig& cfg,
                    QuantizedWeight* out, std::string* err);
+/// The same without copies: `w` and `h` are scratch. On success both are
+/// overwritten (h is released); on failure `w` is unchanged (and `h` is not).
+/// The same results as gptq_quantize, bit for bit.
+bool gptq_quantize_inplace(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg,
+                           QuantizedWeight* out, std::string* err);
 
 /// Output error tr(dW H dW^T) with dW = Q - W, accumulated in double.
 double output_error(const Eigen::MatrixXf& q, const Eigen::MatrixXf& w, const Eigen::MatrixXf& h);

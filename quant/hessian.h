@@ -4,6 +4,7 @@
 // with the references' running rescale.
 
 #include <Eigen/Dense>
+#include <utility>
 
 namespace qsweep::quant {
 
@@ -18,12 +19,26 @@ class HessianAccumulator {
 
   /// The same from x [n_rows, K] row-major (a Linear's input as the engine
   /// holds it); symmetric rank-k update (same values up to summation order).
+  /// Parallel (tbb): the lower triangle is cut into square tiles, each
+  /// rescaled and updated by its own task (diagonal tiles: selfadjoint
+  /// rankUpdate, the others: GEMMs); the upper triangle is mirrored lazily on
+  /// the next h().
   void add_batch_rows(const float* x, int n_rows, int n_seq);
-  const Eigen::MatrixXf& h() const { return h_; }  ///< [K, K]
-  int nsamples() const { return nsamples_; }       ///< sequences seen so far
+  const Eigen::MatrixXf& h() const {  ///< [K, K]
+    mirror();
+    return h_;
+  }
+  int nsamples() const { return nsamples_; }  ///< sequences seen so far
+  /// Moves H out (the accumulator is left empty): for its last user.
+  Eigen::MatrixXf take() {
+    mirror();
+    return std::move(h_);
+  }
 
  private:
-  Eigen::MatrixXf h_;
+  void mirror() const;
+  mutable Eigen::MatrixXf h_;
+  mutable bool lower_only_ = false;  // upper triangle stale (add_batch_rows)
   int nsamples_ = 0;
 };
 

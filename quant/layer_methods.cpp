@@ -129,7 +129,8 @@ QuantizedWeight fp8_quantize(const Eigen::MatrixXf& w, WeightStrategy strategy) 
 
 LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::TransformerLayer& L,
                                    Activations* act, const LayerRecipe& r, const StatsFn& stats,
-                                   const FinalizeFn& finalize) {
+                                   const FinalizeFn& finalize,
+                                   const std::function<void(const QuantizedLinear&)>& on_linear) {
   const model::ModelConfig& c = stream.config();
   LayerResult res;
   if (r.needs_activations() && !act)
@@ -139,11 +140,14 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
 
   std::map<LinearId, Eigen::MatrixXf> W;
   std::map<LinearId, std::vector<float>> B;
+  // GPTQ reads each Linear's weights from L when it quantizes it: no
+  // second fp32 copy of the layer.
+  const bool keep_w = !(r.method == Method::kGptq && !r.smooth);
   for (LinearId id : kAllLinears) {
-    W[id] = linear_weight(L, id);
+    if (keep_w) W[id] = linear_weight(L, id);
     B[id] = linear_bias(L, id);
     if (r.method != Method::kFp8 && !(r.skip && r.skip(l, id)))
-      check_group(l, id, int(W[id].cols()), r.group_size);
+      check_group(l, id, linear_slot(L, id)->in_features(), r.group_size);
   }
 
   if (r.smooth) {
@@ -163,6 +167,11 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
       ql.input_scale = stats(l, stats_source(id)).fp8_input_scale();
     if (finalize) finalize(&ql);
     set_linear(L, id, ql.weight.q, ql.bias);
+    if (on_linear) {
+      on_linear(ql);
+      ql.weight.q.resize(0, 0);
+      ql.weight.codes.resize(0, 0);
+    }
     done.emplace(id, std::move(ql));
   };
 
@@ -170,6 +179,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
     for (LinearId id : kAllLinears)
       if (!skipped(id)) finish(id, quantize_plain(l, id, W[id], B[id], r, act_for(r)));
   } else if (r.method == Method::kGptq) {
+    for (auto& [id, w] : W) w.resize(0, 0);  // read back from L when quantized
     GptqConfig g = r.gptq;
     g.bits = r.bits;
     g.group_size = r.group_size;
@@ -191,33 +201,51 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
         if (skipped(id)) continue;
         const LinearId src = stats_source(id);
         if (H.count(src)) continue;
-        auto& acc = H.emplace(src, HessianAccumulator(int(W[id].cols()))).first->second;
+        auto& acc =
+            H.emplace(src, HessianAccumulator(linear_slot(L, id)->in_features())).first->second;
         hook_linear(L, src == id ? id : src, [&acc](const float* x, int n, const int*, int n_seq) {
           acc.add_batch_rows(x, n, n_seq);
         });
       }
       stream.forward_discard(L, *act);
       unhook_all(L);
-      for (LinearId id : group) {
+      for (size_t gi = 0; gi < group.size(); ++gi) {
+        const LinearId id = group[gi];
         if (skipped(id)) continue;
-        const Eigen::MatrixXf& h = H.at(stats_source(id)).h();
+        // The last Linear of the group reading this Hessian consumes it.
+        bool last = true;
+        for (size_t gj = gi + 1; gj < group.size(); ++gj)
+          last = last && (skipped(group[gj]) || stats_source(group[gj]) != stats_source(id));
+        Eigen::MatrixXf h = last ? H.at(stats_source(id)).take() : H.at(stats_source(id)).h();
         QuantizedWeight qw;
         std::string err;
-        if (!gptq_quantize(W[id], h, g, &qw, &err)) {
+        // The weights as L holds them now (== W[id], which is not kept: one
+        // fp32 copy of the layer is enough). L's copy is dropped until
+        // finish() puts the quantized weights back.
+        Eigen::MatrixXf w = linear_weight(L, id);
+        linear_slot(L, id).reset();
+        const Eigen::Index hk = h.rows();
+        Eigen::MatrixXf w0, h0;  // only to measure the output error
+        if (r.gptq_record_error) {
+          w0 = w;
+          h0 = h;
+        }
+        if (!gptq_quantize_inplace(w, h, g, &qw, &err)) {
           // llm-compressor: warn and fall back to round-to-nearest for this
           // module (an identity Hessian).
           res.notes.push_back(linear_prefix(l, id) + ": " + err +
                               "; fell back to round-to-nearest for this Linear (as llm-compressor "
                               "does); more calibration samples or a larger damp avoid it");
-          const Eigen::MatrixXf eye = Eigen::MatrixXf::Identity(h.rows(), h.cols());
-          if (!gptq_quantize(W[id], eye, g, &qw, &err))
+          const Eigen::MatrixXf eye = Eigen::MatrixXf::Identity(hk, hk);
+          if (!gptq_quantize(w, eye, g, &qw, &err))
             throw std::runtime_error(linear_prefix(l, id) + ": " + err);
         }
         const bool perm_gidx = g.act_order && !g.static_groups && g.group_size != -1;
         finish(id, make_linear(l, id, std::move(qw), WeightType::kInt,
                                r.group_size == -1 ? WeightStrategy::kChannel : WeightStrategy::kGroup,
                                r.sym, perm_gidx, act_for(r), B[id]));
-        res.gptq_errors[linear_prefix(l, id)] = output_error(done.at(id).weight.q, W[id], h);
+        if (r.gptq_record_error)  // L holds the stored (finalized) weights now
+          res.gptq_errors[linear_prefix(l, id)] = output_error(linear_weight(L, id), w0, h0);
       }
     }
     stream.forward(L, *act);  // quantized-activation propagation

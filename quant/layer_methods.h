@@ -36,6 +36,9 @@ struct LayerRecipe {
   bool int8_absmax127 = false;
   GptqConfig gptq;  ///< bits / group_size / sym are taken from above
   bool true_sequential = true;
+  /// Record each Linear's GPTQ output error tr(dW H dW^T) in
+  /// LayerResult::gptq_errors (keeps a copy of W and H while it quantizes).
+  bool gptq_record_error = false;
   // AWQ (AutoAWQ defaults).
   bool awq_duo_scaling = true;
   int awq_n_grid = 20;
@@ -83,7 +86,8 @@ struct LayerResult {
   /// ".o" (v_proj -> o_proj, absent when skipped), ".gate_up", ".down".
   std::map<std::string, float> awq_ratios;
   /// GPTQ: output error tr(dW H dW^T) of each Linear (dW = stored q - W, H
-  /// the Hessian of its calibration input, undamped), keyed by prefix.
+  /// the Hessian of its calibration input, undamped), keyed by prefix; only
+  /// with LayerRecipe::gptq_record_error.
   std::map<std::string, double> gptq_errors;
 };
 
@@ -91,9 +95,14 @@ struct LayerResult {
 /// holding the dequantized weights. `act` must be non-null when
 /// r.needs_activations(); `stats` must be set when r.needs_stats().
 /// Throws std::runtime_error naming the Linear on impossible combinations.
-LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::TransformerLayer& L,
-                                   Activations* act, const LayerRecipe& r, const StatsFn& stats,
-                                   const FinalizeFn& finalize);
+/// `on_linear` (optional) sees every finished QuantizedLinear at once (after
+/// `finalize`), e.g. to encode it; the copies in LayerResult::linears then
+/// have their q and codes released, so that a layer's quantized Linears are
+/// not all held in fp32 + int32 at the same time.
+LayerResult quantize_decoder_layer(
+    const LayerStream& stream, int l, model::TransformerLayer& L, Activations* act,
+    const LayerRecipe& r, const StatsFn& stats, const FinalizeFn& finalize,
+    const std::function<void(const QuantizedLinear&)>& on_linear = {});
 
 /// The Linear whose input statistics serve `id` (q/k/v -> q, gate/up -> gate).
 LinearId stats_source(LinearId id);

@@ -1,6 +1,11 @@
 #include "quant/layer_stream.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
@@ -89,14 +94,43 @@ Activations LayerStream::embed(const std::vector<std::vector<int>>& seqs) const 
     rows += int(seqs[s].size());
   }
   a.x.resize(size_t(rows) * a.d);
-  const auto table = model::load_embedding(ckpt_, c);
-  for (size_t s = 0; s < seqs.size(); ++s)
-    model::embed_tokens(*table, c, seqs[s].data(), int(seqs[s].size()), a.row(a.row0[s]));
+  const model::TensorView& v = ckpt_.view("model.embed_tokens.weight");
+  if (v.dtype == model::DType::kF32 && v.shape.size() == 2 && v.shape[0] == c.vocab_size &&
+      v.shape[1] == c.n_embd) {
+    // The rows the calibration uses, straight from the mapping (no
+    // [vocab, d] copy), as embed_tokens computes them.
+    const int d = c.n_embd;
+    const float scale = c.embed_scale ? std::sqrt(static_cast<float>(d)) : 1.0f;
+    std::vector<float> e(d);
+    for (size_t s = 0; s < seqs.size(); ++s)
+      for (size_t t = 0; t < seqs[s].size(); ++t) {
+        std::memcpy(e.data(), v.data + size_t(seqs[s][t]) * d * 4, size_t(d) * 4);
+        float* x = a.row(a.row0[s] + int(t));
+        for (int i = 0; i < d; ++i) x[i] = e[i] * scale;
+      }
+  } else {
+    const auto table = model::load_embedding(ckpt_, c);
+    for (size_t s = 0; s < seqs.size(); ++s)
+      model::embed_tokens(*table, c, seqs[s].data(), int(seqs[s].size()), a.row(a.row0[s]));
+  }
+  release_pages(v);
   return a;
 }
 
 model::TransformerLayer LayerStream::load_layer(int l) const {
-  return model::load_decoder_layer(ckpt_, config(), l, model::load_dense_linear, 0);
+  model::TransformerLayer L = model::load_decoder_layer(ckpt_, config(), l, model::load_dense_linear, 0);
+  // The layer is copied out: its source pages need not stay resident.
+  const std::string lp = "model.layers." + std::to_string(l) + ".";
+  for (const std::string& n : ckpt_.tensor_names())
+    if (n.rfind(lp, 0) == 0) release_pages(ckpt_.view(n));
+  return L;
+}
+
+void release_pages(const model::TensorView& v) {
+  static const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (uintptr_t(v.data) + page - 1) / page * page;
+  const uintptr_t e = (uintptr_t(v.data) + v.n_bytes) / page * page;
+  if (v.data && e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
 void LayerStream::for_each_batch(
@@ -148,8 +182,21 @@ void LayerStream::forward(const model::TransformerLayer& L, Activations& act) co
 }
 
 void LayerStream::forward_discard(const model::TransformerLayer& L, const Activations& act) const {
-  Activations copy = act;
-  forward(L, copy);
+  // Batch by batch on a copy of the batch's rows only (not of all of act):
+  // the same calls, inputs and hooks as forward() on a full copy.
+  const model::ModelConfig& c = config();
+  const int kvd = c.n_head_kv * c.head_dim;
+  model::Workspace ws;
+  model::AlignedVec xb;
+  for_each_batch(act, [&](int row0, int n_rows, int first_seq, int n_seq) {
+    BatchCaches b(act, first_seq, n_seq, kvd);
+    xb.assign(act.row(row0), act.row(row0) + size_t(n_rows) * act.d);
+    model::AlignedVec h(size_t(n_rows) * act.d), y(size_t(n_rows) * act.d);
+    HookedLinear::n_seq_ = n_seq;
+    HookedLinear::lens_ = act.len.data() + first_seq;
+    model::decoder_layer_forward(L, c, *rope_, xb.data(), h.data(), y.data(), n_rows, b.segs,
+                                 b.pos.data(), ws);
+  });
 }
 
 void LayerStream::attention(const model::Attention& A, const Activations& shape, const float* x,

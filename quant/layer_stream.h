@@ -84,6 +84,12 @@ class LayerStream {
 };
 
 /// Wraps L's Linear `id` so that `hook` sees its inputs; unhook() restores it.
+/// Drops the resident pages of a tensor's read-only file mapping
+/// (madvise MADV_DONTNEED on the pages wholly inside it): the source file is
+/// mapped whole, and every page once read would otherwise stay in the RSS
+/// until the checkpoint is closed. Later reads fault the pages in again.
+void release_pages(const model::TensorView& v);
+
 void hook_linear(model::TransformerLayer& L, LinearId id, LinearHook hook);
 void unhook_all(model::TransformerLayer& L);
 

@@ -1,5 +1,6 @@
 #include "quant/quantize_model.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -33,6 +34,46 @@ void write_text(const fs::path& p, const std::string& text) {
     if (!f.flush()) throw std::runtime_error("cannot write " + tmp.string());
   }
   fs::rename(tmp, p);
+}
+
+/// write_safetensors (same header, same bytes) for tensors still in the
+/// source mapping, streamed in chunks whose pages are released once written:
+/// the embedding and lm_head (2 x 262 MB at 1B scale) are never held in
+/// memory.
+void write_views_streaming(const fs::path& path,
+                           const std::map<std::string, const model::TensorView*>& tensors) {
+  json h = json::object();
+  h["__metadata__"] = std::map<std::string, std::string>{{"format", "pt"}};
+  uint64_t offset = 0;
+  for (const auto& [name, v] : tensors) {
+    h[name] = {{"dtype", model::dtype_name(v->dtype)},
+               {"shape", v->shape},
+               {"data_offsets", {offset, offset + v->n_bytes}}};
+    offset += v->n_bytes;
+  }
+  std::string header = h.dump();
+  header.append((8 - header.size() % 8) % 8, ' ');
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw std::runtime_error("cannot write " + tmp.string());
+    uint8_t len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(uint64_t(header.size()) >> (8 * i));
+    f.write(reinterpret_cast<const char*>(len), 8);
+    f.write(header.data(), std::streamsize(header.size()));
+    constexpr size_t kChunk = size_t(32) << 20;
+    for (const auto& [name, v] : tensors)
+      for (size_t o = 0; o < v->n_bytes; o += kChunk) {
+        model::TensorView part = *v;
+        part.data = v->data + o;
+        part.n_bytes = std::min(kChunk, v->n_bytes - o);
+        f.write(reinterpret_cast<const char*>(part.data), std::streamsize(part.n_bytes));
+        release_pages(part);
+      }
+    f.flush();
+    if (!f) throw std::runtime_error("write failed: " + tmp.string());
+  }
+  fs::rename(tmp, path);
 }
 
 model::TensorData copy_tensor(const model::TensorView& v) {
@@ -250,15 +291,15 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
   const std::vector<std::string> names = src.tensor_names();
   // Shard 1: everything outside the decoder layers, unchanged.
   {
-    std::map<std::string, model::TensorData> t;
+    std::map<std::string, const model::TensorView*> t;
     for (const std::string& n : names)
-      if (n.rfind("model.layers.", 0) != 0) t[n] = copy_tensor(src.view(n));
+      if (n.rfind("model.layers.", 0) != 0) t[n] = &src.view(n);
     const std::string f = shard_name(1, n_shards);
     for (auto& [n, v] : t) {
       weight_map[n] = f;
-      total_size += v.bytes.size();
+      total_size += v->n_bytes;
     }
-    model::write_safetensors(out_dir / f, t, {{"format", "pt"}});
+    write_views_streaming(out_dir / f, t);
   }
 
   for (int l = 0; l < n_layer; ++l) {
@@ -268,18 +309,22 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
         throw std::runtime_error("quantization cancelled after " + std::to_string(l) +
                                  " decoder layer(s)" + (resumable ? " (kept for resume)" : ""));
       model::TransformerLayer L = stream.load_layer(l);
-      LayerResult lr = quantize_decoder_layer(stream, l, L, r.needs_activations() ? &act : nullptr,
-                                              r, job.stats, job.finalize);
+      // Each quantized Linear is encoded as soon as it is done (its fp32 q
+      // and int32 codes are then dropped).
+      std::map<std::string, model::TensorData> t;
+      LayerResult lr = quantize_decoder_layer(
+          stream, l, L, r.needs_activations() ? &act : nullptr, r, job.stats, job.finalize,
+          [&](const QuantizedLinear& ql) {
+            for (auto& [n, v] : job.encode(ql)) t[n] = std::move(v);
+          });
       for (const std::string& n : lr.notes) {
         log(n);
         res.notes.push_back(n);
       }
       res.awq_ratios.insert(lr.awq_ratios.begin(), lr.awq_ratios.end());
       res.gptq_errors.insert(lr.gptq_errors.begin(), lr.gptq_errors.end());
-      std::map<std::string, model::TensorData> t;
       std::set<std::string> replaced;
       for (const QuantizedLinear& ql : lr.linears) {
-        for (auto& [n, v] : job.encode(ql)) t[n] = std::move(v);
         replaced.insert(ql.prefix + ".weight");
         replaced.insert(ql.prefix + ".bias");
       }
@@ -299,6 +344,8 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
       for (const std::string& n : names)
         if (n.rfind(lp, 0) == 0 && !replaced.count(n) && !t.count(n)) t[n] = copy_tensor(src.view(n));
       model::write_safetensors(layer_file(l), t, {{"format", "pt"}});
+      for (const std::string& n : names)
+        if (n.rfind(lp, 0) == 0) release_pages(src.view(n));
       if (resumable) {
         if (r.needs_activations() && l + 1 < n_layer) save_activations(act, job.scratch / "acts.bin");
         write_text(job.scratch / "state.json",

@@ -18,6 +18,9 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define QSWEEP_QK_VNNI 1
 #endif
+#if defined(__AVX512F__)
+#define QSWEEP_QK_LUT 1
+#endif
 
 #include "quant/formats/activation_quant.h"
 #include "quant/fp8.h"
@@ -29,6 +32,15 @@ namespace {
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 constexpr int kBlock = 32;  // fast int layout: codes in blocks of 32 along k
+// int4 "lut" layout (AVX-512): chunks of 128 codes along k in 64 bytes, as 16
+// dwords; nibble i (bits 4i..4i+3) of dword j holds the code of k = 16 i + j.
+// vpermps reads the low 4 bits of each dword as an index into a 16-entry
+// table, so one shift + one permute turns 16 codes into their dequantized
+// values s_g * (c - z_g) (the table of the chunk's group).
+constexpr int kChunk = 128;
+// The lut GEMV/small-batch path serves n <= kLutMaxTokens tokens; larger n
+// dequantize tiles and run Eigen.
+constexpr int kLutMaxTokens = 16;
 
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
@@ -94,10 +106,12 @@ struct QuantizedLinearKernel::Impl {
   // fast weight-only int: columns permuted so that groups are contiguous and
   // each padded to a multiple of kBlock; seg_start[g] .. seg_start[g+1].
   bool direct = true;            // no permutation or padding: x used as is
+  bool lut = false;              // 4-bit lut layout (segments padded to kChunk)
   int kp = 0;                    // padded K
   std::vector<int> src_col;      // [kp] source column of each padded position, -1: pad
   std::vector<int> seg_start;    // [n_groups + 1]
-  std::vector<uint8_t> packed;   // 4-bit: [N, kp/2] (byte i of a block: k=i low, k=i+16 high); 8-bit: [N, kp]
+  std::vector<uint8_t> packed;   // 4-bit: [N, kp/2] (byte i of a block: k=i low, k=i+16 high;
+                                 // lut: see kChunk); 8-bit: [N, kp]
   // fast W8A8: [N, k8] codes (VNNI: unsigned code, else signed code - 128)
   int k8 = 0;
   std::vector<uint8_t> codes8;
@@ -110,6 +124,8 @@ struct QuantizedLinearKernel::Impl {
   void fast_w8a8(const float* x, float* y, int n) const;
   void fast_fp8(const float* x, float* y, int n) const;
   float int_row_dot(int r, const float* xp, const float* xsum) const;
+  int code_at(int r, int p) const;
+  void lut_forward(const float* xp, float* y, int n) const;
   void dequant_row_padded(int r, float* dst) const;
   size_t bytes() const;
 };
@@ -190,8 +206,18 @@ QuantizedLinearKernel::QuantizedLinearKernel(const QuantizedLinear& ql, KernelKi
                    [&](int a, int b) { return w.g_idx[a] < w.g_idx[b]; });
   std::vector<int> count(G, 0);
   for (int32_t g : w.g_idx) ++count[g];
+  int pad = kBlock;
+#ifdef QSWEEP_QK_LUT
+  if (ql.bits == 4) {
+    // lut layout unless padding groups to 128 would cost > 1/8 more bytes
+    // (small groups: the block-of-32 layout instead).
+    long long p32 = 0, p128 = 0;
+    for (int g = 0; g < G; ++g) p32 += round_up(count[g], kBlock), p128 += round_up(count[g], kChunk);
+    if (p128 * 8 <= p32 * 9) m.lut = true, pad = kChunk;
+  }
+#endif
   m.seg_start.assign(G + 1, 0);
-  for (int g = 0; g < G; ++g) m.seg_start[g + 1] = m.seg_start[g] + round_up(count[g], kBlock);
+  for (int g = 0; g < G; ++g) m.seg_start[g + 1] = m.seg_start[g] + round_up(count[g], pad);
   m.kp = m.seg_start[G];
   m.src_col.assign(m.kp, -1);
   {
@@ -211,6 +237,9 @@ QuantizedLinearKernel::QuantizedLinearKernel(const QuantizedLinear& ql, KernelKi
       const int c = m.src_col[p] < 0 ? 0 : w.codes(r, m.src_col[p]);
       if (ql.bits == 8) {
         dst[p] = uint8_t(c);
+      } else if (m.lut) {
+        const int q = p % kChunk, i = q / 16, j = q % 16;
+        dst[(p / kChunk) * 64 + j * 4 + i / 2] |= uint8_t(i % 2 == 0 ? c : c << 4);
       } else {
         const int blk = p / kBlock, i = p % kBlock;
         uint8_t& b = dst[blk * 16 + (i & 15)];
@@ -356,19 +385,25 @@ float QuantizedLinearKernel::Impl::int_row_dot(int r, const float* xp, const flo
   for (int g = 0; g < G; ++g) {
     float a = 0.0f;
     for (int p = seg_start[g]; p < seg_start[g + 1]; ++p) {
-      int c;
-      if (bits == 4) {
-        const uint8_t b = packed[size_t(r) * (kp / 2) + (p / kBlock) * 16 + (p % kBlock & 15)];
-        c = (p % kBlock) < 16 ? (b & 15) : (b >> 4);
-      } else {
-        c = packed[size_t(r) * kp + p];
-      }
-      a += xp[p] * float(c);
+      a += xp[p] * float(code_at(r, p));
     }
     tot += s[g] * a;
   }
   return tot - corr;
 #endif
+}
+
+/// Code of row r at padded position p (any layout).
+int QuantizedLinearKernel::Impl::code_at(int r, int p) const {
+  if (bits == 8) return packed[size_t(r) * kp + p];
+  const uint8_t* row = packed.data() + size_t(r) * (kp / 2);
+  if (lut) {
+    const int q = p % kChunk, i = q / 16, j = q % 16;
+    const uint8_t b = row[(p / kChunk) * 64 + j * 4 + i / 2];
+    return i % 2 == 0 ? (b & 15) : (b >> 4);
+  }
+  const uint8_t b = row[(p / kBlock) * 16 + (p % kBlock & 15)];
+  return (p % kBlock) < 16 ? (b & 15) : (b >> 4);
 }
 
 /// Row r dequantized into dst [kp] in the padded order (pads 0).
@@ -377,16 +412,78 @@ void QuantizedLinearKernel::Impl::dequant_row_padded(int r, float* dst) const {
   const float* s = scale.data() + size_t(r) * G;
   const float* z = zero.data() + size_t(r) * G;
   for (int g = 0; g < G; ++g)
-    for (int p = seg_start[g]; p < seg_start[g + 1]; ++p) {
-      int c;
-      if (bits == 4) {
-        const uint8_t b = packed[size_t(r) * (kp / 2) + (p / kBlock) * 16 + (p % kBlock & 15)];
-        c = (p % kBlock) < 16 ? (b & 15) : (b >> 4);
-      } else {
-        c = packed[size_t(r) * kp + p];
-      }
-      dst[p] = src_col[p] < 0 ? 0.0f : s[g] * (float(c) - z[g]);
+    for (int p = seg_start[g]; p < seg_start[g + 1]; ++p)
+      dst[p] = src_col[p] < 0 ? 0.0f : s[g] * (float(code_at(r, p)) - z[g]);
+}
+
+#ifdef QSWEEP_QK_LUT
+namespace {
+/// T tokens (x rows xp + t * xstride, padded order) times row r of a lut
+/// layout: per group a 16-entry table s_g * (c - z_g) (the reference's
+/// dequantized values, bit for bit), then per 16 codes one shift, one
+/// permute and T fused multiply-adds; fp32 accumulation.
+template <int T>
+void lut_row(const uint8_t* row, const float* s, const float* z, const int* seg_start, int G,
+             const float* xp, size_t xstride, float* out) {
+  constexpr int A = T == 1 ? 8 : (T == 2 ? 4 : 2);  // accumulators per token (FMA latency)
+  __m512 acc[T][A];
+  for (int t = 0; t < T; ++t)
+    for (int a = 0; a < A; ++a) acc[t][a] = _mm512_setzero_ps();
+  const __m512 iota =
+      _mm512_setr_ps(0.f, 1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f, 8.f, 9.f, 10.f, 11.f, 12.f, 13.f, 14.f, 15.f);
+  for (int g = 0; g < G; ++g) {
+    const __m512 tbl = _mm512_mul_ps(_mm512_sub_ps(iota, _mm512_set1_ps(z[g])), _mm512_set1_ps(s[g]));
+    for (int p = seg_start[g]; p < seg_start[g + 1]; p += kChunk) {
+      const __m512i v = _mm512_loadu_si512(row + p / 2);
+      const float* xb = xp + p;
+#define QSWEEP_LUT_STEP(i)                                                          \
+  {                                                                                 \
+    const __m512 wv = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4 * (i)), tbl);     \
+    for (int t = 0; t < T; ++t)                                                     \
+      acc[t][(i) % A] =                                                             \
+          _mm512_fmadd_ps(wv, _mm512_loadu_ps(xb + t * xstride + 16 * (i)), acc[t][(i) % A]); \
+  }
+      QSWEEP_LUT_STEP(0) QSWEEP_LUT_STEP(1) QSWEEP_LUT_STEP(2) QSWEEP_LUT_STEP(3)
+      QSWEEP_LUT_STEP(4) QSWEEP_LUT_STEP(5) QSWEEP_LUT_STEP(6) QSWEEP_LUT_STEP(7)
+#undef QSWEEP_LUT_STEP
     }
+  }
+  for (int t = 0; t < T; ++t) {
+    __m512 sum = acc[t][0];
+    for (int a = 1; a < A; ++a) sum = _mm512_add_ps(sum, acc[t][a]);
+    out[t] = _mm512_reduce_add_ps(sum);
+  }
+}
+}  // namespace
+#endif
+
+/// n <= kLutMaxTokens tokens through the lut layout: rows in parallel, tokens
+/// in tiles of up to 4 sharing each row's codes and tables.
+void QuantizedLinearKernel::Impl::lut_forward(const float* xp, float* y, int n) const {
+#ifdef QSWEEP_QK_LUT
+  const int N = n_out, G = n_groups;
+  tbb::parallel_for(tbb::blocked_range<int>(0, N, 16), [&](const tbb::blocked_range<int>& rg) {
+    float out[4];
+    for (int r = rg.begin(); r < rg.end(); ++r) {
+      const uint8_t* row = packed.data() + size_t(r) * (kp / 2);
+      const float* s = scale.data() + size_t(r) * G;
+      const float* z = zero.data() + size_t(r) * G;
+      for (int t0 = 0; t0 < n; t0 += 4) {
+        const int T = std::min(4, n - t0);
+        const float* xt = xp + size_t(t0) * kp;
+        switch (T) {
+          case 1: lut_row<1>(row, s, z, seg_start.data(), G, xt, kp, out); break;
+          case 2: lut_row<2>(row, s, z, seg_start.data(), G, xt, kp, out); break;
+          case 3: lut_row<3>(row, s, z, seg_start.data(), G, xt, kp, out); break;
+          default: lut_row<4>(row, s, z, seg_start.data(), G, xt, kp, out); break;
+        }
+        for (int t = 0; t < T; ++t) y[size_t(t0 + t) * N + r] = out[t];
+      }
+    }
+  });
+#else
+  (void)xp, (void)y, (void)n;
+#endif
 }
 
 void QuantizedLinearKernel::Impl::fast_int_weight_only(const float* x, float* y, int n) const {
@@ -400,6 +497,10 @@ void QuantizedLinearKernel::Impl::fast_int_weight_only(const float* x, float* y,
       for (int p = 0; p < kp; ++p)
         if (src_col[p] >= 0) xbuf[size_t(t) * kp + p] = x[size_t(t) * K + src_col[p]];
     xp = xbuf.data();
+  }
+  if (lut && n <= kLutMaxTokens) {
+    lut_forward(xp, y, n);
+    return;
   }
   if (n >= 4) {
     // GEMM: dequantize tiles of rows, then Eigen.

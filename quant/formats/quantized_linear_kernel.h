@@ -17,7 +17,12 @@
 //   kFast       the same arithmetic reorganised for speed: weight-only int4/int8
 //               dequantize on the fly, sum_g s_g * (sum_k x*code - z_g * sum_k x)
 //               (AVX2/FMA when compiled with it, scalar otherwise), GEMMs (n >= 4)
-//               dequantize a tile of rows and run Eigen; W8A8 integer dot
+//               dequantize a tile of rows and run Eigen; int4 with AVX-512 and
+//               groups that are multiples of 128 (or per-channel) instead uses
+//               the "lut" layout for n <= 16 tokens: 128 codes per 64 bytes,
+//               one vpermps per 16 codes looks up the group's 16 dequantized
+//               values s_g * (c - z_g) (the reference's w, bit for bit), fp32
+//               accumulation; W8A8 integer dot
 //               products (AVX512-VNNI dpbusd, or AVX2 madd_epi16; exact, so
 //               bit-identical to kReference); fp8 weights through a 256-entry
 //               table. Float sums are reordered, so results match kReference

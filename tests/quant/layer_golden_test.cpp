@@ -198,6 +198,7 @@ TEST_P(LayerGolden, QsweepMatchesTheIndependentImplementation) {
   job.recipe.group_size = G;
   job.recipe.sym = cj["sym"];
   job.recipe.gptq.act_order = cj["act_order"];
+  job.recipe.gptq_record_error = true;
   job.calibration = calibration_ids();
   if (const char* b = std::getenv("QSWEEP_GOLDEN_BATCH_ROWS")) job.max_batch_rows = std::atoi(b);
   prepare_format(job, src, CheckpointFormat::kCompressedTensors, false, json::object());

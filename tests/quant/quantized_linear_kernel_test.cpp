@@ -74,7 +74,9 @@ TEST(QuantKernel, WeightOnlyIntFastVsReferenceVsDense) {
                           {48, 256, 4, -1, true, false},  {64, 256, 8, 64, false, false},
                           {40, 256, 8, -1, true, false},  {64, 256, 4, 32, false, true},
                           {64, 256, 8, 64, true, true},   {24, 100, 4, -1, false, false},
-                          {33, 96, 4, 32, true, false}};
+                          {33, 96, 4, 32, true, false},
+                          // AVX-512 int4 lut layout: g128 with act-order, 3 chunks per row
+                          {64, 512, 4, 128, true, true},  {40, 384, 4, 128, false, false}};
   uint32_t seed = 1;
   for (const WoCase& c : cases) {
     QuantizedLinear ql = make_int(c.n, c.k, c.bits, c.sym, c.group, ++seed, c.act_order);
@@ -85,7 +87,7 @@ TEST(QuantKernel, WeightOnlyIntFastVsReferenceVsDense) {
     const QuantizedLinearKernel ref(ql, KernelKind::kReference), fast(ql, KernelKind::kFast);
     EXPECT_LT(fast.weight_bytes(), sizeof(float) * size_t(c.n) * c.k / 3) << what;
     const auto dense = dense_of(ql);
-    for (int n : {1, 3, 5, 17}) {
+    for (int n : {1, 3, 5, 16, 17}) {
       const std::vector<float> x = random_x(n, c.k, seed * 31 + n);
       const auto yr = run(ref, x, n), yf = run(fast, x, n), yd = run(*dense, x, n);
       expect_close(yr, yd, x, ql.weight.q, n, 2e-6f, what + " reference vs dense n=" + std::to_string(n));
