@@ -1,5 +1,7 @@
 #include "scoring/metrics.h"
 
+#include "model/tokenizer/utf8.h"
+
 #include <clocale>
 #include <cmath>
 #include <cwctype>
@@ -95,23 +97,6 @@ ExactMatchOptions gsm8k_exact_match_options() {
 
 namespace {
 
-void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
 
 locale_t utf8_locale() {
   static const locale_t loc = [] {
@@ -160,7 +145,7 @@ std::string python_lower(std::string_view s) {
       out += "i\xCC\x87";  // U+0069 U+0307, Python's full lowercase mapping
     } else {
       const char32_t lower = loc ? static_cast<char32_t>(towlower_l(static_cast<wint_t>(cp), loc)) : cp;
-      append_utf8(out, lower);
+      model::utf8::append(out, uint32_t(lower));
     }
     i += len;
   }

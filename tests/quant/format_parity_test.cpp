@@ -22,6 +22,7 @@
 #include "model/engine/engine.h"
 #include "quant/formats/quantized_loader.h"
 #include "quant/quantize_model.h"
+#include "tests/quant/stories260k.h"
 #include "tests/testutil.h"
 
 namespace qsweep::quant {
@@ -57,15 +58,11 @@ fs::path fixture(const std::string& f) {
 }
 
 TEST(FormatParity, EngineEqualsAnIndependentDecoderInTransformers) {
-  const fs::path data = qsweep::testing::shared_data_dir();
-  const fs::path bin = data / "models/stories260K/stories260K.bin";
-  if (data.empty() || !fs::exists(bin))
-    GTEST_SKIP() << "needs ../shared/data/models/stories260K/stories260K.bin (not found at " << bin
-                 << ")";
+  if (qsweep::testing::stories260k_bin().empty()) GTEST_SKIP() << qsweep::testing::k_stories260k_skip;
   qsweep::testing::TempDir tmp;
   const char* keep = std::getenv("QSWEEP_FORMAT_PARITY_OUT");
   const fs::path root = keep && *keep ? fs::path(keep) : tmp.path();
-  model::import_llama2c(bin, data / "models/stories260K/tok512.bin", root / "fp32");
+  qsweep::testing::import_stories260k(root / "fp32");
   const model::Checkpoint src(root / "fp32");
 
   const bool have_fixture = fs::exists(fixture("logits.safetensors"));

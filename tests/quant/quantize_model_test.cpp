@@ -20,6 +20,7 @@
 #include "quant/formats/quantized_loader.h"
 #include "quant/hessian.h"
 #include "quant/quality.h"
+#include "tests/quant/stories260k.h"
 #include "tests/testutil.h"
 
 namespace qsweep::quant {
@@ -108,11 +109,8 @@ class QuantizeModelAll
 fs::path stories260k_dir() {
   static qsweep::testing::TempDir dir;
   static const fs::path path = [] {
-    const fs::path data = qsweep::testing::shared_data_dir();
-    const fs::path bin = data / "models/stories260K/stories260K.bin";
-    if (data.empty() || !fs::exists(bin)) return fs::path();
-    model::import_llama2c(bin, data / "models/stories260K/tok512.bin", dir / "stories260K");
-    return dir / "stories260K";
+    return qsweep::testing::import_stories260k(dir / "stories260K") ? dir / "stories260K"
+                                                                    : fs::path();
   }();
   return path;
 }
@@ -123,7 +121,7 @@ TEST_P(QuantizeModelAll, StoredWeightsRoundTripAndEngineRunsThem) {
   // (172 not a multiple of 8 / 32) stay fp32, as with skip_incompatible.
   const bool stories = std::string(model_name) == "stories260K";
   const fs::path dir = stories ? stories260k_dir() : fixture(model_name);
-  if (dir.empty()) GTEST_SKIP() << "needs ../shared/data/models/stories260K/stories260K.bin";
+  if (dir.empty()) GTEST_SKIP() << qsweep::testing::k_stories260k_skip;
   qsweep::testing::TempDir tmp;
   const model::Checkpoint src(dir);
   const ActStatsMap stats = collect_act_stats(src, random_seqs(src.config().vocab_size, 4, 16, 5));
@@ -293,13 +291,9 @@ TEST(Hessian, RowMajorRankUpdateEqualsAddBatch) {
 // Quality ordering on a real model (issue #4): 8-bit far closer than 4-bit;
 // GPTQ and AWQ 4-bit closer than RTN 4-bit at the same group size.
 TEST(QuantizeModel, QualityOrderingOnStories260K) {
-  const fs::path data = qsweep::testing::shared_data_dir();
-  const fs::path bin = data / "models/stories260K/stories260K.bin";
-  if (data.empty() || !fs::exists(bin))
-    GTEST_SKIP() << "needs ../shared/data/models/stories260K/stories260K.bin (not found at " << bin
-                 << ")";
   qsweep::testing::TempDir tmp;
-  model::import_llama2c(bin, data / "models/stories260K/tok512.bin", tmp / "fp32");
+  if (!qsweep::testing::import_stories260k(tmp / "fp32"))
+    GTEST_SKIP() << qsweep::testing::k_stories260k_skip;
   const model::Checkpoint src(tmp / "fp32");
   auto ref = model::Engine::load(tmp / "fp32", {.threads = 2});
   // Calibration and evaluation text sampled from the model (its training
