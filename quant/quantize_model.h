@@ -48,7 +48,13 @@ struct QuantizeModelJob {
   nlohmann::json quantization_config;         ///< config.json["quantization_config"]
   std::string fingerprint;                    ///< identifies recipe + inputs for resume
   std::filesystem::path scratch;              ///< empty: no resume
-  int max_batch_rows = 4096;
+  /// Rows (tokens) per forward call over the calibration set. 512 keeps the
+  /// forward pass's scratch (MLP [rows, n_ff] buffers, attention) small next
+  /// to one layer's weights: the memory target (peak RSS < 3 x one
+  /// layer + the activations) holds at 512 on a 1B-class model and not at
+  /// 4096 (bench/RESULTS.md). Results depend on it only through float
+  /// summation order.
+  int max_batch_rows = 512;
   std::function<void(int done, int total)> progress;
   std::function<void(const std::string&)> log;
   std::function<bool()> cancelled;  ///< polled between layers

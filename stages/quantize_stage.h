@@ -28,7 +28,7 @@ namespace qsweep {
 class QuantizeStage : public Stage {
  public:
   std::string kind() const override { return "quantize"; }
-  int64_t version() const override { return 2; }
+  int64_t version() const override { return 3; }
   std::string description() const override;
   std::vector<ParamSpec> params() const override;
   Resources default_resources() const override;
