@@ -53,8 +53,9 @@ using LinearHook =
 class LayerStream {
  public:
   /// `max_batch_rows`: rows per forward call (whole sequences; a sequence
-  /// longer than this runs alone).
-  explicit LayerStream(const model::Checkpoint& ckpt, int max_batch_rows = 4096);
+  /// longer than this runs alone). 512 keeps the forward scratch small next
+  /// to one layer (quant/quantize_model.h).
+  explicit LayerStream(const model::Checkpoint& ckpt, int max_batch_rows = 512);
   const model::ModelConfig& config() const { return ckpt_.config(); }
   const model::Checkpoint& checkpoint() const { return ckpt_; }
 

@@ -24,7 +24,7 @@ namespace qsweep {
 class CalibrateStage : public Stage {
  public:
   std::string kind() const override { return "calibrate"; }
-  int64_t version() const override { return 1; }
+  int64_t version() const override { return 2; }
   std::string description() const override;
   std::vector<ParamSpec> params() const override;
   Resources default_resources() const override;
