@@ -11,13 +11,17 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <clocale>
 #include <cstdlib>
+#include <cwctype>
+#include <locale.h>
 #include <iterator>
 #include <map>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "model/tokenizer/utf8.h"
 #include "scoring/metrics.h"
 #include "scoring/pyre.h"
 
@@ -201,6 +205,7 @@ struct Item {
 
 struct Value {
   bool undefined = false;
+  bool soft = false;  // Jinja's plain Undefined (`a if c` without else): prints "", is false
   std::string why;  // for undefined: Jinja's message
   json j;
   static Value undef(std::string why) {
@@ -397,10 +402,28 @@ std::string py_replace(const std::string& s, const std::string& old, const std::
   return out + s.substr(start);
 }
 
-std::string ascii_upper(std::string s) {
-  for (char& c : s)
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  return s;
+// Python str.upper() for simple (one-to-one) mappings: glibc C.UTF-8
+// towupper; the special multi-character uppercasings (e.g. U+00DF -> "SS")
+// are not applied.
+std::string py_upper(const std::string& s) {
+  static const locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+  std::string out;
+  for (const std::string& ch : code_points(s)) {
+    const auto b0 = static_cast<unsigned char>(ch[0]);
+    if (b0 < 0x80) {
+      out += static_cast<char>(b0 >= 'a' && b0 <= 'z' ? b0 - 32 : b0);
+      continue;
+    }
+    const std::size_t len = (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xE ? 3 : (b0 >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || len != ch.size() || !loc) {
+      out += ch;
+      continue;
+    }
+    std::uint32_t cp = len == 2 ? (b0 & 0x1F) : len == 3 ? (b0 & 0x0F) : (b0 & 0x07);
+    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(ch[k]) & 0x3F);
+    model::utf8::append(out, static_cast<std::uint32_t>(towupper_l(static_cast<wint_t>(cp), loc)));
+  }
+  return out;
 }
 
 // Python int(str): optional whitespace, sign, digits with single underscores.
@@ -1135,6 +1158,16 @@ struct Template::Impl {
 
   json eval_defined(Ctx& c, const ExprP& e) const { return need(eval(c, e), *e); }
 
+  // Truthiness where Jinja's plain Undefined is allowed (false).
+  bool truth(const Value& v, const Expr& e) const { return v.undefined && v.soft ? false : truthy(need(v, e)); }
+  bool eval_truth(Ctx& c, const ExprP& e) const { return truth(eval(c, e), *e); }
+  // str() where Jinja's plain Undefined is allowed ("").
+  std::string eval_str(Ctx& c, const ExprP& e) const {
+    const Value v = eval(c, e);
+    if (v.undefined && v.soft) return "";
+    return python_str(need(v, *e));
+  }
+
   std::string need_str(const json& v, const Expr& e, const std::string& what) const {
     if (!v.is_string()) fail(e.pos, what + " needs a str, got " + type_name(v));
     return v.get<std::string>();
@@ -1208,16 +1241,18 @@ struct Template::Impl {
       case Expr::Filter: return filter(c, e);
       case Expr::Test: return test(c, e);
       case Expr::Unary: {
+        if (e.name == "not") return Value(json(!eval_truth(c, e.args[0])));
         const json v = eval_defined(c, e.args[0]);
-        if (e.name == "not") return Value(json(!truthy(v)));
         if (!is_num(v)) fail(e.pos, "bad operand type for unary " + e.name + ": '" + type_name(v) + "'");
         if (e.name == "+") return Value(is_int(v) ? json(as_int(v)) : v);
         return Value(is_int(v) ? json(-as_int(v)) : json(-as_double(v)));
       }
       case Expr::Cond: {
-        if (truthy(eval_defined(c, e.args[1]))) return eval(c, e.args[0]);
+        if (eval_truth(c, e.args[1])) return eval(c, e.args[0]);
         if (e.args[2]) return eval(c, e.args[2]);
-        return Value::undef("the inline 'if' expression evaluated to false and no 'else' was given");
+        Value v = Value::undef("the inline 'if' expression evaluated to false and no 'else' was given");
+        v.soft = true;
+        return v;
       }
       case Expr::Binary: return binary(c, e);
     }
@@ -1253,14 +1288,15 @@ struct Template::Impl {
     const std::string& op = e.name;
     if (op == "and") {
       Value a = eval(c, e.args[0]);
-      if (!truthy(need(a, *e.args[0]))) return a;
+      if (!truth(a, *e.args[0])) return a;
       return eval(c, e.args[1]);
     }
     if (op == "or") {
       Value a = eval(c, e.args[0]);
-      if (truthy(need(a, *e.args[0]))) return a;
+      if (truth(a, *e.args[0])) return a;
       return eval(c, e.args[1]);
     }
+    if (op == "~") return Value(json(eval_str(c, e.args[0]) + eval_str(c, e.args[1])));
     const json a = eval_defined(c, e.args[0]);
     const json b = eval_defined(c, e.args[1]);
     auto type_err = [&]() -> Value {
@@ -1321,9 +1357,11 @@ struct Template::Impl {
     }
     if (ints) {
       const std::int64_t x = as_int(a), y = as_int(b);
-      if (op == "+") return Value(json(x + y));
-      if (op == "-") return Value(json(x - y));
-      if (op == "*") return Value(json(x * y));
+      std::int64_t r = 0;
+      auto overflow = [&]() -> Value { fail(e.pos, "integer overflow (template ints are 64-bit)"); };
+      if (op == "+") return __builtin_add_overflow(x, y, &r) ? overflow() : Value(json(r));
+      if (op == "-") return __builtin_sub_overflow(x, y, &r) ? overflow() : Value(json(r));
+      if (op == "*") return __builtin_mul_overflow(x, y, &r) ? overflow() : Value(json(r));
       if (op == "//" || op == "%") {
         if (y == 0) fail(e.pos, "integer division or modulo by zero");
         std::int64_t q = x / y, r = x % y;
@@ -1336,7 +1374,8 @@ struct Template::Impl {
       if (op == "**") {
         if (y < 0) return Value(json(std::pow(static_cast<double>(x), static_cast<double>(y))));
         std::int64_t out = 1;
-        for (std::int64_t i = 0; i < y; ++i) out *= x;
+        for (std::int64_t i = 0; i < y && out != 0; ++i)
+          if (__builtin_mul_overflow(out, x, &out)) return overflow();
         return Value(json(out));
       }
     }
@@ -1387,7 +1426,7 @@ struct Template::Impl {
       }
       if (m == "upper") {
         arity(e, 0, 0, what);
-        return Value(json(ascii_upper(s)));
+        return Value(json(py_upper(s)));
       }
       if (m == "lower") {
         arity(e, 0, 0, what);
@@ -1446,7 +1485,12 @@ struct Template::Impl {
       if (!use_default) return v;
       return e.args.size() > 1 ? Value(eval_defined(c, e.args[1])) : Value(json(""));
     }
-    const json v = eval_defined(c, e.args[0]);
+    // Jinja's plain Undefined (`a if c` without else) reads as "" in the
+    // string/sequence filters (length 0, join "", list []...); int, float and
+    // regex_replace reject it as Jinja does.
+    const Value base = eval(c, e.args[0]);
+    const bool soft_ok = f != "regex_replace" && f != "int" && f != "float";
+    const json v = base.undefined && base.soft && soft_ok ? json("") : need(base, *e.args[0]);
     std::vector<json> a;
     for (std::size_t i = 1; i < e.args.size(); ++i) a.push_back(eval_defined(c, e.args[i]));
     if (f == "trim") {
@@ -1523,7 +1567,7 @@ struct Template::Impl {
     }
     if (f == "upper") {
       arity(e, 0, 0, what);
-      return Value(json(ascii_upper(python_str(v))));
+      return Value(json(py_upper(python_str(v))));
     }
     if (f == "replace") {
       arity(e, 2, 3, what);
@@ -1586,12 +1630,12 @@ struct Template::Impl {
     for (const Node& n : nodes) {
       switch (n.kind) {
         case Node::Text: out += n.text; break;
-        case Node::Output: out += python_str(eval_defined(c, n.expr)); break;
+        case Node::Output: out += eval_str(c, n.expr); break;
         case Node::Set: c.scopes.back()[n.text] = eval(c, n.expr); break;
         case Node::If: {
           bool done = false;
           for (const auto& [cond, body] : n.branches) {
-            if (truthy(eval_defined(c, cond))) {
+            if (eval_truth(c, cond)) {
               exec(c, body, out);
               done = true;
               break;
@@ -1601,7 +1645,8 @@ struct Template::Impl {
           break;
         }
         case Node::For: {
-          const json seq = eval_defined(c, n.expr);
+          const Value sv = eval(c, n.expr);
+          const json seq = sv.undefined && sv.soft ? json::array() : need(sv, *n.expr);
           json items;
           if (seq.is_array()) {
             items = seq;

@@ -233,6 +233,7 @@ TEST(TemplateExpressions, StringMethods) {
   EXPECT_EQ(R("{{ s.replace('l', 'L') }}|{{ 'aaa'.replace('a', 'b', 2) }}", d), "  HeLLo WorLd  |bba");
   EXPECT_EQ(R("{{ s.upper() }}|{{ s.lower() }}|{{ s.strip().startswith('He') }}|{{ 'x.py'.endswith('.py') }}", d),
             "  HELLO WORLD  |  hello world  |True|True");
+  EXPECT_EQ(R("{{ 'déjà vu'.upper() }}|{{ 'ÉTÉ'|lower }}", d), "DÉJÀ VU|été");
   EXPECT_EQ(R("{{ o.get('z', 5) }}|{{ o.get('k') }}|{{ [1, 2, 1].count(1) }}", {{"o", {{"k", 1}}}}), "5|1|2");
 }
 
@@ -360,7 +361,9 @@ TEST(TemplateErrors, Evaluation) {
   expect_error("{{ xs[:0]|first }}", d, 1, 11, "No first item");
   expect_error("{{ s|regex_replace('(', '') }}", d, 1, 6, "regex_replace");
   expect_error("{{ x is divisibleby(3) }}", d, 1, 9, "unknown test 'divisibleby'");
-  expect_error("{{ 'a' if x == 2 }}", d, 1, 8, "no 'else'");
+  expect_error("{{ ('a' if x == 2).strip() }}", d, 1, 9, "no 'else'");
+  expect_error("{{ 2 ** 64 }}", d, 1, 6, "integer overflow");  // Python: a bigint
+  expect_error("{{ x * 9223372036854775807 + 1 }}", d, 1, 28, "integer overflow");
   expect_error("{{ nope is none }}", d, 1, 4, "'nope' is undefined");
   expect_error("{{ nope|upper }}", d, 1, 4, "'nope' is undefined");
   expect_error("{{ xs * s }}", d, 1, 7, "unsupported operand types for *");
@@ -413,6 +416,26 @@ TEST(TemplateLive, MatchesJinja2) {
       "{{ question if question is defined else 'no' }}|{{ missing is undefined }}",
       "{{ 'aXbX'.strip('ab') }}|{{ ' a '.lstrip() }}.|{{ 'A b'.lower() }}|{{ 'a b'|replace(' ', '_') }}",
       "{{ 'a [title] b'|regex_replace('\\\\[.*?\\\\]', '') }}",
+      "{{ true }}|{{ 1.0 }}|{{ 1e3 }}|{{ 1_000 }}|{{ -0.0 }}|{{ 3 * 1.1 }}|{{ 7 / 7 }}|{{ -2 ** 2 }}|{{ 2 ** 62 }}",
+      "{{ not 1 == 2 }}|{{ 1 if 0 else 2 if 0 else 3 }}|{{ \"a\" 'b' }}|a { b } c }}|{{ none|string }}",
+      "{% for x in xs %}{{ loop.length }}{{ loop.revindex0 }}{% for y in [1, 2] %}{{ loop.index }}{% endfor %}"
+      "{% endfor %}",
+      "{{ choices['text'][-1] }}|{{ xs[1:3]|length }}|{{ 'A'|lower ~ 'b'|upper }}|{{ s.split(none, 1) }}",
+      "{{ n|int|string + 'a' }}|{{ 'x.y'.split('.')|last }}|{{ xs|first }}|{{ 'ab'|first }}|{{ '  x '|trim }}|",
+      "{{ answer.split('####')[0].strip() }}|{{ 'é'.upper() }}|{{ 'É'|lower }}|{{ s|replace('x', 'X', 1) }}",
+      "{% if xs and s %}{% set t = s|length %}{{ t }}{% elif n %}n{% else %}e{% endif %}{{ t is defined }}",
+      "{{ [1, 2] < [1, 3] }}|{{ 'b' >= 'a' }}|{{ 2 > 1.5 }}|{{ none == none }}|{{ [] == [] }}|{{ 1 == '1' }}",
+      "{{ 'abc'[5] }}",
+      "{{ loop }}",
+      "{{ 'a' < 1 }}",
+      "{{ xs[1.0] }}",
+      "{{ 'x' if false }}|{{ ('x' if false) ~ 'a' }}|{{ ('x' if false) is defined }}|{{ not ('x' if false) }}",
+      "{% if 'x' if false %}y{% endif %}{% for c in 'x' if false %}z{% endfor %}",
+      "{{ ('x' if false) + 'a' }}",
+      "{{ ('x' if false)|length }}|{{ ('x' if false)|join(',') }}|{{ ('x' if false)|list }}|"
+      "{{ ('x' if false)|trim }}|{{ ('x' if false)|default('d') }}",
+      "{{ ('x' if false)|int }}",
+      "{{ ('x' if false)|first }}",
       "{{ missing }}",
       "{{ xs[100] }}",
       "{{ s + 1 }}",
