@@ -276,6 +276,13 @@ TEST(TemplateValue, RenderToValue) {
   EXPECT_EQ(Template("{{- xs -}}").render_to_value(d), d["xs"]);
   EXPECT_EQ(Template("{{ s }}").render_to_value(d), json("3"));  // literal_eval is the task layer's
   EXPECT_EQ(Template(" {{ xs }}").render_to_value(d), json(" [1, 2]"));
+  // sciq / siqa-style list-literal doc_to_choice, mmlu-variant concatenation.
+  const json q = {{"distractor1", "a"}, {"distractor2", "b'c"}, {"correct_answer", "d"}, {"c", {"x", "y"}}};
+  const Template sciq("{{[distractor1, distractor2, correct_answer]}}");
+  EXPECT_EQ(sciq.render(q), "['a', \"b'c\", 'd']");
+  EXPECT_EQ(sciq.render_to_value(q), json({"a", "b'c", "d"}));
+  EXPECT_EQ(Template("{{['A. ' + c[0], 'B. ' + c[1]]}}").render_to_value(q), json({"A. x", "B. y"}));
+  EXPECT_EQ(Template("{{c if c else ['z']}}").render_to_value(q), q["c"]);
   EXPECT_FALSE(Template("{{ xs }}\n").is_single_expression());
   EXPECT_EQ(Template("{{ xs }}\n").render_to_value(d), json("[1, 2]\n"));
 }
