@@ -171,13 +171,24 @@ TEST(Fewshot, ArcReaderMatchesAi2ArcShape) {
   EXPECT_EQ(docs[0].at("choices").at("label"), json({"A", "B", "C", "D"}));
   EXPECT_EQ(multiple_choice_requests(t, docs[0], "").gold, 2);  // answerKey C
   // Offline: no train split; exemplars from test, never the item itself.
-  const std::vector<json> first(docs.begin(), docs.begin() + 40);
+  const std::vector<json>& first = docs;
   const auto r = FewshotContextBuilder(t).build({}, first, {.fewshot_split_missing = true});
   EXPECT_TRUE(r.fewshot_from_eval_split);
   for (std::size_t i = 0; i < first.size(); ++i) {
     ASSERT_EQ(r.contexts[i].example_indices.size(), 25u);
     for (auto j : r.contexts[i].example_indices) EXPECT_NE(j, i);
   }
+  // The draws are CPython's (n = 1172 > setsize 277: the selected-set branch).
+  const std::string py = testing::python3_output(
+      "import random, json\n"
+      "r = random.Random(1234)\n"
+      "print(json.dumps([[x for x in r.sample(range(1172), 26) if x != d][:25] for d in range(1172)]))");
+  if (py.empty()) GTEST_SKIP() << "python3 not available";
+  const auto expected = parse_lists(py);
+  for (std::size_t i = 0; i < first.size(); ++i) EXPECT_EQ(r.contexts[i].example_indices, expected[i]);
+  // Each context starts with its first exemplar (no description for ARC).
+  const auto& ex0 = first[expected[0][0]];
+  EXPECT_EQ(r.contexts[0].context.rfind("Question: " + ex0.at("question").get<std::string>() + "\nAnswer: ", 0), 0u);
 }
 
 TEST(Fewshot, DefaultSamplerMatchesPython) {
