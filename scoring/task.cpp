@@ -20,6 +20,9 @@ std::string format_error(const std::string& file, std::size_t line, std::size_t 
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
 
+// Levenshtein distance for "did you mean" suggestions. pipeline/diagnostic.h
+// has the experiment file's (OSA) version; scoring/ may not depend on
+// pipeline/ (ARCHITECTURE.md: scoring -> model only), hence this small copy.
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
   for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
