@@ -95,8 +95,6 @@ void check_group(int l, LinearId id, int k, int group) {
                              "in_features, or -1 (per channel)");
 }
 
-ActQuant act_for(const LayerRecipe& r) { return r.act; }
-
 }  // namespace
 
 LinearId stats_source(LinearId id) {
@@ -177,7 +175,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
 
   if (r.method == Method::kRtn || r.method == Method::kFp8) {
     for (LinearId id : kAllLinears)
-      if (!skipped(id)) finish(id, quantize_plain(l, id, W[id], B[id], r, act_for(r)));
+      if (!skipped(id)) finish(id, quantize_plain(l, id, W[id], B[id], r, r.act));
   } else if (r.method == Method::kGptq) {
     for (auto& [id, w] : W) w.resize(0, 0);  // read back from L when quantized
     GptqConfig g = r.gptq;
@@ -243,7 +241,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
         const bool perm_gidx = g.act_order && !g.static_groups && g.group_size != -1;
         finish(id, make_linear(l, id, std::move(qw), WeightType::kInt,
                                r.group_size == -1 ? WeightStrategy::kChannel : WeightStrategy::kGroup,
-                               r.sym, perm_gidx, act_for(r), B[id]));
+                               r.sym, perm_gidx, r.act, B[id]));
         if (r.gptq_record_error)  // L holds the stored (finalized) weights now
           res.gptq_errors[linear_prefix(l, id)] = output_error(linear_weight(L, id), w0, h0);
       }
@@ -389,7 +387,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
       }
       finish(id, make_linear(l, id, awq_pseudo_quantize(W[id], bits, gw), WeightType::kInt,
                              gw == -1 ? WeightStrategy::kChannel : WeightStrategy::kGroup, false,
-                             false, act_for(r), B[id]));
+                             false, r.act, B[id]));
     }
     *act = std::move(next);
   }

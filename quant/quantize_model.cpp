@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "model/dtype.h"
+#include "model/util/text_file.h"
 
 namespace qsweep::quant {
 
@@ -16,65 +17,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot read " + p.string());
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-void write_text(const fs::path& p, const std::string& text) {
-  const fs::path tmp = p.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error("cannot write " + tmp.string());
-    f << text;
-    if (!f.flush()) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, p);
-}
-
-/// write_safetensors (same header, same bytes) for tensors still in the
-/// source mapping, streamed in chunks whose pages are released once written:
-/// the embedding and lm_head (2 x 262 MB at 1B scale) are never held in
-/// memory.
-void write_views_streaming(const fs::path& path,
-                           const std::map<std::string, const model::TensorView*>& tensors) {
-  json h = json::object();
-  h["__metadata__"] = std::map<std::string, std::string>{{"format", "pt"}};
-  uint64_t offset = 0;
-  for (const auto& [name, v] : tensors) {
-    h[name] = {{"dtype", model::dtype_name(v->dtype)},
-               {"shape", v->shape},
-               {"data_offsets", {offset, offset + v->n_bytes}}};
-    offset += v->n_bytes;
-  }
-  std::string header = h.dump();
-  header.append((8 - header.size() % 8) % 8, ' ');
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error("cannot write " + tmp.string());
-    uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(uint64_t(header.size()) >> (8 * i));
-    f.write(reinterpret_cast<const char*>(len), 8);
-    f.write(header.data(), std::streamsize(header.size()));
-    constexpr size_t kChunk = size_t(32) << 20;
-    for (const auto& [name, v] : tensors)
-      for (size_t o = 0; o < v->n_bytes; o += kChunk) {
-        model::TensorView part = *v;
-        part.data = v->data + o;
-        part.n_bytes = std::min(kChunk, v->n_bytes - o);
-        f.write(reinterpret_cast<const char*>(part.data), std::streamsize(part.n_bytes));
-        release_pages(part);
-      }
-    f.flush();
-    if (!f) throw std::runtime_error("write failed: " + tmp.string());
-  }
-  fs::rename(tmp, path);
-}
 
 model::TensorData copy_tensor(const model::TensorView& v) {
   return {v.dtype, v.shape, std::vector<uint8_t>(v.data, v.data + v.n_bytes)};
@@ -261,7 +203,7 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
     json st;
     if (fs::is_regular_file(state)) {
       try {
-        st = json::parse(read_text(state));
+        st = json::parse(model::read_text_file(state));
       } catch (const std::exception&) {
         st = json();
       }
@@ -282,7 +224,7 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
     }
     if (start == 0) {  // stale or foreign scratch content
       for (const auto& e : fs::directory_iterator(job.scratch)) fs::remove_all(e.path());
-      write_text(state, json{{"fingerprint", job.fingerprint}, {"layers_done", 0}}.dump() + "\n");
+      model::write_text_file(state, json{{"fingerprint", job.fingerprint}, {"layers_done", 0}}.dump() + "\n");
     }
   }
 
@@ -299,7 +241,15 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
       weight_map[n] = f;
       total_size += v->n_bytes;
     }
-    write_views_streaming(out_dir / f, t);
+    // Streamed from the mapping, its pages released as written: the
+    // embedding and lm_head (2 x 262 MB at 1B scale) are never held in memory.
+    model::write_safetensors_views(out_dir / f, t, {{"format", "pt"}}, size_t(32) << 20,
+                                   [](const uint8_t* data, size_t n) {
+                                     model::TensorView part;
+                                     part.data = data;
+                                     part.n_bytes = n;
+                                     release_pages(part);
+                                   });
   }
 
   for (int l = 0; l < n_layer; ++l) {
@@ -348,7 +298,7 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
         if (n.rfind(lp, 0) == 0) release_pages(src.view(n));
       if (resumable) {
         if (r.needs_activations() && l + 1 < n_layer) save_activations(act, job.scratch / "acts.bin");
-        write_text(job.scratch / "state.json",
+        model::write_text_file(job.scratch / "state.json",
                    json{{"fingerprint", job.fingerprint}, {"layers_done", l + 1}}.dump() + "\n");
       }
     }
@@ -375,14 +325,14 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
       if (ec) fs::copy_file(layer_file(l), out_dir / shard_name(l + 2, n_shards),
                             fs::copy_options::overwrite_existing);
     }
-  write_text(out_dir / "model.safetensors.index.json",
+  model::write_text_file(out_dir / "model.safetensors.index.json",
              json{{"metadata", {{"total_size", total_size}}}, {"weight_map", weight_map}}.dump(2) +
                  "\n");
-  json config = json::parse(read_text(src.dir() / "config.json"));
+  json config = model::read_json_file(src.dir() / "config.json");
   config["quantization_config"] = job.quantization_config;
-  write_text(out_dir / "config.json", config.dump(2) + "\n");
+  model::write_text_file(out_dir / "config.json", config.dump(2) + "\n");
   if (job.quantization_config.value("quant_method", std::string()) == "gptq")  // AutoGPTQ reads it
-    write_text(out_dir / "quantize_config.json", job.quantization_config.dump(2) + "\n");
+    model::write_text_file(out_dir / "quantize_config.json", job.quantization_config.dump(2) + "\n");
   copy_model_side_files(src.dir(), out_dir);
   return res;
 }

@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "model/util/python_random.h"
+#include "model/util/text_file.h"
 
 namespace qsweep::scoring {
 
@@ -221,13 +222,6 @@ const std::vector<std::string> kTopKeys = {
 const std::vector<std::string> kFewshotKeys = {"sampler"};
 const std::vector<std::string> kGenKeys = {"until", "max_gen_toks", "do_sample", "temperature"};
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -434,7 +428,7 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
 }
 
 TaskConfig load_task_file(const std::filesystem::path& path) {
-  return parse_task_yaml(read_text(path), path.string());
+  return parse_task_yaml(model::read_text_file(path), path.string());
 }
 
 // ------------------------------------------------------- few-shot context
@@ -556,7 +550,7 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
 }
 
 std::vector<json> read_mmlu_csv(const std::filesystem::path& path, const std::string& subject) {
-  const auto rows = parse_csv(read_text(path));
+  const auto rows = parse_csv(model::read_text_file(path));
   const std::vector<std::string> header = {"question", "choice0", "choice1", "choice2", "choice3", "answer"};
   if (rows.empty() || rows[0] != header)
     throw std::runtime_error(path.string() + ": expected the header question,choice0..choice3,answer");
@@ -575,7 +569,7 @@ std::vector<json> read_mmlu_csv(const std::filesystem::path& path, const std::st
 }
 
 std::vector<json> read_arc_json(const std::filesystem::path& path) {
-  const json all = json::parse(read_text(path));
+  const json all = json::parse(model::read_text_file(path));
   if (!all.is_array()) throw std::runtime_error(path.string() + ": expected a JSON array");
   std::vector<json> docs;
   for (const auto& e : all) {

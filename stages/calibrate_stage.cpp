@@ -9,6 +9,7 @@
 
 #include "model/checkpoint/checkpoint.h"
 #include "model/tokenizer/chat_template.h"
+#include "model/util/text_file.h"
 #include "quant/calib_data.h"
 #include "quant/calibrate.h"
 #include "stages/model_input.h"
@@ -33,11 +34,6 @@ constexpr PresetDefaults k_presets[] = {
     {"smoothquant", 512, 512, 42},
 };
 
-void write_file(const fs::path& p, const std::string& text) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f << text;
-  if (!f.flush()) throw std::runtime_error("cannot write " + p.string());
-}
 
 }  // namespace
 
@@ -153,7 +149,7 @@ void CalibrateStage::run(StageContext& ctx) const {
         [&] { return ctx.cancelled(); });
   });
   quant::save_act_stats(ctx.output_dir / "stats.safetensors", stats);
-  write_file(ctx.output_dir / "tokens.json", json{{"seqs", set.seqs}}.dump() + "\n");
+  model::write_text_file(ctx.output_dir / "tokens.json", json{{"seqs", set.seqs}}.dump() + "\n");
   const json summary = {{"format", 1},
                         {"preset", s.preset},
                         {"n_samples", s.n_samples},
@@ -166,7 +162,7 @@ void CalibrateStage::run(StageContext& ctx) const {
                         {"sequences", set.seqs.size()},
                         {"tokens", set.tokens},
                         {"sampling_rng", "std::mt19937_64 (not the reference tools' generators)"}};
-  write_file(ctx.output_dir / "calibration.json", summary.dump(2) + "\n");
+  model::write_text_file(ctx.output_dir / "calibration.json", summary.dump(2) + "\n");
   ctx.outputs = {{"preset", s.preset}, {"sequences", set.seqs.size()}, {"tokens", set.tokens}};
 }
 

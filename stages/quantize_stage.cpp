@@ -1,9 +1,9 @@
 #include "stages/quantize_stage.h"
 
-#include <fstream>
 #include <stdexcept>
 
 #include "model/checkpoint/checkpoint.h"
+#include "model/util/text_file.h"
 #include "quant/calibrate.h"
 #include "quant/quantize_model.h"
 #include "stages/model_input.h"
@@ -14,19 +14,6 @@ namespace qsweep {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
-json read_json(const fs::path& p) {
-  std::ifstream f(p);
-  if (!f) throw std::runtime_error("cannot read " + p.string());
-  try {
-    return json::parse(f);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(p.string() + ": not valid JSON: " + e.what());
-  }
-}
-
-}  // namespace
 
 std::string QuantizeStage::description() const {
   return "quantizes a Hugging Face checkpoint (input `checkpoint`; calibration artifact "
@@ -67,7 +54,7 @@ void QuantizeStage::run(StageContext& ctx) const {
   if (has_calib) {
     const fs::path cdir = cal->second.items.front().path;
     if (job.recipe.needs_activations()) {
-      const json t = read_json(cdir / "tokens.json");
+      const json t = model::read_json_file(cdir / "tokens.json");
       if (!t.contains("seqs") || !t["seqs"].is_array())
         throw std::runtime_error((cdir / "tokens.json").string() + ": missing array 'seqs'");
       job.calibration = t["seqs"].get<std::vector<std::vector<int>>>();
@@ -115,10 +102,7 @@ void QuantizeStage::run(StageContext& ctx) const {
                          {"kept", res.kept},
                          {"layers_resumed", res.layers_resumed},
                          {"notes", res.notes}};
-  std::ofstream f(ctx.output_dir / "quantize.json", std::ios::trunc);
-  f << manifest.dump(2) << "\n";
-  if (!f.flush())
-    throw std::runtime_error("cannot write " + (ctx.output_dir / "quantize.json").string());
+  model::write_text_file(ctx.output_dir / "quantize.json", manifest.dump(2) + "\n");
   ctx.outputs = rr.summary;
   ctx.outputs["layers_quantized"] = res.quantized.size();
   ctx.outputs["layers_kept"] = res.kept.size();

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -223,9 +224,20 @@ TensorData make_f32_tensor(std::vector<int64_t> shape, const float* data) {
   return t;
 }
 
-void write_safetensors(const std::filesystem::path& path,
-                       const std::map<std::string, TensorData>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+namespace {
+
+// One tensor as the writer sees it: dtype, shape, borrowed bytes.
+struct OutTensor {
+  DType dtype;
+  const std::vector<int64_t>* shape;
+  const uint8_t* data;
+  size_t n_bytes;
+};
+
+void write_safetensors_impl(const std::filesystem::path& path,
+                            const std::vector<std::pair<std::string, OutTensor>>& tensors,
+                            const std::map<std::string, std::string>& metadata, size_t chunk,
+                            const std::function<void(const uint8_t*, size_t)>& after_chunk) {
   json h = json::object();
   if (!metadata.empty()) h["__metadata__"] = metadata;
   uint64_t offset = 0;
@@ -233,20 +245,20 @@ void write_safetensors(const std::filesystem::path& path,
     if (name == "__metadata__")
       throw std::runtime_error("write_safetensors: reserved tensor name __metadata__");
     uint64_t n = 1;
-    for (int64_t d : t.shape) {
+    for (int64_t d : *t.shape) {
       if (d < 0)
         throw std::runtime_error("write_safetensors " + path.string() + ": negative dim in '" +
                                  name + "'");
       n *= static_cast<uint64_t>(d);
     }
-    if (n * dtype_size(t.dtype) != t.bytes.size())
+    if (n * dtype_size(t.dtype) != t.n_bytes)
       throw std::runtime_error("write_safetensors " + path.string() + ": tensor '" + name +
-                               "' has " + std::to_string(t.bytes.size()) + " bytes, shape needs " +
+                               "' has " + std::to_string(t.n_bytes) + " bytes, shape needs " +
                                std::to_string(n * dtype_size(t.dtype)));
     h[name] = {{"dtype", dtype_name(t.dtype)},
-               {"shape", t.shape},
-               {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
+               {"shape", *t.shape},
+               {"data_offsets", {offset, offset + t.n_bytes}}};
+    offset += t.n_bytes;
   }
   std::string header = h.dump();
   header.append((8 - header.size() % 8) % 8, ' ');
@@ -260,8 +272,11 @@ void write_safetensors(const std::filesystem::path& path,
     f.write(reinterpret_cast<const char*>(len), 8);
     f.write(header.data(), static_cast<std::streamsize>(header.size()));
     for (const auto& [name, t] : tensors)
-      f.write(reinterpret_cast<const char*>(t.bytes.data()),
-              static_cast<std::streamsize>(t.bytes.size()));
+      for (size_t o = 0; o < t.n_bytes; o += chunk) {
+        const size_t n = std::min(chunk, t.n_bytes - o);
+        f.write(reinterpret_cast<const char*>(t.data + o), static_cast<std::streamsize>(n));
+        if (after_chunk) after_chunk(t.data + o, n);
+      }
     f.flush();
     if (!f) throw std::runtime_error("write_safetensors: write failed: " + tmp.string());
   }
@@ -270,6 +285,26 @@ void write_safetensors(const std::filesystem::path& path,
   if (ec)
     throw std::runtime_error("write_safetensors: cannot rename " + tmp.string() + ": " +
                              ec.message());
+}
+
+}  // namespace
+
+void write_safetensors(const std::filesystem::path& path,
+                       const std::map<std::string, TensorData>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  std::vector<std::pair<std::string, OutTensor>> v;
+  for (const auto& [name, t] : tensors)
+    v.push_back({name, {t.dtype, &t.shape, t.bytes.data(), t.bytes.size()}});
+  write_safetensors_impl(path, v, metadata, std::numeric_limits<size_t>::max(), {});
+}
+
+void write_safetensors_views(const std::filesystem::path& path,
+                             const std::map<std::string, const TensorView*>& tensors,
+                             const std::map<std::string, std::string>& metadata, size_t chunk,
+                             const std::function<void(const uint8_t*, size_t)>& after_chunk) {
+  std::vector<std::pair<std::string, OutTensor>> v;
+  for (const auto& [name, t] : tensors) v.push_back({name, {t->dtype, &t->shape, t->data, t->n_bytes}});
+  write_safetensors_impl(path, v, metadata, std::max<size_t>(1, chunk), after_chunk);
 }
 
 }  // namespace qsweep::model

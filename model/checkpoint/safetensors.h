@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -86,5 +87,15 @@ std::string shape_string(const std::vector<int64_t>& shape);
 void write_safetensors(const std::filesystem::path& path,
                        const std::map<std::string, TensorData>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+/// The same file from borrowed bytes (e.g. tensors of a read-only mapping),
+/// written in chunks of at most `chunk` bytes; `after_chunk(data, n)`
+/// (optional) runs after each chunk is written — e.g. to release the pages of
+/// a mapping so that copying a large tensor never holds it in memory.
+void write_safetensors_views(const std::filesystem::path& path,
+                             const std::map<std::string, const TensorView*>& tensors,
+                             const std::map<std::string, std::string>& metadata = {},
+                             size_t chunk = size_t(32) << 20,
+                             const std::function<void(const uint8_t*, size_t)>& after_chunk = {});
 
 }  // namespace qsweep::model

@@ -1,5 +1,7 @@
 #include "model/tokenizer/hf_tokenizer.h"
 
+#include "model/util/text_file.h"
+
 #include "model/tokenizer/component_json.h"
 
 #include <cerrno>
@@ -20,13 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 json parse_json(const std::string& text, const std::string& name) {
   try {

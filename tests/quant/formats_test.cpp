@@ -134,8 +134,9 @@ void expect_same(const QuantizedLinear& a, const QuantizedLinear& b, const std::
   EXPECT_EQ(a.weight.g_idx, b.weight.g_idx);
   ASSERT_EQ(a.weight.scale.cols(), b.weight.scale.cols());
   EXPECT_EQ((a.weight.scale.array() != b.weight.scale.array()).count(), 0) << "scales";
-  if (a.type == WeightType::kInt)
+  if (a.type == WeightType::kInt) {
     EXPECT_EQ((a.weight.zero.array() != b.weight.zero.array()).count(), 0) << "zeros";
+  }
   ASSERT_EQ(a.weight.q.size(), b.weight.q.size());
   EXPECT_EQ(std::memcmp(a.weight.q.data(), b.weight.q.data(), sizeof(float) * a.weight.q.size()), 0)
       << "q not bit-identical";

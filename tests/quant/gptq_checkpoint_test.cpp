@@ -1,34 +1,20 @@
 // AutoGPTQ v1 tensors (SPECS.md A1.5, A5.1): packed round trip and decode.
 // Whole-model writing and loading: quantize_model_test.cpp.
-#include "quant/formats/quantized_loader.h"
 #include "quant/gptq_checkpoint.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "model/checkpoint/checkpoint.h"
-#include "model/checkpoint/llama2c.h"
 #include "model/dtype.h"
-#include "model/engine/engine.h"
-#include "model/tokenizer/llama2c_tokenizer.h"
 #include "tests/testutil.h"
 
 namespace qsweep::quant {
 namespace {
-
-namespace fs = std::filesystem;
-using nlohmann::json;
-
-fs::path fixture(const std::string& name) {
-  return fs::path(QSWEEP_QUANT_TEST_SOURCE_DIR) / "tests/fixtures/models" / name;
-}
 
 Eigen::MatrixXf random_matrix(int n, int k, uint32_t seed) {
   std::mt19937 rng(seed);

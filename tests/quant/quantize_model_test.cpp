@@ -129,7 +129,9 @@ TEST_P(QuantizeModelAll, StoredWeightsRoundTripAndEngineRunsThem) {
   QuantizeModelJob job = make_job(src, c, &seen, &stats, stories);
   const QuantizeModelResult res = quantize_model(src, job, tmp / "q");
   const int n_lin = 7 * src.config().n_layer - int(res.kept.size());
-  if (!stories) ASSERT_TRUE(res.kept.empty());
+  if (!stories) {
+    ASSERT_TRUE(res.kept.empty());
+  }
   ASSERT_GT(n_lin, 0);
   ASSERT_EQ(int(res.quantized.size()), n_lin);
   ASSERT_EQ(int(seen.size()), n_lin);
@@ -152,8 +154,9 @@ TEST_P(QuantizeModelAll, StoredWeightsRoundTripAndEngineRunsThem) {
     const bool norm = n.find("layernorm") != std::string::npos;
     const auto &a = src.view(n), &b = q.view(n);
     ASSERT_EQ(a.dtype, b.dtype) << n;
-    if (!norm || (c.method != Method::kAwq && !c.smooth))
+    if (!norm || (c.method != Method::kAwq && !c.smooth)) {
       EXPECT_EQ(std::memcmp(a.data, b.data, a.n_bytes), 0) << n;
+    }
   }
 
   // The engine runs it (reference and fast kernels agree) and stays near fp32.
