@@ -11,6 +11,9 @@
 //                                                 unfinished key (kept across failed or
 //                                                 killed attempts; removed once published)
 //   <root>/journal.jsonl                          run journal (see journal.h)
+//   <root>/journal/<stage kind>/*.jsonl           request journals of long stages (infer),
+//                                                 shared by nodes and kept across runs
+//                                                 (record_log.h); safe to delete
 //   <root>/stat-cache.jsonl                       file digest stat cache (file_digest.h)
 //
 // Invariants:

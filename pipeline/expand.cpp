@@ -592,6 +592,13 @@ class Expander {
             return;
           }
           fs::path p = fs::path(rel).is_absolute() ? fs::path(rel) : (e_.dir / rel);
+          std::error_code fec;
+          if (node.impl && fs::is_regular_file(p, fec)) {
+            if (std::string e = node.impl->check_file_input(pi.name, p.lexically_normal()); !e.empty()) {
+              err(at, sd, node.id + ": inputs." + pi.name + ": " + e);
+              return;
+            }
+          }
           in.items.push_back({-1, p.lexically_normal(), rel});
           continue;
         }

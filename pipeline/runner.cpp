@@ -244,6 +244,7 @@ bool Runner::run_stage(int i, const Resources& granted, std::atomic<int>& cancel
   ctx.key = key;
   ctx.experiment_dir = g_.experiment_dir;
   ctx.scratch_dir = store_.scratch_dir(key);
+  ctx.journal_dir = store_.root() / "journal" / n.kind;
   ctx.params = n.params;
   ctx.resources = granted;
   ctx.progress = &sink;

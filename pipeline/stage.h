@@ -88,6 +88,10 @@ struct StageContext {
   /// first use by the stage, removed by the runner after a successful
   /// publish. Empty: no resume support (e.g. tests).
   std::filesystem::path scratch_dir;
+  /// A directory shared by every node of this stage kind, kept across runs
+  /// (<cache>/journal/<kind>/): request journals that identical requests of
+  /// other nodes and later runs reuse. Empty: none (e.g. tests).
+  std::filesystem::path journal_dir;
   std::filesystem::path experiment_dir;         ///< directory of the experiment file
   nlohmann::json params;                        ///< resolved params (defaults filled in)
   std::map<std::string, ResolvedInput> inputs;  ///< by input name
@@ -119,6 +123,14 @@ class Stage {
   /// Validates resolved params beyond types (ranges, combinations); returns an
   /// error message naming the param, or empty.
   virtual std::string check_params(const nlohmann::json& params) const { return {}; }
+  /// Validates a local-file input (`file:PATH`) when the experiment is
+  /// expanded, e.g. parses an infer node's task file; returns an error
+  /// message (naming the file, line and field) or empty. Called only for
+  /// files that exist.
+  virtual std::string check_file_input(const std::string& input,
+                                       const std::filesystem::path& path) const {
+    return {};
+  }
   /// Runs the stage; throws on failure (RetryableError for retryable ones).
   virtual void run(StageContext& ctx) const = 0;
 };

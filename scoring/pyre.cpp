@@ -7,52 +7,11 @@
 #include <optional>
 #include <stdexcept>
 
+#include "model/util/python_str.h"
+
 namespace qsweep::scoring {
 
-namespace {
-
-// Decodes the code point at s[i] (valid UTF-8); std::nullopt for an invalid
-// sequence, which then counts as one opaque byte.
-std::optional<char32_t> decode_at(std::string_view s, size_t i, size_t* len) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  int n = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xE ? 3 : (b0 >> 3) == 0x1E ? 4 : 0;
-  *len = 1;
-  if (n == 0 || i + n > s.size()) return std::nullopt;
-  char32_t cp = n == 1 ? b0 : n == 2 ? (b0 & 0x1F) : n == 3 ? (b0 & 0x0F) : (b0 & 0x07);
-  for (int k = 1; k < n; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return std::nullopt;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  *len = n;
-  return cp;
-}
-
-bool python_isspace(char32_t c) {
-  return (c >= 0x9 && c <= 0xD) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-}  // namespace
-
-std::string python_strip(std::string_view s) {
-  // Walk forward to find the first non-space, remembering the end of the last
-  // non-space character.
-  size_t first = s.size(), last_end = 0;
-  for (size_t i = 0; i < s.size();) {
-    size_t len;
-    const auto cp = decode_at(s, i, &len);
-    const bool space = cp && python_isspace(*cp);
-    if (!space) {
-      if (first == s.size()) first = i;
-      last_end = i + len;
-    }
-    i += len;
-  }
-  if (first == s.size()) return {};
-  return std::string(s.substr(first, last_end - first));
-}
+std::string python_strip(std::string_view s) { return model::python_strip(s); }
 
 std::string translate_python_pattern(const std::string& p) {
   std::string out;

@@ -3,7 +3,9 @@
 #include "stages/command_stage.h"
 #include "stages/calibrate_stage.h"
 #include "stages/download_stage.h"
+#include "stages/infer_stage.h"
 #include "stages/quantize_stage.h"
+#include "stages/score_stage.h"
 
 namespace qsweep {
 
@@ -12,6 +14,8 @@ void register_builtin_stages(StageRegistry& r) {
   r.add(std::make_unique<CalibrateStage>());
   r.add(std::make_unique<DownloadStage>());
   r.add(std::make_unique<QuantizeStage>());
+  r.add(std::make_unique<InferStage>());
+  r.add(std::make_unique<ScoreStage>());
 }
 
 std::unique_ptr<StageRegistry> make_builtin_registry() {

@@ -5,3 +5,7 @@ qsweep_test(model_engine_test
           ${CMAKE_CURRENT_LIST_DIR}/engine_parity_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/engine_api_test.cpp
   LIBS qsweep_model)
+# model/backend: the embedded backend's lm-eval request encoding (stories260K).
+qsweep_test(model_backend_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/backend_test.cpp
+  LIBS qsweep_model)

@@ -1,0 +1,177 @@
+// Evaluation benchmarks (issue #5, Performance). Needs ../shared/data
+// (stories260K, the MMLU CSVs, the llama2 tokenizer); prints one line per
+// measurement. Threads: QSWEEP_BENCH_THREADS (default: all cores).
+//
+//   (a) the infer stage on stories260K over the whole MMLU test set (57
+//       subjects, 5-shot, 4 choices: 56,168 requests): requests/s, with the
+//       request journal written as it goes;
+//   (b) the same node again with a fresh output folder: every request is in
+//       the journal — the cost of resuming a finished 50k-request node
+//       (target < 2 s): task file + data + prompts + hashing + journal load +
+//       responses.jsonl / eval_set.json;
+//   (c) MMLU-style 5-shot 4-choice requests (the first docs of each subject)
+//       through the embedded backend with and without prefix reuse, on
+//       stories260K and on a synthetic 110M Llama (hidden 768, 12 layers,
+//       vocab 32000, random weights) with the Llama-2 tokenizer: requests/s
+//       and the speedup of prefix reuse.
+
+#include <tbb/task_arena.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "model/backend/embedded_backend.h"
+#include "model/checkpoint/llama2c.h"
+#include "model/engine/engine.h"
+#include "model/engine/transformer.h"
+#include "model/tokenizer/llama2c_tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
+#include "model/util/text_file.h"
+#include "scoring/eval_set.h"
+#include "scoring/task.h"
+#include "stages/infer_stage.h"
+
+namespace qsweep {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+int bench_threads() {
+  const char* s = std::getenv("QSWEEP_BENCH_THREADS");
+  const int n = s ? std::atoi(s) : 0;
+  return n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+struct QuietProgress : ProgressSink {
+  void update(uint64_t, uint64_t, const std::string&) override {}
+  void log(const std::string& line) override { std::fprintf(stderr, "  [infer] %s\n", line.c_str()); }
+};
+
+double run_infer(const fs::path& model, const fs::path& data, const fs::path& task,
+                 const fs::path& journal, const fs::path& out, int threads, nlohmann::json* summary) {
+  InferStage st;
+  QuietProgress progress;
+  StageContext ctx;
+  ctx.node_id = "infer[bench]";
+  ctx.output_dir = out;
+  ctx.journal_dir = journal;
+  fs::create_directories(out);
+  ctx.params = nlohmann::json::object();
+  for (const auto& p : st.params()) ctx.params[p.name] = p.default_value;
+  ctx.params["threads"] = threads;
+  ctx.inputs["checkpoint"] = {"checkpoint", false, {{"hf[stories260K]", "bench-model-key", model}}};
+  ctx.inputs["dataset"] = {"dataset", false, {{"data[mmlu]", "bench-data-key", data}}};
+  ctx.inputs["task"] = {"task", false, {{"file:" + task.string(), "bench-task", task}}};
+  ctx.progress = &progress;
+  const auto t0 = Clock::now();
+  st.run(ctx);
+  const double s = since(t0);
+  *summary = model::read_json_file(out / "infer.json");
+  return s;
+}
+
+// Requests/s of the first `docs` docs per MMLU subject on `backend`'s model.
+void mc_throughput(const char* name, const model::Engine& engine, const model::Tokenizer& tok,
+                   const scoring::TaskConfig& task, const fs::path& data, size_t docs,
+                   size_t max_docs) {
+  scoring::PromptOptions o;
+  o.limit = docs;
+  const scoring::EvalSet set = scoring::build_eval_set(task, data, o);
+  std::vector<model::TextLoglikelihood> reqs;
+  for (const auto& r : set.requests)
+    if (r.doc < max_docs) reqs.push_back({r.context, r.continuation});
+  double rps[2];
+  for (int reuse = 1; reuse >= 0; --reuse) {
+    model::EmbeddedBackend b(engine, tok, {.reuse_prefix = reuse == 1});
+    const auto t0 = Clock::now();
+    const auto a = b.loglikelihood(reqs);
+    rps[reuse] = double(reqs.size()) / since(t0);
+    size_t ctx_tokens = 0;
+    for (const auto& x : a) ctx_tokens += size_t(x.context_tokens);
+    std::printf("%s: %zu requests (%zu docs), mean context %.0f tokens, prefix reuse %s: %.2f requests/s\n",
+                name, reqs.size(), std::min(max_docs, set.docs.size()), double(ctx_tokens) / double(reqs.size()),
+                reuse ? "on " : "off", rps[reuse]);
+  }
+  std::printf("%s: prefix reuse speedup %.2fx\n", name, rps[1] / rps[0]);
+}
+
+int main_impl() {
+  const fs::path src = QSWEEP_SOURCE_DIR;
+  const fs::path shared = src / ".." / "shared" / "data";
+  const fs::path bin = shared / "models/stories260K/stories260K.bin";
+  if (!fs::exists(bin)) {
+    std::fprintf(stderr, "eval_bench needs ../shared/data (stories260K, benchmarks/mmlu, tokenizers/llama2)\n");
+    return 2;
+  }
+  const int threads = bench_threads();
+  std::printf("threads: %d\n", threads);
+  const fs::path tmp = fs::temp_directory_path() / ("qsweep-eval-bench-" + std::to_string(::getpid()));
+  fs::create_directories(tmp / "model");
+  model::import_llama2c(bin, bin.parent_path() / "tok512.bin", tmp / "model");
+  model::write_hf_tokenizer(*model::Llama2cTokenizer::load((bin.parent_path() / "tok512.bin").string()),
+                            (tmp / "model").string());
+  const fs::path task_file = src / "experiments/tasks/mmlu.yaml";
+  const fs::path data = shared / "benchmarks/mmlu";
+  const scoring::TaskConfig task = scoring::load_task_file(task_file);
+
+  // (a) + (b)
+  nlohmann::json s1, s2;
+  const double t1 = run_infer(tmp / "model", data, task_file, tmp / "journal", tmp / "out1", threads, &s1);
+  const double n = s1["requests"].get<double>();
+  std::printf("(a) infer stage, stories260K, MMLU 5-shot (%.0f requests, %.0f computed): %.1f s = %.1f requests/s\n",
+              n, s1["computed"].get<double>(), t1, n / t1);
+  const double t2 = run_infer(tmp / "model", data, task_file, tmp / "journal", tmp / "out2", threads, &s2);
+  std::printf("(b) the same node resumed from its journal (%.0f of %.0f answered there): %.2f s\n",
+              s2["from_journal"].get<double>(), n, t2);
+
+  // (c)
+  tbb::task_arena arena(threads);
+  {
+    model::EngineOptions eo;
+    eo.arena = &arena;
+    const auto engine = model::Engine::load(tmp / "model", eo);
+    const auto tok = model::load_tokenizer((tmp / "model").string());
+    mc_throughput("(c) stories260K", *engine, *tok, task, data, 4, SIZE_MAX);
+  }
+  {
+    model::ModelConfig c;
+    c.arch = model::Arch::kLlama;
+    c.architecture = "LlamaForCausalLM";
+    c.vocab_size = 32000;
+    c.n_embd = 768;
+    c.n_ff = 2048;
+    c.n_layer = 12;
+    c.n_head = 12;
+    c.n_head_kv = 12;
+    c.head_dim = 64;
+    c.rms_norm_eps = 1e-5;
+    c.max_position_embeddings = 2048;
+    c.bos_token_id = 1;
+    model::EngineOptions eo;
+    eo.arena = &arena;
+    model::Engine engine(std::make_unique<model::Transformer>(c, 1234), eo);
+    const auto tok = model::load_tokenizer((shared / "tokenizers/llama2").string());
+    // The first doc of each of the first 24 subjects: 5-shot contexts of a few hundred tokens.
+    mc_throughput("(c) synthetic 110M", engine, *tok, task, data, 1, 24);
+  }
+  fs::remove_all(tmp);
+  return 0;
+}
+
+}  // namespace
+}  // namespace qsweep
+
+int main() {
+  try {
+    return qsweep::main_impl();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "eval_bench: %s\n", e.what());
+    return 1;
+  }
+}

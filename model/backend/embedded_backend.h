@@ -1,0 +1,61 @@
+#pragma once
+// The embedded CPU engine as a Backend, encoding requests as lm-eval v0.4.4's
+// HFLM does (lm_eval/models/huggingface.py, lm_eval/api/model.py):
+//   - encode(s) = tokenizer.encode(s, add_special_tokens = add_bos_token)
+//     (lm-eval's default add_bos_token is False);
+//   - loglikelihood: TemplateLM._encode_pair — the context's trailing
+//     whitespace (Python str.rstrip) moves to the front of the continuation;
+//     whole = encode(context + continuation), ctx = encode(context),
+//     cont = whole[len(ctx):]; an empty context scores encode(continuation)
+//     after [prefix_token] (BOS, else EOS); context + continuation keep their
+//     last max_length + 1 tokens (the engine truncates);
+//   - loglikelihood_rolling: rolling windows of max_length over encode(text),
+//     the first predicted from prefix_token;
+//   - generate_until: the context keeps its last max_length - max_gen_toks
+//     tokens; generation ends at EOS, after max_gen_toks tokens, or when the
+//     decoded text contains a stop string; the text is cut before the first
+//     occurrence of each stop string in turn (s.split(term)[0]).
+// Requests of one call run batched: loglikelihoods through
+// Engine::loglikelihood_batch (contexts shared by several requests are
+// prefilled once when reuse_prefix), generations in parallel.
+
+#include <utility>
+#include <vector>
+
+#include "model/backend/backend.h"
+#include "model/engine/engine.h"
+#include "model/tokenizer/tokenizer.h"
+
+namespace qsweep::model {
+
+struct EmbeddedBackendOptions {
+  bool add_bos_token = false;  // lm-eval model arg add_bos_token
+  bool reuse_prefix = true;    // prefill a shared context once (same answers, faster)
+};
+
+class EmbeddedBackend : public Backend {
+ public:
+  /// `engine` and `tok` must outlive the backend.
+  EmbeddedBackend(const Engine& engine, const Tokenizer& tok, EmbeddedBackendOptions opts);
+
+  std::string fingerprint() const override;
+  std::string describe() const override;
+  std::vector<LoglikelihoodAnswer> loglikelihood(std::span<const TextLoglikelihood> reqs) override;
+  std::vector<RollingAnswer> loglikelihood_rolling(std::span<const std::string> texts) override;
+  std::vector<std::string> generate_until(std::span<const TextGeneration> reqs) override;
+
+  /// lm-eval's token ids of a loglikelihood request (context, continuation).
+  std::pair<std::vector<int>, std::vector<int>> encode_pair(const std::string& context,
+                                                            const std::string& continuation) const;
+  /// BOS if the tokenizer has one, else EOS (lm-eval prefix_token_id).
+  int prefix_token() const;
+
+ private:
+  std::vector<int> encode(const std::string& s) const;
+
+  const Engine& engine_;
+  const Tokenizer& tok_;
+  EmbeddedBackendOptions opts_;
+};
+
+}  // namespace qsweep::model

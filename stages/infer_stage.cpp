@@ -1,0 +1,336 @@
+#include "stages/infer_stage.h"
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "cache/hash.h"
+#include "cache/record_log.h"
+#include "model/backend/embedded_backend.h"
+#include "model/engine/engine.h"
+#include "model/tokenizer/chat_template.h"
+#include "model/tokenizer/tokenizer.h"
+#include "model/util/text_file.h"
+#include "quant/formats/quantized_loader.h"
+#include "scoring/eval_set.h"
+#include "scoring/task.h"
+#include "stages/model_input.h"
+
+namespace qsweep {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::optional<int64_t> opt_int(const json& p, const char* k) {
+  if (!p.contains(k) || p[k].is_null()) return std::nullopt;
+  return p[k].get<int64_t>();
+}
+
+// The journal key of one request: everything of the request that can change
+// its answer (the model and backend are in the journal's file name).
+std::string request_hash(const scoring::Request& r) {
+  cache::KeyHasher h;
+  h.field("type", scoring::to_string(r.type));
+  h.field("context", r.context);
+  h.field("continuation", r.continuation);
+  if (r.type == scoring::RequestType::generate_until) {
+    for (const auto& u : r.gen.until) h.field("until", u);
+    h.field("max_gen_toks", int64_t(r.gen.max_gen_toks.value_or(256)));
+    h.field("do_sample", int64_t(r.gen.do_sample));
+    h.field("temperature", json(r.gen.temperature).dump());
+  }
+  return h.finish().hex();
+}
+
+// The answer as it is journaled and written to responses.jsonl.
+json answer_json(const model::LoglikelihoodAnswer* ll,
+                 const model::RollingAnswer* roll, const std::string* text) {
+  json v = json::object();
+  if (ll) {
+    v["logprob"] = ll->logprob;
+    v["is_greedy"] = ll->is_greedy;
+    v["context_tokens"] = ll->context_tokens;
+    v["continuation_tokens"] = ll->continuation_tokens;
+  } else if (roll) {
+    v["logprob"] = roll->logprob;
+    v["tokens"] = roll->tokens;
+  } else {
+    v["text"] = *text;
+  }
+  return v;
+}
+
+// Answers `reqs` (indices into set.requests) with one backend call per kind.
+std::vector<json> answer(model::Backend& backend, const scoring::EvalSet& set,
+                         const std::vector<size_t>& reqs) {
+  std::vector<json> out(reqs.size());
+  std::vector<size_t> ll_at, roll_at, gen_at;
+  std::vector<model::TextLoglikelihood> ll;
+  std::vector<std::string> roll;
+  std::vector<model::TextGeneration> gen;
+  for (size_t k = 0; k < reqs.size(); ++k) {
+    const scoring::Request& r = set.requests[reqs[k]];
+    switch (r.type) {
+      case scoring::RequestType::loglikelihood:
+        ll.push_back({r.context, r.continuation});
+        ll_at.push_back(k);
+        break;
+      case scoring::RequestType::loglikelihood_rolling:
+        roll.push_back(r.continuation);
+        roll_at.push_back(k);
+        break;
+      case scoring::RequestType::generate_until: {
+        model::TextGeneration g;
+        g.context = r.context;
+        g.until = r.gen.until;
+        g.max_gen_toks = r.gen.max_gen_toks.value_or(set.options.default_max_gen_toks);
+        g.do_sample = r.gen.do_sample;
+        g.temperature = r.gen.temperature;
+        gen.push_back(std::move(g));
+        gen_at.push_back(k);
+        break;
+      }
+    }
+  }
+  if (!ll.empty()) {
+    const auto a = backend.loglikelihood(ll);
+    for (size_t k = 0; k < a.size(); ++k)
+      out[ll_at[k]] = answer_json(&a[k], nullptr, nullptr);
+  }
+  if (!roll.empty()) {
+    const auto a = backend.loglikelihood_rolling(roll);
+    for (size_t k = 0; k < a.size(); ++k)
+      out[roll_at[k]] = answer_json(nullptr, &a[k], nullptr);
+  }
+  if (!gen.empty()) {
+    const auto a = backend.generate_until(gen);
+    for (size_t k = 0; k < a.size(); ++k)
+      out[gen_at[k]] = answer_json(nullptr, nullptr, &a[k]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string InferStage::description() const {
+  return "answers the lm-eval requests of a task (input `task`: a task file; `dataset`: its data "
+         "folder) with a model (input `checkpoint`), one record per request, resumable from a "
+         "request journal";
+}
+
+std::vector<ParamSpec> InferStage::params() const {
+  return {
+      {"backend", ParamType::kString, false, "embedded",
+       "embedded (the CPU engine; quantized checkpoints run their quantized kernels)"},
+      {"limit", ParamType::kInt, false, nullptr,
+       "lm-eval --limit: only the first N docs (per subtask); results are marked as limited"},
+      {"num_fewshot", ParamType::kInt, false, nullptr, "shots (default: the task file's)"},
+      {"apply_chat_template", ParamType::kBool, false, false,
+       "lm-eval --apply_chat_template: prompts rendered with the model's chat template"},
+      {"fewshot_as_multiturn", ParamType::kBool, false, false,
+       "lm-eval --fewshot_as_multiturn: each example a user/assistant turn (needs "
+       "apply_chat_template)"},
+      {"system_instruction", ParamType::kString, false, "",
+       "lm-eval --system_instruction: prepended to the description"},
+      {"chat_template", ParamType::kString, false, "auto",
+       "auto (the model's tokenizer_config.json chat_template) or a family (llama2, llama3, "
+       "llama3.1, gemma, gemma1, vicuna_v1.1, chatml)"},
+      {"add_bos_token", ParamType::kBool, false, false,
+       "lm-eval model arg add_bos_token: prompts start with BOS (lm-eval's default: no)"},
+      {"max_length", ParamType::kInt, false, 0,
+       "context length in tokens (0: the model's max_position_embeddings)"},
+      {"max_gen_toks", ParamType::kInt, false, 256,
+       "generation length when the task sets none (lm-eval's model default 256)"},
+      {"data_dir", ParamType::kString, false, "",
+       "sub-folder of the dataset artifact holding the task's data files"},
+      {"batch_size", ParamType::kInt, false, 64,
+       "requests per backend call and journal write (a kill loses at most one batch)"},
+      {"threads", ParamType::kInt, false, 0, "engine threads (0: the node's granted threads)"},
+  };
+}
+
+Resources InferStage::default_resources() const { return Resources::all_threads(); }
+
+std::string InferStage::check_params(const json& p) const {
+  if (p.value("backend", std::string("embedded")) != "embedded")
+    return "params.backend: unknown backend '" + p["backend"].get<std::string>() +
+           "' (available: embedded)";
+  if (auto l = opt_int(p, "limit"); l && *l <= 0)
+    return "params.limit: must be a positive number of docs (or null for all)";
+  if (auto n = opt_int(p, "num_fewshot"); n && *n < 0)
+    return "params.num_fewshot: must be >= 0 (or null for the task's)";
+  if (p.value("fewshot_as_multiturn", false) && !p.value("apply_chat_template", false))
+    return "params.fewshot_as_multiturn: needs apply_chat_template: true (as lm-eval)";
+  if (p.value("batch_size", int64_t(64)) <= 0) return "params.batch_size: must be positive";
+  if (p.value("max_gen_toks", int64_t(256)) <= 0) return "params.max_gen_toks: must be positive";
+  if (p.value("max_length", int64_t(0)) < 0) return "params.max_length: must be >= 0";
+  if (p.value("threads", int64_t(0)) < 0) return "params.threads: must be >= 0";
+  const std::string fam = p.value("chat_template", std::string("auto"));
+  if (fam != "auto" && !model::parse_chat_family(fam))
+    return "params.chat_template: unknown family '" + fam + "' (auto, " +
+           model::chat_family_names() + ")";
+  return {};
+}
+
+std::string InferStage::check_file_input(const std::string& input, const fs::path& path) const {
+  if (input != "task") return {};
+  try {
+    scoring::load_task_file(path);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
+}
+
+void InferStage::run(StageContext& ctx) const {
+  if (std::string e = check_params(ctx.params); !e.empty()) throw std::runtime_error(e);
+  const json& p = ctx.params;
+  const auto t0 = std::chrono::steady_clock::now();
+  const InputArtifact& task_in = single_input(ctx, "task", "a task file (file:tasks/NAME.yaml)");
+  const scoring::TaskConfig task = scoring::load_task_file(task_in.path);
+  const InputArtifact& ckpt_in = single_input(ctx, "checkpoint", "a model folder artifact");
+  const fs::path model_dir = find_model_dir(ckpt_in.path);
+  fs::path data_dir = single_input(ctx, "dataset", "the task's dataset folder").path;
+  if (const std::string sub = p.value("data_dir", std::string()); !sub.empty()) data_dir /= sub;
+
+  // The prompts.
+  scoring::PromptOptions opts;
+  if (auto n = opt_int(p, "num_fewshot")) opts.num_fewshot = int(*n);
+  if (auto l = opt_int(p, "limit")) opts.limit = size_t(*l);
+  opts.apply_chat_template = p.value("apply_chat_template", false);
+  opts.fewshot_as_multiturn = p.value("fewshot_as_multiturn", false);
+  opts.system_instruction = p.value("system_instruction", std::string());
+  opts.default_max_gen_toks = int(p.value("max_gen_toks", int64_t(256)));
+  std::optional<model::ChatTemplate> chat;
+  if (opts.apply_chat_template) {
+    const std::string fam = p.value("chat_template", std::string("auto"));
+    const fs::path cfg = model_dir / "tokenizer_config.json";
+    if (fam == "auto") {
+      chat = model::ChatTemplate::from_config(cfg.string(), std::nullopt);
+    } else {
+      chat = model::ChatTemplate::from_config(cfg.string(), model::parse_chat_family(fam));
+    }
+    opts.chat_template = &*chat;
+  }
+  const scoring::EvalSet set = scoring::build_eval_set(task, data_dir, opts);
+  ctx.progress->log(task.task + ": " + std::to_string(set.docs.size()) + " docs, " +
+                    std::to_string(set.requests.size()) + " requests" +
+                    (set.limit ? " (limit " + std::to_string(*set.limit) + ")" : ""));
+
+  // The backend.
+  model::EngineOptions eo;
+  const int64_t threads = p.value("threads", int64_t(0));
+  eo.threads = threads > 0 ? int(threads) : std::max(1, ctx.resources.threads);
+  eo.max_length = int(p.value("max_length", int64_t(0)));
+  eo.linear_loader = quant::quantized_linear_loader();
+  const auto engine = model::Engine::load(model_dir, eo);
+  const auto tok = model::load_tokenizer(model_dir.string());
+  model::EmbeddedBackendOptions bo;
+  bo.add_bos_token = p.value("add_bos_token", false);
+  model::EmbeddedBackend backend(*engine, *tok, bo);
+
+  // The journal: one per (model artifact, backend fingerprint).
+  std::unique_ptr<cache::RecordLog> journal;
+  {
+    cache::KeyHasher h;
+    h.field("model", ckpt_in.key);
+    h.field("backend", backend.fingerprint());
+    const std::string name = h.finish().hex() + ".jsonl";
+    const fs::path dir = !ctx.journal_dir.empty() ? ctx.journal_dir : ctx.scratch_dir;
+    if (!dir.empty()) journal = std::make_unique<cache::RecordLog>(dir / name);
+  }
+  std::vector<std::string> hashes(set.requests.size());
+  std::unordered_map<std::string, size_t> first_of;  // hash -> first request with it
+  std::vector<size_t> todo;
+  size_t from_journal = 0;
+  for (size_t i = 0; i < set.requests.size(); ++i) {
+    hashes[i] = request_hash(set.requests[i]);
+    if (journal && journal->find(hashes[i])) {
+      ++from_journal;
+      continue;
+    }
+    if (first_of.emplace(hashes[i], i).second) todo.push_back(i);
+  }
+  if (journal && journal->skipped_lines())
+    ctx.progress->log("request journal " + journal->path().string() + ": skipped " +
+                      std::to_string(journal->skipped_lines()) + " incomplete line(s)");
+  if (from_journal)
+    ctx.progress->log(std::to_string(from_journal) + " of " + std::to_string(set.requests.size()) +
+                      " requests answered from the request journal");
+
+  // Answer what is missing, a batch at a time, journaling each batch.
+  std::unordered_map<std::string, json> fresh;  // used when there is no journal
+  const size_t batch = size_t(p.value("batch_size", int64_t(64)));
+  // Progress counts the requests to compute (journaled and duplicate ones are
+  // not work); the log line above says how many came from the journal.
+  const uint64_t total = todo.size();
+  ctx.progress->update(0, total, "requests");
+  for (size_t b = 0; b < todo.size(); b += batch) {
+    if (ctx.cancelled())
+      throw std::runtime_error("infer cancelled after " + std::to_string(b) + " of " +
+                               std::to_string(todo.size()) +
+                               " new requests (those are journaled; a rerun resumes)");
+    const std::vector<size_t> chunk(todo.begin() + b,
+                                    todo.begin() + std::min(todo.size(), b + batch));
+    std::vector<json> answers = answer(backend, set, chunk);
+    std::vector<std::pair<std::string, json>> recs;
+    for (size_t k = 0; k < chunk.size(); ++k) recs.emplace_back(hashes[chunk[k]], std::move(answers[k]));
+    if (journal) {
+      journal->append(recs);
+    } else {
+      for (auto& [h, v] : recs) fresh.emplace(h, std::move(v));
+    }
+    ctx.progress->update(b + chunk.size(), total, "requests");
+  }
+
+  // Outputs.
+  {
+    std::ofstream f(ctx.output_dir / "responses.jsonl", std::ios::binary);
+    for (size_t i = 0; i < set.requests.size(); ++i) {
+      const json* v = journal ? journal->find(hashes[i]) : nullptr;
+      if (!v) {
+        auto it = fresh.find(hashes[i]);
+        if (it == fresh.end())
+          throw std::logic_error("infer: request " + std::to_string(i) + " has no answer");
+        v = &it->second;
+      }
+      json line = *v;
+      line["i"] = i;
+      line["doc"] = set.requests[i].doc;
+      line["index"] = set.requests[i].index;
+      line["hash"] = hashes[i];
+      f << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+    }
+    if (!f) throw std::runtime_error("cannot write " + (ctx.output_dir / "responses.jsonl").string());
+  }
+  model::write_text_file(ctx.output_dir / "eval_set.json",
+                         set.to_json().dump(-1, ' ', false, json::error_handler_t::replace));
+  model::write_text_file(ctx.output_dir / "task.yaml", model::read_text_file(task_in.path));
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  json summary = {{"format", 1},
+                  {"task", task.task},
+                  {"docs", set.docs.size()},
+                  {"requests", set.requests.size()},
+                  {"computed", todo.size()},
+                  {"from_journal", from_journal},
+                  {"limit", set.limit ? json(*set.limit) : json(nullptr)},
+                  {"fewshot_from_eval_split", set.fewshot_from_eval_split},
+                  {"backend", backend.fingerprint()},
+                  {"model_args", backend.describe()},
+                  {"model", ckpt_in.node},
+                  {"seconds", secs}};
+  model::write_text_file(ctx.output_dir / "infer.json", summary.dump(2) + "\n");
+  ctx.outputs = {{"task", task.task},
+                 {"requests", set.requests.size()},
+                 {"computed", todo.size()},
+                 {"from_journal", from_journal},
+                 {"limit", summary["limit"]}};
+}
+
+}  // namespace qsweep

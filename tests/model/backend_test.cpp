@@ -1,0 +1,143 @@
+// The embedded backend's request encoding (lm-eval v0.4.4 HFLM semantics) on
+// stories260K: _encode_pair's whitespace move, the empty-context prefix
+// token, add_bos_token, answers equal to the engine's own scoring, stop
+// strings, and the fingerprint.
+
+#include <gtest/gtest.h>
+
+#include "model/backend/embedded_backend.h"
+#include "model/engine/engine.h"
+#include "model/tokenizer/llama2c_tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
+#include "tests/quant/stories260k.h"
+#include "tests/testutil.h"
+
+namespace qsweep::model {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Stories {
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<Tokenizer> tok;
+};
+
+// One imported copy per test process.
+Stories* stories() {
+  static testing::TempDir* dir = nullptr;
+  static Stories s;
+  if (!dir) {
+    dir = new testing::TempDir;
+    if (!testing::import_stories260k(dir->path())) return nullptr;
+    write_hf_tokenizer(*Llama2cTokenizer::load(
+                           (testing::stories260k_bin().parent_path() / "tok512.bin").string()),
+                       dir->path().string());
+    s.engine = Engine::load(dir->path(), {.threads = 2});
+    s.tok = load_tokenizer(dir->path().string());
+  }
+  return s.engine ? &s : nullptr;
+}
+
+std::vector<int> ids(const Tokenizer& t, const std::string& s, bool special = false) {
+  const auto v = t.encode(s, special);
+  return {v.begin(), v.end()};
+}
+
+#define NEED_STORIES()                                               \
+  Stories* st = stories();                                           \
+  if (!st) GTEST_SKIP() << qsweep::testing::k_stories260k_skip;      \
+  (void)st
+
+TEST(EmbeddedBackend, EncodePairMovesTrailingWhitespaceToTheContinuation) {
+  NEED_STORIES();
+  EmbeddedBackend b(*st->engine, *st->tok, {});
+  // lm-eval: context "Once upon a time " + continuation "there" is scored as
+  // encode("Once upon a time") then whole[len(ctx):] of encode(context+continuation).
+  const auto [ctx, cont] = b.encode_pair("Once upon a time ", "there");
+  EXPECT_EQ(ctx, ids(*st->tok, "Once upon a time"));
+  const auto whole = ids(*st->tok, "Once upon a time there");
+  ASSERT_GE(whole.size(), ctx.size());
+  EXPECT_EQ(cont, std::vector<int>(whole.begin() + ctx.size(), whole.end()));
+  EXPECT_EQ(b.encode_pair("Once upon a time", " there"), b.encode_pair("Once upon a time ", "there"));
+  // Unicode whitespace (U+00A0) counts as Python whitespace too.
+  const auto [ctx2, cont2] = b.encode_pair("Lily\xC2\xA0", "ran");
+  EXPECT_EQ(ctx2, ids(*st->tok, "Lily"));
+}
+
+TEST(EmbeddedBackend, EmptyContextStartsFromBos) {
+  NEED_STORIES();
+  EmbeddedBackend b(*st->engine, *st->tok, {});
+  const auto [ctx, cont] = b.encode_pair("", "Once upon a time");
+  EXPECT_EQ(ctx, std::vector<int>{st->tok->bos_id()});
+  EXPECT_EQ(cont, ids(*st->tok, "Once upon a time"));
+}
+
+TEST(EmbeddedBackend, AddBosTokenPrefixesTheContextAndChangesTheFingerprint) {
+  NEED_STORIES();
+  EmbeddedBackend plain(*st->engine, *st->tok, {});
+  EmbeddedBackend bos(*st->engine, *st->tok, {.add_bos_token = true});
+  const auto [c0, k0] = plain.encode_pair("Once upon a time", " there");
+  const auto [c1, k1] = bos.encode_pair("Once upon a time", " there");
+  ASSERT_FALSE(c1.empty());
+  EXPECT_EQ(c1.front(), st->tok->bos_id());
+  EXPECT_EQ(std::vector<int>(c1.begin() + 1, c1.end()), c0);
+  EXPECT_EQ(k0, k1);
+  EXPECT_NE(plain.fingerprint(), bos.fingerprint());
+}
+
+TEST(EmbeddedBackend, LoglikelihoodEqualsTheEngineOnTheEncodedPair) {
+  NEED_STORIES();
+  EmbeddedBackend b(*st->engine, *st->tok, {});
+  EmbeddedBackend naive(*st->engine, *st->tok, {.reuse_prefix = false});
+  std::vector<TextLoglikelihood> reqs = {{"Lily saw a big", " dog"},
+                                         {"Lily saw a big", " cat"},
+                                         {"Lily saw a big ", "tree."},
+                                         {"", "Once upon a time"}};
+  const auto a = b.loglikelihood(reqs);
+  const auto n = naive.loglikelihood(reqs);
+  ASSERT_EQ(a.size(), reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const auto [ctx, cont] = b.encode_pair(reqs[i].context, reqs[i].continuation);
+    const LoglikelihoodResult want = st->engine->loglikelihood(ctx, cont);
+    EXPECT_NEAR(a[i].logprob, want.logprob, 1e-4) << i;
+    EXPECT_EQ(a[i].is_greedy, want.is_greedy) << i;
+    EXPECT_NEAR(n[i].logprob, a[i].logprob, 1e-4) << "prefix reuse changes no answer: " << i;
+    EXPECT_EQ(a[i].context_tokens, int(ctx.size()));
+    EXPECT_EQ(a[i].continuation_tokens, int(cont.size()));
+    EXPECT_LT(a[i].logprob, 0);
+  }
+}
+
+TEST(EmbeddedBackend, GenerateUntilCutsAtTheFirstStopString) {
+  NEED_STORIES();
+  EmbeddedBackend b(*st->engine, *st->tok, {});
+  TextGeneration free_run{.context = "Once upon a time", .until = {}, .max_gen_toks = 40};
+  const std::string full = b.generate_until(std::span(&free_run, 1))[0];
+  ASSERT_GT(full.size(), 10u) << full;
+  // Stop at a substring that occurs in the free generation: the answer is
+  // everything before its first occurrence.
+  const std::string stop = full.substr(full.size() / 2, 3);
+  TextGeneration cut = free_run;
+  cut.until = {stop};
+  const std::string got = b.generate_until(std::span(&cut, 1))[0];
+  EXPECT_EQ(got, full.substr(0, full.find(stop))) << "stop \"" << stop << "\" in \"" << full << "\"";
+  // max_gen_toks bounds the length in tokens.
+  TextGeneration few = free_run;
+  few.max_gen_toks = 3;
+  const std::string short_gen = b.generate_until(std::span(&few, 1))[0];
+  EXPECT_LE(ids(*st->tok, short_gen).size(), 4u) << short_gen;
+  EXPECT_EQ(full.rfind(short_gen, 0), 0u) << "greedy decoding is a prefix of the longer run";
+}
+
+TEST(EmbeddedBackend, RollingScoresEveryToken) {
+  NEED_STORIES();
+  EmbeddedBackend b(*st->engine, *st->tok, {});
+  const std::string text = "Once upon a time, there was a little girl named Lily.";
+  const auto r = b.loglikelihood_rolling(std::vector<std::string>{text});
+  EXPECT_EQ(r[0].tokens, int(ids(*st->tok, text).size()));
+  const auto ll = b.loglikelihood(std::vector<TextLoglikelihood>{{"", text}});
+  EXPECT_NEAR(r[0].logprob, ll[0].logprob, 1e-3) << "one window = the BOS-prefixed loglikelihood";
+}
+
+}  // namespace
+}  // namespace qsweep::model
