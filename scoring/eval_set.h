@@ -71,6 +71,9 @@ struct EvalSet {
   bool fewshot_from_eval_split = false;  // the few-shot split was missing (see task.h)
   std::optional<std::size_t> limit;      // the --limit applied, if any
   std::size_t docs_before_limit = 0;     // "original" in lm-eval's n-samples
+  /// Per subtasks[i], its doc count before the limit ("original" of the
+  /// subtask in n-samples); empty = unknown (written as null).
+  std::vector<std::size_t> subtask_docs_before_limit;
   PromptOptions options;                 // chat_template pointer not kept
 
   nlohmann::json to_json() const;

@@ -21,6 +21,9 @@ struct RunInfo {
   std::string model_args;   // backend settings, human readable
   std::string backend;      // backend fingerprint
   nlohmann::json extra = nlohmann::json::object();  // merged into `config`
+  /// lm-eval --bootstrap_iters (100000): the bootstrap of a `perplexity`
+  /// stderr; <= 0 makes every stderr "N/A", as lm-eval.
+  int bootstrap_iters = 100000;
 };
 
 struct TaskResults {

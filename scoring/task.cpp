@@ -416,6 +416,7 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
   }
   if (const auto n = root["metric_list"]) t.metric_list = r.list(n, "metric_list");
   if (const auto n = root["filter_list"]) t.filter_list = r.list(n, "filter_list");
+  if (const auto n = root["metadata"]) t.metadata = yaml_to_json(n);
 
   if (t.task.empty()) r.fail(root, "missing key 'task'");
   if (!t.doc_to_text.set) r.fail(root, "missing key 'doc_to_text'");

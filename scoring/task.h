@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -86,6 +87,14 @@ struct TaskConfig {
   nlohmann::json filter_list = nlohmann::json::array();
   std::string process_docs;     // name of a built-in C++ processor, "" = none
   std::string process_results;  // idem
+  // Subtasks and groups (parsed on the task branch; default: none).
+  std::string subtask_field;  // doc field naming a doc's subtask ("" = no subtasks)
+  /// Two-level groups as lm-eval's mmlu: {group, [subtask values]}, a value
+  /// being the subtask name without the "<task>_" prefix ("anatomy").
+  std::vector<std::pair<std::string, std::vector<std::string>>> subtask_groups;
+  nlohmann::json aggregate_metric_list;  // lm-eval group aggregate_metric_list (null = default)
+  std::string group;                     // lm-eval group name ("" = the task name)
+  nlohmann::json metadata;               // the file's `metadata` mapping (version), null if none
 
   /// The split the task is scored on: test_split, else validation_split.
   const std::string& eval_split() const { return test_split.empty() ? validation_split : test_split; }
