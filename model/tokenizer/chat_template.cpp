@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "model/tokenizer/utf8.h"
+#include "model/util/python_str.h"
 
 namespace qsweep::model {
 #include "model/tokenizer/chat_template_known.inc"
@@ -21,12 +22,6 @@ namespace {
 
 constexpr const char* k_alternate =
     "Conversation roles must alternate user/assistant/user/assistant/...";
-
-bool python_space(uint32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
-}
 
 std::string normalize_template(std::string s) {
   std::string out;
@@ -206,23 +201,6 @@ std::string config_token(const nlohmann::json& j, const char* key) {
 }
 
 }  // namespace
-
-std::string python_strip(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e) {
-    size_t n;
-    if (!python_space(utf8::decode(s, b, &n))) break;
-    b += n;
-  }
-  while (e > b) {
-    size_t k = e - 1;
-    while (k > b && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80) --k;
-    size_t n;
-    if (!python_space(utf8::decode(s, k, &n))) break;
-    e = k;
-  }
-  return std::string(s.substr(b, e - b));
-}
 
 const char* chat_family_name(ChatFamily f) {
   switch (f) {

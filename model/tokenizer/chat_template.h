@@ -103,8 +103,4 @@ class ChatTemplate {
   std::string date_string_ = k_default_date_string;
 };
 
-/// Python's str.strip() (Jinja `trim`): removes leading and trailing
-/// whitespace as Python's str.isspace() defines it.
-std::string python_strip(std::string_view s);
-
 }  // namespace qsweep::model

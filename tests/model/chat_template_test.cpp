@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "model/tokenizer/hf_tokenizer.h"
+#include "model/util/python_str.h"
 #include "tests/testutil.h"
 
 namespace qsweep::model {
@@ -254,6 +255,12 @@ TEST(ChatTemplate, PythonStrip) {
   EXPECT_EQ(python_strip("\xE3\x80\x80x\xC2\xA0"), "x");      // U+3000, U+00A0
   EXPECT_EQ(python_strip("\xE2\x80\x8Bx"), "\xE2\x80\x8Bx");  // U+200B is not whitespace
   EXPECT_EQ(python_strip(""), "");
+  // rstrip keeps the leading whitespace (lm-eval _encode_pair moves only the trailing part).
+  EXPECT_EQ(python_rstrip(" a\t\xC2\xA0\n"), " a");
+  EXPECT_EQ(python_rstrip("Answer:\xE3\x80\x80"), "Answer:");
+  EXPECT_EQ(python_rstrip("x\xE2\x80\x8B"), "x\xE2\x80\x8B");
+  EXPECT_EQ(python_rstrip("\n\n"), "");
+  EXPECT_EQ(python_rstrip("\xFF "), "\xFF") << "an invalid byte is not whitespace";
 }
 
 }  // namespace
