@@ -9,6 +9,7 @@
 
 #include "model/util/python_random.h"
 #include "model/util/text_file.h"
+#include "scoring/processors.h"
 
 namespace qsweep::scoring {
 
@@ -179,10 +180,32 @@ class Reader {
     }
   }
 
+  /// The processor named by a `!function NAME` scalar for `slot`; fails
+  /// listing the known names when NAME is not one of them.
+  std::string function_name(const YAML::Node& n, const std::string& key, ProcessorSlot slot) const {
+    if (!n.IsScalar()) fail(n, "key '" + key + "': !function expects a processor name, got " + node_kind(n));
+    const std::string name = n.Scalar();
+    if (is_known_processor(slot, name)) return name;
+    const auto known = known_processors(slot);
+    std::string list;
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    std::string msg = "key '" + key + "': unknown processor '" + name + "' (known for " + key + ": " +
+                      (list.empty() ? std::string("none") : list) + ")";
+    const std::string sug = nearest(name, known);
+    if (!sug.empty()) msg += "; did you mean '" + sug + "'?";
+    fail(n, msg);
+  }
+
+  static bool is_function_tag(const YAML::Node& n) { return n.Tag() == "!function"; }
+
   DocField doc_field(const YAML::Node& n, const std::string& key, const std::string& task,
-                     bool allow_list) const {
+                     bool allow_list, ProcessorSlot slot) const {
     DocField f;
     f.set = true;
+    if (is_function_tag(n)) {
+      f.function = function_name(n, key, slot);
+      return f;
+    }
     if (n.IsSequence()) {
       if (!allow_list) fail(n, "key '" + key + "': expected a template string, got a list");
       f.literal = yaml_to_json(n);
@@ -218,7 +241,9 @@ const std::vector<std::string> kTopKeys = {
     "doc_to_text",   "doc_to_target", "doc_to_choice",   "description",      "target_delimiter",
     "fewshot_delimiter", "num_fewshot", "fewshot_config", "generation_kwargs", "metric_list",
     "filter_list",   "process_docs",  "process_results", "metadata",         "should_decontaminate",
-    "doc_to_decontamination_query", "repeats"};
+    "doc_to_decontamination_query", "repeats", "data_files", "data_format", "subtask_field",
+    "subtask_groups", "aggregate_metric_list", "group", "task_alias"};
+const std::vector<std::string> kDataFormats = {"jsonl", "json", "arc_json", "mmlu_csv", "truthfulqa_mc_json"};
 const std::vector<std::string> kFewshotKeys = {"sampler"};
 const std::vector<std::string> kGenKeys = {"until", "max_gen_toks", "do_sample", "temperature"};
 
@@ -246,6 +271,7 @@ const char* to_string(OutputType t) {
 
 json DocField::value(const json& doc, bool as_value, bool digits_to_int) const {
   if (!set) throw std::runtime_error("field not set");
+  if (!function.empty()) return apply_doc_function(function, doc);
   if (!literal.is_null()) return literal;
   if (doc.is_object() && doc.contains(source)) return doc.at(source);
   if (as_value) {
@@ -287,6 +313,20 @@ const std::string& TaskConfig::fewshot_source_split() const {
   return test_split;
 }
 
+bool TaskConfig::multiple_input() const {
+  if (doc_to_text.function == "winogrande.doc_to_text") return true;
+  return doc_to_text.function.empty() && doc_to_text.literal.is_number_integer();
+}
+
+std::vector<std::string> TaskConfig::split_patterns(const std::string& split) const {
+  for (const auto& [s, patterns] : data_files)
+    if (s == split) return patterns;
+  if (data_format == "mmlu_csv") return {split + "/*_" + split + ".csv"};
+  if (data_format == "json" || data_format == "arc_json" || data_format == "truthfulqa_mc_json")
+    return {split + ".json"};
+  return {split + ".jsonl"};
+}
+
 json TaskConfig::text(const json& doc) const {
   return doc_to_text.value(doc, false, doc_to_choice.set);
 }
@@ -306,7 +346,8 @@ std::string TaskConfig::description_for(const json& doc) const {
 }
 
 int TaskConfig::gold_index(const json& doc) const {
-  json t = target(doc);
+  // multiple_input (Winogrande): the gold is doc_to_text's int.
+  json t = multiple_input() ? text(doc) : target(doc);
   if (t.is_array()) {
     if (t.empty()) throw std::runtime_error(task + ": empty target list");
     t = t.front();
@@ -348,8 +389,59 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
   std::string training;
   s("training_split", training);
   s("fewshot_split", t.fewshot_split);
-  s("process_docs", t.process_docs);
-  s("process_results", t.process_results);
+  auto processor = [&](const char* key, ProcessorSlot slot, std::string& out) {
+    const auto n = root[key];
+    if (!n) return;
+    out = Reader::is_function_tag(n) ? r.function_name(n, key, slot) : r.str(n, key);
+  };
+  processor("process_docs", ProcessorSlot::process_docs, t.process_docs);
+  processor("process_results", ProcessorSlot::process_results, t.process_results);
+  s("subtask_field", t.subtask_field);
+  s("group", t.group);
+  // data_files: lm-eval's dataset_kwargs.data_files, then the top-level
+  // shorthand (which wins for a split given in both).
+  auto data_files = [&](const YAML::Node& n) {
+    if (!n.IsMap()) r.fail(n, std::string("key 'data_files': expected a mapping SPLIT: PATH, got ") + node_kind(n));
+    for (const auto& kv : n) {
+      const std::string split = kv.first.Scalar();
+      std::vector<std::string> patterns;
+      if (kv.second.IsSequence()) {
+        for (const auto& e : kv.second) patterns.push_back(r.str(e, "data_files." + split));
+      } else patterns.push_back(r.str(kv.second, "data_files." + split));
+      if (patterns.empty()) r.fail(kv.second, "key 'data_files." + split + "': no path given");
+      auto it = std::find_if(t.data_files.begin(), t.data_files.end(),
+                             [&](const auto& e) { return e.first == split; });
+      if (it != t.data_files.end()) it->second = patterns;
+      else t.data_files.emplace_back(split, patterns);
+    }
+  };
+  if (const auto n = root["dataset_kwargs"]) {
+    if (!n.IsMap()) r.fail(n, std::string("key 'dataset_kwargs': expected a mapping, got ") + node_kind(n));
+    if (const auto d = n["data_files"]) data_files(d);
+  }
+  if (const auto n = root["data_files"]) data_files(n);
+  if (const auto n = root["data_format"]) {
+    const std::string v = r.str(n, "data_format");
+    if (std::find(kDataFormats.begin(), kDataFormats.end(), v) == kDataFormats.end()) {
+      std::string msg = "key 'data_format': unknown format '" + v +
+                        "' (one of jsonl, json, arc_json, mmlu_csv, truthfulqa_mc_json)";
+      const std::string sug = nearest(v, kDataFormats);
+      if (!sug.empty()) msg += "; did you mean '" + sug + "'?";
+      r.fail(n, msg);
+    }
+    t.data_format = v;
+  }
+  if (const auto n = root["subtask_groups"]) {
+    if (!n.IsMap()) r.fail(n, std::string("key 'subtask_groups': expected a mapping GROUP: [values], got ") + node_kind(n));
+    for (const auto& kv : n) {
+      const std::string g = kv.first.Scalar();
+      if (!kv.second.IsSequence()) r.fail(kv.second, "key 'subtask_groups." + g + "': expected a list, got " + node_kind(kv.second));
+      std::vector<std::string> values;
+      for (const auto& e : kv.second) values.push_back(r.str(e, "subtask_groups." + g));
+      t.subtask_groups.emplace_back(g, std::move(values));
+    }
+  }
+  if (const auto n = root["aggregate_metric_list"]) t.aggregate_metric_list = r.list(n, "aggregate_metric_list");
   // lm-eval picks few-shot docs from the training split when no
   // fewshot_split is given.
   if (t.fewshot_split.empty() && !training.empty()) t.fewshot_split = training;
@@ -368,9 +460,9 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
     }
     t.output_type = static_cast<OutputType>(it - kinds.begin());
   }
-  if (const auto n = root["doc_to_text"]) t.doc_to_text = r.doc_field(n, "doc_to_text", t.task, false);
-  if (const auto n = root["doc_to_target"]) t.doc_to_target = r.doc_field(n, "doc_to_target", t.task, false);
-  if (const auto n = root["doc_to_choice"]) t.doc_to_choice = r.doc_field(n, "doc_to_choice", t.task, true);
+  if (const auto n = root["doc_to_text"]) t.doc_to_text = r.doc_field(n, "doc_to_text", t.task, false, ProcessorSlot::doc_to_text);
+  if (const auto n = root["doc_to_target"]) t.doc_to_target = r.doc_field(n, "doc_to_target", t.task, false, ProcessorSlot::doc_to_target);
+  if (const auto n = root["doc_to_choice"]) t.doc_to_choice = r.doc_field(n, "doc_to_choice", t.task, true, ProcessorSlot::doc_to_choice);
   if (const auto n = root["description"]) {
     t.description = r.str(n, "description");
     if (!t.description.empty())
@@ -425,6 +517,8 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
     r.fail(root, "output_type multiple_choice needs 'doc_to_choice'");
   if (t.test_split.empty() && t.validation_split.empty())
     r.fail(root, "missing key 'test_split' (or 'validation_split')");
+  if (!t.subtask_groups.empty() && t.subtask_field.empty())
+    r.fail(root["subtask_groups"], "key 'subtask_groups' needs 'subtask_field'");
   return t;
 }
 

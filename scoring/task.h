@@ -53,6 +53,7 @@ struct GenerationKwargs {
 /// literal list (doc_to_choice: ["A","B","C","D"]) or an int.
 struct DocField {
   bool set = false;
+  std::string function;               // `!function NAME`: a built-in processor (processors.h)
   nlohmann::json literal;             // list or int given directly in YAML
   std::string source;                 // template source when a string
   std::shared_ptr<const Template> tmpl;  // parsed template when a string
@@ -87,14 +88,29 @@ struct TaskConfig {
   nlohmann::json filter_list = nlohmann::json::array();
   std::string process_docs;     // name of a built-in C++ processor, "" = none
   std::string process_results;  // idem
-  // Subtasks and groups (parsed on the task branch; default: none).
-  std::string subtask_field;  // doc field naming a doc's subtask ("" = no subtasks)
-  /// Two-level groups as lm-eval's mmlu: {group, [subtask values]}, a value
-  /// being the subtask name without the "<task>_" prefix ("anatomy").
-  std::vector<std::pair<std::string, std::vector<std::string>>> subtask_groups;
-  nlohmann::json aggregate_metric_list;  // lm-eval group aggregate_metric_list (null = default)
-  std::string group;                     // lm-eval group name ("" = the task name)
   nlohmann::json metadata;               // the file's `metadata` mapping (version), null if none
+
+  // Where the splits live inside the dataset folder (docs/scoring.md, "Data
+  // files"): split -> path patterns (relative, `*`/`?` globs allowed), from
+  // dataset_kwargs.data_files or the top-level data_files shorthand, in file
+  // order. A split without an entry is looked for at the format's default.
+  std::vector<std::pair<std::string, std::vector<std::string>>> data_files;
+  std::string data_format = "jsonl";  // jsonl | json | arc_json | mmlu_csv | truthfulqa_mc_json
+
+  // Subtasks (qsweep extension, docs/scoring.md "Subtasks"): the evaluated
+  // docs split by doc[subtask_field] into subtasks "<task>_<value>".
+  std::string subtask_field;
+  /// GROUP -> subtask values (field values, not task names), file order.
+  std::vector<std::pair<std::string, std::vector<std::string>>> subtask_groups;
+  nlohmann::json aggregate_metric_list;  // lm-eval's list as JSON (null = none)
+  std::string group;                     // the group's name ("" = none)
+
+  /// True when doc_to_text yields an int (the gold choice index): lm-eval's
+  /// multiple_input tasks (Winogrande), whose choices go into the context.
+  bool multiple_input() const;
+  /// The patterns of `split` (data_files entry, else the format's default:
+  /// SPLIT.jsonl / SPLIT.json / SPLIT/*_SPLIT.csv).
+  std::vector<std::string> split_patterns(const std::string& split) const;
 
   /// The split the task is scored on: test_split, else validation_split.
   const std::string& eval_split() const { return test_split.empty() ? validation_split : test_split; }
@@ -108,7 +124,8 @@ struct TaskConfig {
   nlohmann::json target(const nlohmann::json& doc) const;  // string, int or list
   std::vector<std::string> choices(const nlohmann::json& doc) const;
   std::string description_for(const nlohmann::json& doc) const;
-  /// The gold index for a multiple_choice doc (int target; string target ->
+  /// The gold index for a multiple_choice doc (multiple_input: the int text;
+  /// else int target; string target ->
   /// index in choices; list -> first element). Throws std::runtime_error.
   int gold_index(const nlohmann::json& doc) const;
 };
