@@ -444,12 +444,18 @@ TEST(ScoreGroups, TwoLevelWeightedAndMacro) {
   EXPECT_DOUBLE_EQ(r.at("mm_stem").at("acc,none").get<double>(), 4.0 / 6);
   EXPECT_NEAR(r.at("mm_stem").at("acc_stderr,none").get<double>(), 0.22821773229381923, 1e-15);
   EXPECT_DOUBLE_EQ(r.at("mm_other").at("acc,none").get<double>(), 0.0);
-  // top: micro mean 4/8; stderr pooled of (stem, n 6) and (other 0, n 2).
+  // top: lm-eval v0.4.4 aggregates over all leaves below it (subgroups
+  // flattened): micro mean 4/8; stderr pooled over (.25, n 4), (.5, n 2),
+  // (0, n 2): (3*.0625*4 + .25*2 + 0) / (8 - 3) = .25, sqrt(.25 / 8).
+  // (Pooling the subgroups' pooled stderrs instead would give 0.1804...)
   EXPECT_DOUBLE_EQ(r.at("mm").at("acc,none").get<double>(), 0.5);
-  EXPECT_NEAR(r.at("mm").at("acc_stderr,none").get<double>(), 0.18042195912175807, 1e-15);
+  EXPECT_NEAR(r.at("mm").at("acc_stderr,none").get<double>(), 0.1767766952966369, 1e-15);
   const json& g = res.results_json.at("groups");
   EXPECT_EQ(g.at("mm"), r.at("mm"));
   EXPECT_TRUE(g.contains("mm_stem"));
+  EXPECT_EQ(g.at("mm_stem").at("alias"), " - stem");
+  EXPECT_FALSE(res.results_json.at("versions").contains("mm"));
+  EXPECT_EQ(res.results_json.at("higher_is_better").at("mm"), json::parse(R"({"acc": true})"));
   EXPECT_FALSE(g.contains("mm_a"));
   EXPECT_EQ(res.results_json.at("group_subtasks"),
             json::parse(R"({"mm": ["mm_stem", "mm_other"], "mm_stem": ["mm_a", "mm_b"], "mm_other": ["mm_c"]})"));
@@ -475,7 +481,9 @@ TEST(ScoreGroups, UnweightedAggregateMetricList) {
   const auto res = score_eval_set(f.task, f.set, f.responses, run_info());
   const json& r = res.results_json.at("results");
   EXPECT_DOUBLE_EQ(r.at("mm_stem").at("acc,none").get<double>(), 0.625);
-  EXPECT_DOUBLE_EQ(r.at("mm").at("acc,none").get<double>(), 0.3125);
+  // top, unweighted: the mean over the three leaves, not over stem / other.
+  EXPECT_DOUBLE_EQ(r.at("mm").at("acc,none").get<double>(), 1.25 / 3);
+  EXPECT_DOUBLE_EQ(res.summary.at("mm").at("acc,none").at("macro_mean").get<double>(), 0.3125);
   f.task.aggregate_metric_list = json::parse(R"([{"metric": "acc_norm"}])");
   EXPECT_EQ(thrown_score(f.task, f.set, f.responses), "mm.yaml: aggregate_metric_list: the subtasks report no 'acc_norm,none'");
 }
