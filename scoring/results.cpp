@@ -240,7 +240,14 @@ TaskResults score_eval_set(const TaskConfig& task, const EvalSet& set,
       throw std::runtime_error(task.task + ": doc_id " + std::to_string(d.doc_id) + " has no subtask while others do");
     Leaf& leaf = leaves[leaf_index(has_subtasks ? d.subtask : task.task)];
     leaf.docs.push_back(i);
-    ScoredDoc sd = score_doc(task, metrics, filters, set, i, by_doc[i], responses);
+    ScoredDoc sd;
+    try {
+      sd = score_doc(task, metrics, filters, set, i, by_doc[i], responses);
+    } catch (const std::logic_error& e) {
+      // Python's IndexError / ValueError cases (a regex group_select past the
+      // matches, mc2 labels without a 0, ...) as runtime errors naming the doc.
+      throw std::runtime_error(task.task + ": doc_id " + std::to_string(d.doc_id) + ": " + e.what());
+    }
     for (auto& [key, item] : sd.values) leaf.items[key].push_back(item);
     out.samples.push_back(std::move(sd.sample));
   }

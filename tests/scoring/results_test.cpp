@@ -326,6 +326,13 @@ TEST(ScoreErrors, UnknownMetricFilterAndCounts) {
                          s, texts({"x"})),
             "g.yaml: metric 'exact_match': unknown option 'ignore_cas'");
   EXPECT_EQ(thrown_score(parse_task_yaml(base, "g.yaml"), s, texts({})), "g: 0 responses for 1 requests");
+  // group_select past the matches: Python's IndexError, named here.
+  EXPECT_EQ(thrown_score(parse_task_yaml(base + "filter_list:\n  - name: second\n    filter:\n"
+                                                "      - function: regex\n        regex_pattern: \"[0-9]\"\n"
+                                                "        group_select: 1\n",
+                                         "g.yaml"),
+                         s, texts({"only 1 digit"})),
+            "g: doc_id 0: regex filter [0-9]: group_select 1 out of 1 matches");
   const TaskConfig mc = parse_task_yaml(kMcTask, "t.yaml");
   const EvalSet m = mc_set("synth", {mc_doc("a", {"x", "y", "z"}, 0)}, {2});
   EXPECT_EQ(thrown_score(mc, m, mc_responses(m, {{-1, -2}})), "synth: doc_id 0: 2 requests for 3 choices");
