@@ -311,6 +311,17 @@ TEST(ScoreGenerate, NoFilterListIsTakeFirstNamedNoneAndCaseFilters) {
   EXPECT_EQ(lowered.results_json.at("results").at("g").at("exact_match,low"), 1.0);
   const auto none = score_eval_set(plain, s, texts({"YES", "7"}), run_info());
   EXPECT_EQ(none.results_json.at("results").at("g").at("exact_match,none"), 0.5);
+  // uppercase (one-to-one mappings), then a regex on the result.
+  const TaskConfig up = parse_task_yaml(
+      "task: g\ntest_split: test\ndoc_to_text: q\ndoc_to_target: a\n"
+      "filter_list:\n  - name: up\n    filter:\n      - function: uppercase\n"
+      "      - function: regex\n        regex_pattern: \"([A-ZÉ]+)!\"\n      - function: take_first\n",
+      "g.yaml");
+  const EvalSet u = gen_set("g", {json{{"q", "?"}, {"a", "CAFÉ"}}, json{{"q", "?"}, {"a", "X"}}});
+  const auto upper = score_eval_set(up, u, texts({"well, café! ok", "x?"}), run_info());
+  EXPECT_EQ(upper.samples[0].at("extracted").at("up"), "CAFÉ");
+  EXPECT_EQ(upper.samples[1].at("extracted").at("up"), "[invalid]");
+  EXPECT_EQ(upper.results_json.at("results").at("g").at("exact_match,up"), 0.5);
 }
 
 TEST(ScoreErrors, UnknownMetricFilterAndCounts) {
