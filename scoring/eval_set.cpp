@@ -206,6 +206,7 @@ EvalSet build_eval_set(const TaskConfig& task, const fs::path& dataset_dir, cons
     if (!subtask.empty()) es.subtasks.push_back(subtask);
     std::vector<json> sub_docs;
     for (const auto i : indices) sub_docs.push_back(docs[i]);
+    if (!subtask.empty()) es.subtask_docs_before_limit.push_back(sub_docs.size());
     // This subtask's few-shot pool (docs with the same field value).
     std::vector<json> pool;
     if (same_split) pool = sub_docs;

@@ -6,7 +6,8 @@
 //   leaf    = one lm-eval task: the task itself, or one subtask ("mmlu_anatomy")
 //   group   = the task when its docs have subtasks; with subtask_groups also
 //             one middle group per entry ("mmlu_stem"), members in
-//             EvalSet::subtasks order
+//             EvalSet::subtasks order. Every group's number is computed over
+//             all the leaves below it (lm-eval v0.4.4 flattens subgroups).
 //   key     = "metric,filter" ("acc,none", "exact_match,strict-match")
 #include "scoring/results.h"
 
@@ -239,7 +240,14 @@ TaskResults score_eval_set(const TaskConfig& task, const EvalSet& set,
       throw std::runtime_error(task.task + ": doc_id " + std::to_string(d.doc_id) + " has no subtask while others do");
     Leaf& leaf = leaves[leaf_index(has_subtasks ? d.subtask : task.task)];
     leaf.docs.push_back(i);
-    ScoredDoc sd = score_doc(task, metrics, filters, set, i, by_doc[i], responses);
+    ScoredDoc sd;
+    try {
+      sd = score_doc(task, metrics, filters, set, i, by_doc[i], responses);
+    } catch (const std::logic_error& e) {
+      // Python's IndexError / ValueError cases (a regex group_select past the
+      // matches, mc2 labels without a 0, ...) as runtime errors naming the doc.
+      throw std::runtime_error(task.task + ": doc_id " + std::to_string(d.doc_id) + ": " + e.what());
+    }
     for (auto& [key, item] : sd.values) leaf.items[key].push_back(item);
     out.samples.push_back(std::move(sd.sample));
   }
@@ -299,10 +307,21 @@ TaskResults score_eval_set(const TaskConfig& task, const EvalSet& set,
         topg.members.push_back(mid.name);
         groups.push_back(std::move(mid));
       }
+      // lm-eval v0.4.4 (consolidate_group_results) aggregates a group over
+      // every task below it, subgroups flattened: the top value and its
+      // pooled stderr come from the leaves (in subgroup order), with the top
+      // group's weight_by_size. macro_mean is the unweighted mean over the
+      // middle groups (aggregate_group_of_groups), leaf_macro_mean over leaves.
       for (const auto& [k, w] : gkeys) {
+        std::vector<TaskScore> flat;
         std::vector<GroupScore> gs;
-        for (const auto& g : groups) gs.push_back(g.scores.at(k));
-        topg.scores[k] = aggregate_group_of_groups(gs, w);
+        for (const auto& g : groups) {
+          gs.push_back(g.scores.at(k));
+          for (const auto& name : g.members) flat.push_back(leaves[leaf_of.at(name)].scores.at(k));
+        }
+        GroupScore t = aggregate_group(flat, w);
+        t.macro_mean = aggregate_group_of_groups(gs, w).macro_mean;
+        topg.scores[k] = std::move(t);
       }
     } else {
       for (const auto& l : leaves) topg.members.push_back(l.name);
@@ -366,7 +385,7 @@ TaskResults score_eval_set(const TaskConfig& task, const EvalSet& set,
     results[g.name] = r;
     groups_j[g.name] = r;
     group_subtasks[g.name] = g.members;
-    versions[g.name] = "N/A";
+    // versions: lm-eval lists a group only with its own metadata.version (none here).
     json h = json::object();
     for (const auto& [k, w] : gkeys) h[k.substr(0, k.find(','))] = hib_of.at(k.substr(0, k.find(',')));
     hib[g.name] = h;

@@ -311,6 +311,17 @@ TEST(ScoreGenerate, NoFilterListIsTakeFirstNamedNoneAndCaseFilters) {
   EXPECT_EQ(lowered.results_json.at("results").at("g").at("exact_match,low"), 1.0);
   const auto none = score_eval_set(plain, s, texts({"YES", "7"}), run_info());
   EXPECT_EQ(none.results_json.at("results").at("g").at("exact_match,none"), 0.5);
+  // uppercase (one-to-one mappings), then a regex on the result.
+  const TaskConfig up = parse_task_yaml(
+      "task: g\ntest_split: test\ndoc_to_text: q\ndoc_to_target: a\n"
+      "filter_list:\n  - name: up\n    filter:\n      - function: uppercase\n"
+      "      - function: regex\n        regex_pattern: \"([A-ZÉ]+)!\"\n      - function: take_first\n",
+      "g.yaml");
+  const EvalSet u = gen_set("g", {json{{"q", "?"}, {"a", "CAFÉ"}}, json{{"q", "?"}, {"a", "X"}}});
+  const auto upper = score_eval_set(up, u, texts({"well, café! ok", "x?"}), run_info());
+  EXPECT_EQ(upper.samples[0].at("extracted").at("up"), "CAFÉ");
+  EXPECT_EQ(upper.samples[1].at("extracted").at("up"), "[invalid]");
+  EXPECT_EQ(upper.results_json.at("results").at("g").at("exact_match,up"), 0.5);
 }
 
 TEST(ScoreErrors, UnknownMetricFilterAndCounts) {
@@ -326,6 +337,13 @@ TEST(ScoreErrors, UnknownMetricFilterAndCounts) {
                          s, texts({"x"})),
             "g.yaml: metric 'exact_match': unknown option 'ignore_cas'");
   EXPECT_EQ(thrown_score(parse_task_yaml(base, "g.yaml"), s, texts({})), "g: 0 responses for 1 requests");
+  // group_select past the matches: Python's IndexError, named here.
+  EXPECT_EQ(thrown_score(parse_task_yaml(base + "filter_list:\n  - name: second\n    filter:\n"
+                                                "      - function: regex\n        regex_pattern: \"[0-9]\"\n"
+                                                "        group_select: 1\n",
+                                         "g.yaml"),
+                         s, texts({"only 1 digit"})),
+            "g: doc_id 0: regex filter [0-9]: group_select 1 out of 1 matches");
   const TaskConfig mc = parse_task_yaml(kMcTask, "t.yaml");
   const EvalSet m = mc_set("synth", {mc_doc("a", {"x", "y", "z"}, 0)}, {2});
   EXPECT_EQ(thrown_score(mc, m, mc_responses(m, {{-1, -2}})), "synth: doc_id 0: 2 requests for 3 choices");
@@ -444,12 +462,18 @@ TEST(ScoreGroups, TwoLevelWeightedAndMacro) {
   EXPECT_DOUBLE_EQ(r.at("mm_stem").at("acc,none").get<double>(), 4.0 / 6);
   EXPECT_NEAR(r.at("mm_stem").at("acc_stderr,none").get<double>(), 0.22821773229381923, 1e-15);
   EXPECT_DOUBLE_EQ(r.at("mm_other").at("acc,none").get<double>(), 0.0);
-  // top: micro mean 4/8; stderr pooled of (stem, n 6) and (other 0, n 2).
+  // top: lm-eval v0.4.4 aggregates over all leaves below it (subgroups
+  // flattened): micro mean 4/8; stderr pooled over (.25, n 4), (.5, n 2),
+  // (0, n 2): (3*.0625*4 + .25*2 + 0) / (8 - 3) = .25, sqrt(.25 / 8).
+  // (Pooling the subgroups' pooled stderrs instead would give 0.1804...)
   EXPECT_DOUBLE_EQ(r.at("mm").at("acc,none").get<double>(), 0.5);
-  EXPECT_NEAR(r.at("mm").at("acc_stderr,none").get<double>(), 0.18042195912175807, 1e-15);
+  EXPECT_NEAR(r.at("mm").at("acc_stderr,none").get<double>(), 0.1767766952966369, 1e-15);
   const json& g = res.results_json.at("groups");
   EXPECT_EQ(g.at("mm"), r.at("mm"));
   EXPECT_TRUE(g.contains("mm_stem"));
+  EXPECT_EQ(g.at("mm_stem").at("alias"), " - stem");
+  EXPECT_FALSE(res.results_json.at("versions").contains("mm"));
+  EXPECT_EQ(res.results_json.at("higher_is_better").at("mm"), json::parse(R"({"acc": true})"));
   EXPECT_FALSE(g.contains("mm_a"));
   EXPECT_EQ(res.results_json.at("group_subtasks"),
             json::parse(R"({"mm": ["mm_stem", "mm_other"], "mm_stem": ["mm_a", "mm_b"], "mm_other": ["mm_c"]})"));
@@ -475,7 +499,9 @@ TEST(ScoreGroups, UnweightedAggregateMetricList) {
   const auto res = score_eval_set(f.task, f.set, f.responses, run_info());
   const json& r = res.results_json.at("results");
   EXPECT_DOUBLE_EQ(r.at("mm_stem").at("acc,none").get<double>(), 0.625);
-  EXPECT_DOUBLE_EQ(r.at("mm").at("acc,none").get<double>(), 0.3125);
+  // top, unweighted: the mean over the three leaves, not over stem / other.
+  EXPECT_DOUBLE_EQ(r.at("mm").at("acc,none").get<double>(), 1.25 / 3);
+  EXPECT_DOUBLE_EQ(res.summary.at("mm").at("acc,none").at("macro_mean").get<double>(), 0.3125);
   f.task.aggregate_metric_list = json::parse(R"([{"metric": "acc_norm"}])");
   EXPECT_EQ(thrown_score(f.task, f.set, f.responses), "mm.yaml: aggregate_metric_list: the subtasks report no 'acc_norm,none'");
 }
