@@ -220,7 +220,10 @@ EvalSet build_eval_set(const TaskConfig& task, const fs::path& dataset_dir, cons
     const std::vector<json> evaluated(sub_docs.begin(), sub_docs.begin() + count);
     FewshotResult fr;
     try {
-      fr = builder.build(pool, evaluated, {.same_split = same_split}, n);
+      FewshotOptions fo;
+      fo.same_split = same_split;
+      fo.draws_per_doc = options.apply_chat_template && !options.fewshot_as_multiturn ? 2 : 1;
+      fr = builder.build(pool, evaluated, fo, n);
     } catch (const std::exception& e) {
       throw std::runtime_error((subtask.empty() ? task.task : subtask) + ": " + e.what());
     }

@@ -420,6 +420,35 @@ TEST(EvalSet, MissingFewshotSplitUsesTheEvalSplit) {
   EXPECT_FALSE(build_eval_set(t, dir.path(), {}).fewshot_from_eval_split);
 }
 
+TEST(EvalSet, AbsentFewshotAndTestSplitKeysDrawOneMore) {
+  // lm-eval compares config.fewshot_split == config.test_split as written:
+  // None == None for HellaSwag / WinoGrande, so n+1 are drawn from train.
+  EXPECT_TRUE(load_task_file(task_file("hellaswag")).fewshot_extra_draw);
+  EXPECT_TRUE(load_task_file(task_file("winogrande")).fewshot_extra_draw);
+  EXPECT_FALSE(load_task_file(task_file("arc_challenge")).fewshot_extra_draw);
+  EXPECT_FALSE(load_task_file(task_file("gsm8k")).fewshot_extra_draw);
+  EXPECT_FALSE(load_task_file(task_file("mmlu")).fewshot_extra_draw);
+  const std::string py = testing::python3_output(
+      "import random, json\n"
+      "r = random.Random(1234)\n"
+      "print(json.dumps([r.sample(range(8), 3)[:2] for _ in range(3)]))");
+  if (py.empty()) GTEST_SKIP() << "python3 not available";
+  const json expected = json::parse(py);
+  testing::TempDir dir;
+  std::string train, val;
+  for (int i = 0; i < 8; ++i) train += "{\"q\": \"t" + std::to_string(i) + "\", \"a\": \"x\"}\n";
+  for (int i = 0; i < 3; ++i) val += "{\"q\": \"v" + std::to_string(i) + "\", \"a\": \"y\"}\n";
+  testing::write_file(dir / "train.jsonl", train);
+  testing::write_file(dir / "validation.jsonl", val);
+  const TaskConfig t = parse_task_yaml(
+      "task: v\nvalidation_split: validation\ntraining_split: train\nnum_fewshot: 2\n"
+      "doc_to_text: \"{{q}}\"\ndoc_to_target: \"{{a}}\"\n", "v.yaml");
+  EXPECT_TRUE(t.fewshot_extra_draw);
+  const EvalSet es = build_eval_set(t, dir.path(), opts());
+  EXPECT_FALSE(es.fewshot_from_eval_split);
+  for (std::size_t d = 0; d < 3; ++d) EXPECT_EQ(json(es.docs[d].fewshot_ids), expected[d]) << d;
+}
+
 TEST(EvalSet, RollingUsesTheTarget) {
   testing::TempDir dir;
   testing::write_file(dir / "test.jsonl", "{\"page\": \"Some text.\"}\n");
@@ -483,6 +512,42 @@ TEST(ChatTemplate, MultiturnLlama3WithSystemInstruction) {
   EXPECT_EQ(plain.docs[0].prompt, "Be brief.\n\nAnswer well.\n\nQ: t0\nA: yes\n\nQ: t1\nA: no\n\nQ: e0\nA:");
   EXPECT_NE(error_of([&] { PromptOptions o; o.apply_chat_template = true; build_eval_set(t, dir.path(), o); }).find("chat template"),
             std::string::npos);
+}
+
+TEST(ChatTemplate, SingleTurnDefaultSamplerDrawsTwicePerDoc) {
+  // v0.4.4 get_chat_context samples, then get_context samples again: the
+  // examples come from every second draw of the stream. Multi-turn draws once.
+  const std::string py = testing::python3_output(
+      "import random, json\n"
+      "r = random.Random(1234)\n"
+      "two = []\n"
+      "for _ in range(3):\n"
+      "    r.sample(range(6), 2)\n"
+      "    two.append(r.sample(range(6), 2))\n"
+      "r = random.Random(1234)\n"
+      "one = [r.sample(range(6), 2) for _ in range(3)]\n"
+      "print(json.dumps([two, one]))");
+  if (py.empty()) GTEST_SKIP() << "python3 not available";
+  const json expected = json::parse(py);
+  testing::TempDir dir;
+  std::string train, test;
+  for (int i = 0; i < 6; ++i) train += "{\"q\": \"t" + std::to_string(i) + "\", \"a\": \"yes\"}\n";
+  for (int i = 0; i < 3; ++i) test += "{\"q\": \"e" + std::to_string(i) + "\", \"a\": \"no\"}\n";
+  testing::write_file(dir / "train.jsonl", train);
+  testing::write_file(dir / "test.jsonl", test);
+  const TaskConfig t = parse_task_yaml(
+      "task: c\ntest_split: test\nfewshot_split: train\noutput_type: multiple_choice\nnum_fewshot: 2\n"
+      "doc_to_text: \"Q: {{q}}\\nA:\"\ndoc_to_target: \"{{a}}\"\ndoc_to_choice: [\"yes\", \"no\"]\n",
+      "c.yaml");
+  const model::ChatTemplate chatml(model::ChatFamily::kChatML, "", "<|im_end|>");
+  const EvalSet single = build_eval_set(t, dir.path(), opts(std::nullopt, &chatml));
+  const EvalSet multi = build_eval_set(t, dir.path(), opts(std::nullopt, &chatml, true));
+  const EvalSet plain = build_eval_set(t, dir.path(), opts());
+  for (std::size_t d = 0; d < 3; ++d) {
+    EXPECT_EQ(json(single.docs[d].fewshot_ids), expected[0][d]) << d;
+    EXPECT_EQ(json(multi.docs[d].fewshot_ids), expected[1][d]) << d;
+    EXPECT_EQ(json(plain.docs[d].fewshot_ids), expected[1][d]) << d;
+  }
 }
 
 TEST(ChatTemplate, ZeroShotNoSystemAndMultipleInput) {
