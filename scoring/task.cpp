@@ -379,8 +379,10 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
   TaskConfig t;
   t.file = name;
   if (root["task"]) t.task = r.str(root["task"], "task");
+  // A string key; `key: null` (lm-eval writes `test_split: null`) = absent.
+  auto given = [&](const char* key) { return root[key] && !root[key].IsNull(); };
   auto s = [&](const char* key, std::string& out) {
-    if (root[key]) out = r.str(root[key], key);
+    if (given(key)) out = r.str(root[key], key);
   };
   s("dataset_path", t.dataset_path);
   s("dataset_name", t.dataset_name);
@@ -444,7 +446,7 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
   if (const auto n = root["aggregate_metric_list"]) t.aggregate_metric_list = r.list(n, "aggregate_metric_list");
   // lm-eval picks few-shot docs from the training split when no
   // fewshot_split is given.
-  t.fewshot_extra_draw = !root["fewshot_split"] && !root["test_split"];
+  t.fewshot_extra_draw = !given("fewshot_split") && !given("test_split");
   if (t.fewshot_split.empty() && !training.empty()) t.fewshot_split = training;
 
   if (const auto n = root["output_type"]) {

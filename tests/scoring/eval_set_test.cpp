@@ -444,6 +444,8 @@ TEST(EvalSet, AbsentFewshotAndTestSplitKeysDrawOneMore) {
       "task: v\nvalidation_split: validation\ntraining_split: train\nnum_fewshot: 2\n"
       "doc_to_text: \"{{q}}\"\ndoc_to_target: \"{{a}}\"\n", "v.yaml");
   EXPECT_TRUE(t.fewshot_extra_draw);
+  EXPECT_TRUE(parse_task_yaml("task: v\nvalidation_split: v\ntest_split: null\ndoc_to_text: q\ndoc_to_target: a\n",
+                              "n.yaml").fewshot_extra_draw);  // null = absent
   const EvalSet es = build_eval_set(t, dir.path(), opts());
   EXPECT_FALSE(es.fewshot_from_eval_split);
   for (std::size_t d = 0; d < 3; ++d) EXPECT_EQ(json(es.docs[d].fewshot_ids), expected[d]) << d;
