@@ -116,6 +116,37 @@ TEST(PromptGoldens, Mmlu) { check_golden("mmlu", "mmlu"); }
 TEST(PromptGoldens, TruthfulqaMc2) { check_golden("truthfulqa_mc2", "truthfulqa"); }
 TEST(PromptGoldens, Gsm8k) { check_golden("gsm8k", "gsm8k"); }
 
+TEST(PromptGoldens, ChatTemplateModes) {
+  // tests/fixtures/prompts/chat.json: MMLU anatomy under llama3 (single- and
+  // multi-turn) and ARC under chatml single-turn (two draws per doc).
+  const fs::path data = testing::shared_data_dir();
+  if (data.empty()) GTEST_SKIP() << "../shared/data is absent: MMLU / ARC files not available";
+  const json golden = json::parse(testing::read_file(source_dir() / "tests/fixtures/prompts/chat.json"));
+  const model::ChatTemplate llama3(model::ChatFamily::kLlama3, "<|begin_of_text|>", "<|eot_id|>");
+  const model::ChatTemplate chatml(model::ChatFamily::kChatML, "", "<|im_end|>");
+  for (const auto& c : golden.at("cases")) {
+    const std::string name = c.at("task");
+    SCOPED_TRACE(name + " " + c.at("template").get<std::string>() +
+                 (c.at("fewshot_as_multiturn").get<bool>() ? " multiturn" : " single-turn"));
+    const TaskConfig t = load_task_file(task_file(name));
+    const auto* tmpl = c.at("template") == "llama3" ? &llama3 : &chatml;
+    const EvalSet es = build_eval_set(t, data / "benchmarks" / c.at("data").get<std::string>(),
+                                      opts(c.at("docs").size(), tmpl, c.at("fewshot_as_multiturn").get<bool>()));
+    ASSERT_EQ(es.docs.size(), c.at("docs").size());
+    for (const auto& g : c.at("docs")) {
+      const std::size_t i = g.at("doc_id");
+      EXPECT_EQ(es.docs[i].prompt, g.at("context").get<std::string>()) << "doc " << i;
+      EXPECT_EQ(json(es.docs[i].fewshot_ids), g.at("fewshot_ids")) << "doc " << i;
+      const auto reqs = requests_of(es, i);
+      ASSERT_EQ(reqs.size(), g.at("requests").size());
+      for (std::size_t k = 0; k < reqs.size(); ++k) {
+        EXPECT_EQ(reqs[k]->context, es.docs[i].prompt);
+        EXPECT_EQ(reqs[k]->continuation, g.at("requests")[k].at("continuation").get<std::string>());
+      }
+    }
+  }
+}
+
 TEST(PromptGoldens, MmluAnatomySpecsExample) {
   // SPECS B0's verified rendering: the first anatomy test doc, 5-shot.
   const fs::path data = testing::shared_data_dir();
