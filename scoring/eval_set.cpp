@@ -22,15 +22,11 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-std::vector<json> read_processed(const TaskConfig& task, const fs::path& dir, const std::string& split,
-                                 bool required) {
+/// A split's docs after process_docs, or nullopt when no file matches.
+std::optional<std::vector<json>> read_processed(const TaskConfig& task, const fs::path& dir,
+                                                const std::string& split) {
   auto docs = read_split(task, dir, split);
-  if (!docs) {
-    if (!required) return {};
-    throw std::runtime_error(task.task + ": split '" + split + "' is missing: no file matches '" +
-                             join(task.split_patterns(split)) + "' in " + dir.string());
-  }
-  if (task.process_docs.empty()) return std::move(*docs);
+  if (!docs || task.process_docs.empty()) return docs;
   return apply_process_docs(task.process_docs, *docs);
 }
 
@@ -179,7 +175,11 @@ EvalSet build_eval_set(const TaskConfig& task, const fs::path& dataset_dir, cons
   es.num_fewshot = n;
 
   const std::string& eval_split = task.eval_split();
-  const std::vector<json> docs = read_processed(task, dataset_dir, eval_split, true);
+  const auto read = read_processed(task, dataset_dir, eval_split);
+  if (!read)
+    throw std::runtime_error(task.task + ": split '" + eval_split + "' is missing: no file matches '" +
+                             join(task.split_patterns(eval_split)) + "' in " + dataset_dir.string());
+  const std::vector<json>& docs = *read;
   es.docs_before_limit = docs.size();
 
   // Few-shot docs: the few-shot source split; the evaluated split itself when
@@ -189,8 +189,9 @@ EvalSet build_eval_set(const TaskConfig& task, const fs::path& dataset_dir, cons
   bool same_split = fewshot_split == eval_split;
   std::vector<json> fewshot_docs;
   if (n > 0 && !same_split) {
-    fewshot_docs = read_processed(task, dataset_dir, fewshot_split, false);
-    if (fewshot_docs.empty() && !read_split(task, dataset_dir, fewshot_split)) {
+    if (auto f = read_processed(task, dataset_dir, fewshot_split)) {
+      fewshot_docs = std::move(*f);
+    } else {
       es.fewshot_from_eval_split = true;
       same_split = true;
     }
@@ -221,7 +222,10 @@ EvalSet build_eval_set(const TaskConfig& task, const fs::path& dataset_dir, cons
     const std::vector<json> evaluated(sub_docs.begin(), sub_docs.begin() + count);
     FewshotResult fr;
     try {
-      fr = builder.build(pool, evaluated, {.same_split = same_split}, n);
+      FewshotOptions fo;
+      fo.same_split = same_split;
+      fo.draws_per_doc = options.apply_chat_template && !options.fewshot_as_multiturn ? 2 : 1;
+      fr = builder.build(pool, evaluated, fo, n);
     } catch (const std::exception& e) {
       throw std::runtime_error((subtask.empty() ? task.task : subtask) + ": " + e.what());
     }

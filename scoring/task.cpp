@@ -379,8 +379,10 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
   TaskConfig t;
   t.file = name;
   if (root["task"]) t.task = r.str(root["task"], "task");
+  // A string key; `key: null` (lm-eval writes `test_split: null`) = absent.
+  auto given = [&](const char* key) { return root[key] && !root[key].IsNull(); };
   auto s = [&](const char* key, std::string& out) {
-    if (root[key]) out = r.str(root[key], key);
+    if (given(key)) out = r.str(root[key], key);
   };
   s("dataset_path", t.dataset_path);
   s("dataset_name", t.dataset_name);
@@ -444,6 +446,7 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
   if (const auto n = root["aggregate_metric_list"]) t.aggregate_metric_list = r.list(n, "aggregate_metric_list");
   // lm-eval picks few-shot docs from the training split when no
   // fewshot_split is given.
+  t.fewshot_extra_draw = !given("fewshot_split") && !given("test_split");
   if (t.fewshot_split.empty() && !training.empty()) t.fewshot_split = training;
 
   if (const auto n = root["output_type"]) {
@@ -556,7 +559,7 @@ FewshotResult FewshotContextBuilder::build(const std::vector<json>& fewshot_docs
                                            FewshotOptions options, int num_fewshot) const {
   const std::size_t n = num_fewshot < 0 ? static_cast<std::size_t>(task_.num_fewshot)
                                         : static_cast<std::size_t>(num_fewshot);
-  const bool same_split = options.same_split || options.fewshot_split_missing ||
+  const bool same_split = options.same_split || options.fewshot_split_missing || task_.fewshot_extra_draw ||
                           (!task_.fewshot_split.empty() && task_.fewshot_split == task_.test_split);
   const std::vector<json>& pool = options.fewshot_split_missing ? eval_docs : fewshot_docs;
   const std::size_t n_samples = same_split ? n + 1 : n;
@@ -577,8 +580,10 @@ FewshotResult FewshotContextBuilder::build(const std::vector<json>& fewshot_docs
     FewshotContext c;
     c.context = task_.description_for(doc);
     if (n > 0) {
-      const std::vector<std::uint64_t> drawn =
+      std::vector<std::uint64_t> drawn =
           task_.sampler == FewshotSampler::first_n ? first : rnd.sample_indices(pool.size(), n_samples);
+      for (int extra = 1; extra < options.draws_per_doc && task_.sampler != FewshotSampler::first_n; ++extra)
+        drawn = rnd.sample_indices(pool.size(), n_samples);
       // lm-eval drops every drawn doc equal to the evaluated one, keeps n.
       for (const auto idx : drawn) {
         if (c.example_indices.size() == n) break;

@@ -104,6 +104,11 @@ struct TaskConfig {
   std::vector<std::pair<std::string, std::vector<std::string>>> subtask_groups;
   nlohmann::json aggregate_metric_list;  // lm-eval's list as JSON (null = none)
   std::string group;                     // the group's name ("" = none)
+  /// lm-eval's `config.fewshot_split == config.test_split` on the keys as
+  /// written, where two absent keys compare equal (None == None): then the
+  /// sampler draws n+1 and drops the evaluated doc, even when the exemplars
+  /// come from a training split (HellaSwag, WinoGrande).
+  bool fewshot_extra_draw = false;
 
   /// True when doc_to_text yields an int (the gold choice index): lm-eval's
   /// multiple_input tasks (Winogrande), whose choices go into the context.
@@ -151,6 +156,11 @@ struct FewshotOptions {
   /// evaluated split instead (never the evaluated item: treated as
   /// same_split). Reported in FewshotResult::fewshot_from_eval_split.
   bool fewshot_split_missing = false;
+  /// `default` sampler draws per evaluated doc; the examples come from the
+  /// last one. lm-eval v0.4.4's single-turn chat path draws twice
+  /// (samplers.get_chat_context samples, then calls get_context, which
+  /// samples again); everything else draws once.
+  int draws_per_doc = 1;
 };
 
 struct FewshotResult {

@@ -78,8 +78,11 @@ void check_golden(const std::string& task_name, const std::string& data_subdir) 
   EXPECT_EQ(es.fewshot_from_eval_split, golden.at("fewshot_from_eval_split").get<bool>());
   EXPECT_EQ(es.docs_before_limit, golden.at("docs_before_limit").get<std::size_t>());
   EXPECT_EQ(es.docs.size(), es.docs_before_limit);  // no limit
-  if (golden.contains("subtasks")) EXPECT_EQ(json(es.subtasks), golden.at("subtasks"));
-  else EXPECT_TRUE(es.subtasks.empty());
+  if (golden.contains("subtasks")) {
+    EXPECT_EQ(json(es.subtasks), golden.at("subtasks"));
+  } else {
+    EXPECT_TRUE(es.subtasks.empty());
+  }
   for (const auto& g : golden.at("docs")) {
     const std::string subtask = g.at("subtask");
     const std::size_t doc_id = g.at("doc_id");
@@ -91,6 +94,9 @@ void check_golden(const std::string& task_name, const std::string& data_subdir) 
     SCOPED_TRACE(task_name + " " + subtask + "/" + std::to_string(doc_id));
     EXPECT_EQ(d.prompt, g.at("context").get<std::string>());
     EXPECT_EQ(json(d.fewshot_ids), g.at("fewshot_ids"));
+    if (g.contains("mc2_labels")) {
+      EXPECT_EQ(d.doc.at("mc2_targets").at("labels"), g.at("mc2_labels"));
+    }
     const auto reqs = requests_of(es, at);
     ASSERT_EQ(reqs.size(), g.at("requests").size());
     for (std::size_t i = 0; i < reqs.size(); ++i) {
@@ -115,6 +121,37 @@ TEST(PromptGoldens, Winogrande) { check_golden("winogrande", "winogrande"); }
 TEST(PromptGoldens, Mmlu) { check_golden("mmlu", "mmlu"); }
 TEST(PromptGoldens, TruthfulqaMc2) { check_golden("truthfulqa_mc2", "truthfulqa"); }
 TEST(PromptGoldens, Gsm8k) { check_golden("gsm8k", "gsm8k"); }
+
+TEST(PromptGoldens, ChatTemplateModes) {
+  // tests/fixtures/prompts/chat.json: MMLU anatomy under llama3 (single- and
+  // multi-turn) and ARC under chatml single-turn (two draws per doc).
+  const fs::path data = testing::shared_data_dir();
+  if (data.empty()) GTEST_SKIP() << "../shared/data is absent: MMLU / ARC files not available";
+  const json golden = json::parse(testing::read_file(source_dir() / "tests/fixtures/prompts/chat.json"));
+  const model::ChatTemplate llama3(model::ChatFamily::kLlama3, "<|begin_of_text|>", "<|eot_id|>");
+  const model::ChatTemplate chatml(model::ChatFamily::kChatML, "", "<|im_end|>");
+  for (const auto& c : golden.at("cases")) {
+    const std::string name = c.at("task");
+    SCOPED_TRACE(name + " " + c.at("template").get<std::string>() +
+                 (c.at("fewshot_as_multiturn").get<bool>() ? " multiturn" : " single-turn"));
+    const TaskConfig t = load_task_file(task_file(name));
+    const auto* tmpl = c.at("template") == "llama3" ? &llama3 : &chatml;
+    const EvalSet es = build_eval_set(t, data / "benchmarks" / c.at("data").get<std::string>(),
+                                      opts(c.at("docs").size(), tmpl, c.at("fewshot_as_multiturn").get<bool>()));
+    ASSERT_EQ(es.docs.size(), c.at("docs").size());
+    for (const auto& g : c.at("docs")) {
+      const std::size_t i = g.at("doc_id");
+      EXPECT_EQ(es.docs[i].prompt, g.at("context").get<std::string>()) << "doc " << i;
+      EXPECT_EQ(json(es.docs[i].fewshot_ids), g.at("fewshot_ids")) << "doc " << i;
+      const auto reqs = requests_of(es, i);
+      ASSERT_EQ(reqs.size(), g.at("requests").size());
+      for (std::size_t k = 0; k < reqs.size(); ++k) {
+        EXPECT_EQ(reqs[k]->context, es.docs[i].prompt);
+        EXPECT_EQ(reqs[k]->continuation, g.at("requests")[k].at("continuation").get<std::string>());
+      }
+    }
+  }
+}
 
 TEST(PromptGoldens, MmluAnatomySpecsExample) {
   // SPECS B0's verified rendering: the first anatomy test doc, 5-shot.
@@ -420,6 +457,37 @@ TEST(EvalSet, MissingFewshotSplitUsesTheEvalSplit) {
   EXPECT_FALSE(build_eval_set(t, dir.path(), {}).fewshot_from_eval_split);
 }
 
+TEST(EvalSet, AbsentFewshotAndTestSplitKeysDrawOneMore) {
+  // lm-eval compares config.fewshot_split == config.test_split as written:
+  // None == None for HellaSwag / WinoGrande, so n+1 are drawn from train.
+  EXPECT_TRUE(load_task_file(task_file("hellaswag")).fewshot_extra_draw);
+  EXPECT_TRUE(load_task_file(task_file("winogrande")).fewshot_extra_draw);
+  EXPECT_FALSE(load_task_file(task_file("arc_challenge")).fewshot_extra_draw);
+  EXPECT_FALSE(load_task_file(task_file("gsm8k")).fewshot_extra_draw);
+  EXPECT_FALSE(load_task_file(task_file("mmlu")).fewshot_extra_draw);
+  const std::string py = testing::python3_output(
+      "import random, json\n"
+      "r = random.Random(1234)\n"
+      "print(json.dumps([r.sample(range(8), 3)[:2] for _ in range(3)]))");
+  if (py.empty()) GTEST_SKIP() << "python3 not available";
+  const json expected = json::parse(py);
+  testing::TempDir dir;
+  std::string train, val;
+  for (int i = 0; i < 8; ++i) train += "{\"q\": \"t" + std::to_string(i) + "\", \"a\": \"x\"}\n";
+  for (int i = 0; i < 3; ++i) val += "{\"q\": \"v" + std::to_string(i) + "\", \"a\": \"y\"}\n";
+  testing::write_file(dir / "train.jsonl", train);
+  testing::write_file(dir / "validation.jsonl", val);
+  const TaskConfig t = parse_task_yaml(
+      "task: v\nvalidation_split: validation\ntraining_split: train\nnum_fewshot: 2\n"
+      "doc_to_text: \"{{q}}\"\ndoc_to_target: \"{{a}}\"\n", "v.yaml");
+  EXPECT_TRUE(t.fewshot_extra_draw);
+  EXPECT_TRUE(parse_task_yaml("task: v\nvalidation_split: v\ntest_split: null\ndoc_to_text: q\ndoc_to_target: a\n",
+                              "n.yaml").fewshot_extra_draw);  // null = absent
+  const EvalSet es = build_eval_set(t, dir.path(), opts());
+  EXPECT_FALSE(es.fewshot_from_eval_split);
+  for (std::size_t d = 0; d < 3; ++d) EXPECT_EQ(json(es.docs[d].fewshot_ids), expected[d]) << d;
+}
+
 TEST(EvalSet, RollingUsesTheTarget) {
   testing::TempDir dir;
   testing::write_file(dir / "test.jsonl", "{\"page\": \"Some text.\"}\n");
@@ -483,6 +551,42 @@ TEST(ChatTemplate, MultiturnLlama3WithSystemInstruction) {
   EXPECT_EQ(plain.docs[0].prompt, "Be brief.\n\nAnswer well.\n\nQ: t0\nA: yes\n\nQ: t1\nA: no\n\nQ: e0\nA:");
   EXPECT_NE(error_of([&] { PromptOptions o; o.apply_chat_template = true; build_eval_set(t, dir.path(), o); }).find("chat template"),
             std::string::npos);
+}
+
+TEST(ChatTemplate, SingleTurnDefaultSamplerDrawsTwicePerDoc) {
+  // v0.4.4 get_chat_context samples, then get_context samples again: the
+  // examples come from every second draw of the stream. Multi-turn draws once.
+  const std::string py = testing::python3_output(
+      "import random, json\n"
+      "r = random.Random(1234)\n"
+      "two = []\n"
+      "for _ in range(3):\n"
+      "    r.sample(range(6), 2)\n"
+      "    two.append(r.sample(range(6), 2))\n"
+      "r = random.Random(1234)\n"
+      "one = [r.sample(range(6), 2) for _ in range(3)]\n"
+      "print(json.dumps([two, one]))");
+  if (py.empty()) GTEST_SKIP() << "python3 not available";
+  const json expected = json::parse(py);
+  testing::TempDir dir;
+  std::string train, test;
+  for (int i = 0; i < 6; ++i) train += "{\"q\": \"t" + std::to_string(i) + "\", \"a\": \"yes\"}\n";
+  for (int i = 0; i < 3; ++i) test += "{\"q\": \"e" + std::to_string(i) + "\", \"a\": \"no\"}\n";
+  testing::write_file(dir / "train.jsonl", train);
+  testing::write_file(dir / "test.jsonl", test);
+  const TaskConfig t = parse_task_yaml(
+      "task: c\ntest_split: test\nfewshot_split: train\noutput_type: multiple_choice\nnum_fewshot: 2\n"
+      "doc_to_text: \"Q: {{q}}\\nA:\"\ndoc_to_target: \"{{a}}\"\ndoc_to_choice: [\"yes\", \"no\"]\n",
+      "c.yaml");
+  const model::ChatTemplate chatml(model::ChatFamily::kChatML, "", "<|im_end|>");
+  const EvalSet single = build_eval_set(t, dir.path(), opts(std::nullopt, &chatml));
+  const EvalSet multi = build_eval_set(t, dir.path(), opts(std::nullopt, &chatml, true));
+  const EvalSet plain = build_eval_set(t, dir.path(), opts());
+  for (std::size_t d = 0; d < 3; ++d) {
+    EXPECT_EQ(json(single.docs[d].fewshot_ids), expected[0][d]) << d;
+    EXPECT_EQ(json(multi.docs[d].fewshot_ids), expected[1][d]) << d;
+    EXPECT_EQ(json(plain.docs[d].fewshot_ids), expected[1][d]) << d;
+  }
 }
 
 TEST(ChatTemplate, ZeroShotNoSystemAndMultipleInput) {
