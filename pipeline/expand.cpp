@@ -238,6 +238,33 @@ class Expander {
     return true;
   }
 
+  // True when `raw` is exactly one placeholder (`${vars.limit}`) whose value
+  // is YAML null: an unquoted param written so is null too (its default).
+  bool whole_placeholder_is_null(const std::string& raw, const Combo& c) {
+    std::vector<TemplatePart> parts;
+    std::string perr;
+    if (!parse_template(raw, &parts, &perr) || parts.size() != 1 || !parts[0].is_placeholder)
+      return false;
+    const std::string& p = parts[0].text;
+    const size_t dot = p.find('.');
+    const nlohmann::json* v = nullptr;
+    if (p.rfind("vars.", 0) == 0) {
+      const std::string rest = p.substr(5);
+      const size_t d2 = rest.find('.');
+      auto it = e_.vars.find(rest.substr(0, d2));
+      if (it == e_.vars.end()) return false;
+      v = d2 == std::string::npos ? &it->second : json_path(it->second, rest.substr(d2 + 1));
+    } else if (dot != std::string::npos) {
+      for (const auto& [axis, value] : c) {
+        if (axis != p.substr(0, dot)) continue;
+        const std::string coll = collection_of_axis(axis);
+        const Entry* en = coll.empty() ? nullptr : e_.find_entry(coll, value);
+        if (en) v = json_path(en->value, p.substr(dot + 1));
+      }
+    }
+    return v && v->is_null();
+  }
+
   std::optional<std::string> resolve_axis(const Combo& c, const std::string& p) {
     size_t dot = p.find('.');
     std::string head = p.substr(0, dot);
@@ -331,7 +358,8 @@ class Expander {
       // An unquoted param value (not a list element) that interpolates to
       // YAML's null (`${recipe.x:-null}`) is null: the param falls back to its
       // default, as if not written.
-      if (x.Tag() != "!" && w.find('[') == std::string::npos && (s == "null" || s == "~")) {
+      if (x.Tag() != "!" && w.find('[') == std::string::npos &&
+          (s == "null" || s == "~" || (s.empty() && whole_placeholder_is_null(x.Scalar(), c)))) {
         *j = nullptr;
         return true;
       }

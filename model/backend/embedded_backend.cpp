@@ -113,11 +113,22 @@ std::vector<std::string> EmbeddedBackend::generate_until(std::span<const TextGen
     g.seed = r.seed;
     g.stop_ids = eos_ids;
     std::vector<std::string> stops;
+    size_t longest = 0;
     for (const auto& s : r.until)
-      if (!s.empty()) stops.push_back(s);
+      if (!s.empty()) {
+        stops.push_back(s);
+        longest = std::max(longest, s.size());
+      }
+    // Every token decodes to at least one byte, so a stop string completed by
+    // the newest token lies within the last `longest` tokens; decoding a
+    // window a few tokens wider (the first token of a decoded window may lose
+    // its leading space) finds it without decoding the whole generation at
+    // every step (lm-eval's stopping criterion looks back the same way).
+    const size_t window = longest + 8;
     g.stop = [&](const std::vector<int>& gen) {
       if (stops.empty()) return false;
-      const std::string text = tok_.decode({gen.begin(), gen.end()}, false);
+      const size_t from = gen.size() > window ? gen.size() - window : 0;
+      const std::string text = tok_.decode({gen.begin() + long(from), gen.end()}, false);
       for (const auto& s : stops)
         if (text.find(s) != std::string::npos) return true;
       return false;

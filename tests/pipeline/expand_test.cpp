@@ -79,6 +79,31 @@ stages:
   EXPECT_EQ(g.nodes[0].params["list"], nlohmann::json::array({"null"})) << "list elements stay text";
 }
 
+TEST_F(ExpandFixture, NullVariableOrFieldMeansTheDefault) {
+  // `vars: {limit: null}` + `n: ${vars.limit}`: unset unless --set gives one.
+  std::string err = run(std::string(k_header) + R"(
+vars:
+  limit: null
+  name: ""
+datasets:
+  d9: {steps: null}
+stages:
+  - name: q
+    kind: fake
+    matrix: {dataset: [d9]}
+    params:
+      n: ${vars.limit}
+      lr: ${dataset.steps}
+      mode: ${vars.name}
+      text: '${vars.limit}'
+)");
+  ASSERT_EQ(err, "");
+  EXPECT_EQ(g.nodes[0].params["n"], 1) << "null variable: default";
+  EXPECT_EQ(g.nodes[0].params["lr"], 0.5) << "null collection field: default";
+  EXPECT_EQ(g.nodes[0].params["mode"], "") << "an empty string stays an empty string";
+  EXPECT_EQ(g.nodes[0].params["text"], "") << "quoted: text";
+}
+
 TEST_F(ExpandFixture, IncludeExclude) {
   ASSERT_EQ(run(std::string(k_header) + R"(
 stages:
