@@ -43,10 +43,13 @@ std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
-std::filesystem::path shared_data_dir() {
+std::filesystem::path source_dir() {
   const char* src = std::getenv("QSWEEP_SOURCE_DIR");
-  std::filesystem::path root = src && *src ? src : QSWEEP_SOURCE_DIR_DEFAULT;
-  auto p = root.parent_path() / "shared" / "data";
+  return src && *src ? std::filesystem::path(src) : std::filesystem::path(QSWEEP_SOURCE_DIR_DEFAULT);
+}
+
+std::filesystem::path shared_data_dir() {
+  auto p = source_dir().parent_path() / "shared" / "data";
   return std::filesystem::exists(p) ? p : std::filesystem::path{};
 }
 

@@ -28,6 +28,9 @@ std::string read_file(const std::filesystem::path& p);
 /// empty when python3 is not on PATH or fails.
 std::string python3_output(const std::string& code);
 
+/// The source tree: $QSWEEP_SOURCE_DIR, else the one the tests were built from.
+std::filesystem::path source_dir();
+
 /// ../shared/data relative to the source tree, or empty when absent (tests
 /// that need it call GTEST_SKIP() with a message naming the path).
 std::filesystem::path shared_data_dir();

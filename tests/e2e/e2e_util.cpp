@@ -27,11 +27,6 @@ fs::path qsweep_bin() {
   return v && *v ? fs::path(v) : fs::path{};
 }
 
-fs::path source_dir() {
-  const char* v = std::getenv("QSWEEP_SOURCE_DIR");
-  return v && *v ? fs::path(v) : fs::path(QSWEEP_SOURCE_DIR_DEFAULT);
-}
-
 std::string describe(const ProcResult& r) {
   std::ostringstream s;
   if (r.timed_out)

@@ -26,9 +26,6 @@ using nlohmann::json;
 /// The qsweep executable from $QSWEEP_BIN; empty when unset.
 std::filesystem::path qsweep_bin();
 
-/// The source tree: $QSWEEP_SOURCE_DIR, else the one this test was built from.
-std::filesystem::path source_dir();
-
 /// How a process ended, with everything it printed.
 struct ProcResult {
   int exit_code = -1;      ///< -1 when killed by a signal (or timed out)

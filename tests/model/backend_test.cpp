@@ -5,6 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "model/backend/embedded_backend.h"
 #include "model/engine/engine.h"
 #include "model/tokenizer/llama2c_tokenizer.h"
@@ -137,6 +143,97 @@ TEST(EmbeddedBackend, RollingScoresEveryToken) {
   EXPECT_EQ(r[0].tokens, int(ids(*st->tok, text).size()));
   const auto ll = b.loglikelihood(std::vector<TextLoglikelihood>{{"", text}});
   EXPECT_NEAR(r[0].logprob, ll[0].logprob, 1e-3) << "one window = the BOS-prefixed loglikelihood";
+}
+
+}  // namespace
+}  // namespace qsweep::model
+
+// ---- Parity with Hugging Face transformers (tests/fixtures/eval_reference,
+// made on the GPU machine by scripts/fixtures/make_eval_reference.py from
+// real prompts of the six OLL v1 tasks).
+
+namespace qsweep::model {
+namespace {
+
+nlohmann::json reference() {
+  std::ifstream in(testing::source_dir() / "tests/fixtures/eval_reference/stories260k_reference.json");
+  return nlohmann::json::parse(in);
+}
+
+std::string fnv1a64(const std::vector<int>& ids) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (int x : ids)
+    for (int b = 0; b < 4; ++b) {
+      h ^= (static_cast<uint32_t>(x) >> (8 * b)) & 0xFF;
+      h *= 0x100000001B3ull;
+    }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+TEST(EmbeddedBackendParity, LoglikelihoodsEqualTransformersOnRealPrompts) {
+  NEED_STORIES();
+  const nlohmann::json ref = reference();
+  ASSERT_EQ(ref["model_max_length"], st->engine->max_length());
+  size_t n = 0;
+  for (bool bos : {false, true}) {
+    EmbeddedBackend b(*st->engine, *st->tok, {.add_bos_token = bos});
+    std::vector<TextLoglikelihood> reqs;
+    std::vector<const nlohmann::json*> want;
+    for (const auto& e : ref["loglikelihood"]) {
+      if (e["add_bos_token"] != bos) continue;
+      const auto& r = ref["requests"][e["req"].get<size_t>()];
+      reqs.push_back({r["context"], r["continuation"]});
+      want.push_back(&e);
+    }
+    const auto got = b.loglikelihood(reqs);
+    for (size_t i = 0; i < reqs.size(); ++i, ++n) {
+      const auto& e = *want[i];
+      const auto [ctx, cont] = b.encode_pair(reqs[i].context, reqs[i].continuation);
+      EXPECT_EQ(int(ctx.size()), e["context_len"].get<int>()) << i;
+      EXPECT_EQ(fnv1a64(ctx), e["context_fnv"]) << "context ids of request " << i;
+      EXPECT_EQ(cont, e["continuation_ids"].get<std::vector<int>>()) << i;
+      EXPECT_NEAR(got[i].logprob, e["logprob"].get<double>(), 2e-4 * std::max(1.0, std::abs(e["logprob"].get<double>())))
+          << "request " << i << " bos " << bos;
+      EXPECT_EQ(got[i].is_greedy, e["is_greedy"].get<bool>()) << i;
+    }
+  }
+  EXPECT_GE(n, 60u);
+}
+
+TEST(EmbeddedBackendParity, GreedyGenerationsEqualTransformers) {
+  NEED_STORIES();
+  const nlohmann::json ref = reference();
+  EmbeddedBackend b(*st->engine, *st->tok, {});
+  std::vector<TextGeneration> reqs;
+  for (const auto& g : ref["generate"])
+    reqs.push_back({.context = g["context"], .until = g["until"], .max_gen_toks = g["max_gen_toks"]});
+  ASSERT_FALSE(reqs.empty());
+  const auto got = b.generate_until(reqs);
+  for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(got[i], ref["generate"][i]["text"]) << i;
+}
+
+TEST(EmbeddedBackendParity, EncodePairIdsEqualTransformersForLlamaTokenizers) {
+  NEED_STORIES();
+  const fs::path data = testing::shared_data_dir();
+  const nlohmann::json ref = reference();
+  for (const char* name : {"llama3_1", "llama2"}) {
+    const auto tok = load_tokenizer((data / "tokenizers" / name).string());
+    size_t n = 0;
+    for (bool bos : {false, true}) {
+      EmbeddedBackend b(*st->engine, *tok, {.add_bos_token = bos});
+      for (const auto& e : ref["pairs"][name]) {
+        if (e["add_bos_token"] != bos) continue;
+        const auto& r = ref["requests"][e["req"].get<size_t>()];
+        const auto [ctx, cont] = b.encode_pair(r["context"], r["continuation"]);
+        EXPECT_EQ(fnv1a64(ctx), e["context_fnv"]) << name << " bos " << bos << " req " << e["req"];
+        EXPECT_EQ(cont, e["continuation_ids"].get<std::vector<int>>()) << name << " req " << e["req"];
+        ++n;
+      }
+    }
+    EXPECT_GE(n, 90u) << name;
+  }
 }
 
 }  // namespace
