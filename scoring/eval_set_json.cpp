@@ -6,7 +6,8 @@
 //              fewshot_as_multiturn: bool, system_instruction: str,
 //              default_max_gen_toks: int},
 //    docs: [{doc_id: uint, subtask: str, doc: any, prompt: str, fewshot_ids: [uint]}],
-//    requests: [{type: str, doc: uint, index: int, context: str, continuation: str,
+//    requests: [{type: str, doc: uint, index: int, context?: str (absent: the
+//                doc's prompt), continuation: str,
 //                gen: {until: [str], max_gen_toks: null | int, do_sample: bool,
 //                      temperature: number}}]}
 // from_json checks every type and every request's doc index; an error names
@@ -184,13 +185,17 @@ json EvalSet::to_json() const {
                       {"prompt", d.prompt},
                       {"fewshot_ids", d.fewshot_ids}});
   json reqs_j = json::array();
-  for (const auto& r : requests)
-    reqs_j.push_back({{"type", scoring::to_string(r.type)},
-                      {"doc", r.doc},
-                      {"index", r.index},
-                      {"context", r.context},
-                      {"continuation", r.continuation},
-                      {"gen", gen_to_json(r.gen)}});
+  for (const auto& r : requests) {
+    json rj = {{"type", scoring::to_string(r.type)},
+               {"doc", r.doc},
+               {"index", r.index},
+               {"continuation", r.continuation},
+               {"gen", gen_to_json(r.gen)}};
+    // A context equal to its doc's prompt (every request but Winogrande's)
+    // is not repeated: MMLU's 5-shot prompts would be written 4 times.
+    if (r.doc >= docs.size() || r.context != docs[r.doc].prompt) rj["context"] = r.context;
+    reqs_j.push_back(std::move(rj));
+  }
   return {{"task", task},
           {"subtasks", subtasks},
           {"num_fewshot", num_fewshot},
@@ -241,7 +246,9 @@ EvalSet EvalSet::from_json(const json& j) {
       fail(p + ".doc", "doc index " + std::to_string(r.doc) + " outside the " +
                            std::to_string(s.docs.size()) + " docs");
     r.index = get_int(reqs_j[i], p, "index");
-    r.context = get_string(reqs_j[i], p, "context");
+    r.context = reqs_j[i].is_object() && !reqs_j[i].contains("context")
+                    ? s.docs[r.doc].prompt
+                    : get_string(reqs_j[i], p, "context");
     r.continuation = get_string(reqs_j[i], p, "continuation");
     r.gen = gen_from_json(member(reqs_j[i], p, "gen"), p + ".gen");
     s.requests.push_back(std::move(r));

@@ -89,6 +89,17 @@ const std::vector<BadInput>& cases() {
       {"UnsupportedVersion",
        "version: 2\nname: bad\nstages: []\n",
        {}, "exp.yaml:1:10:", {"version 2 is not supported"}},
+      {"MalformedTaskFile",
+       "version: 1\nname: bad\nstages:\n  - name: m\n    kind: command\n    params: {argv: [echo]}\n"
+       "  - name: ev\n    kind: infer\n    inputs:\n      checkpoint: m\n      dataset: m\n"
+       "      task: file:tasks/t.yaml\n",
+       {{"tasks/t.yaml", "task: t\ntest_split: test\ndoc_to_txt: \"{{q}}\"\ndoc_to_target: a\n"}},
+       "exp.yaml:12:13:", {"inputs.task: ", "tasks/t.yaml:3:1: unknown key 'doc_to_txt'", "did you mean 'doc_to_text'?"}},
+      {"InferMultiturnWithoutChatTemplate",
+       "version: 1\nname: bad\nstages:\n  - name: m\n    kind: command\n    params: {argv: [echo]}\n"
+       "  - name: ev\n    kind: infer\n    inputs: {checkpoint: m, dataset: m}\n"
+       "    params: {fewshot_as_multiturn: true}\n",
+       {}, "exp.yaml:10:13:", {"params.fewshot_as_multiturn: needs apply_chat_template: true"}},
   };
   return v;
 }

@@ -589,6 +589,12 @@ TEST(EvalSetJson, RoundTripsEveryField) {
   EXPECT_EQ(g.gen.temperature, 0.7);
   EXPECT_EQ(b.requests[0].index, 1);  // mc_set lists indices in reverse
   EXPECT_EQ(b.requests[0].continuation, " c1");
+  // Contexts equal to their doc's prompt are written once (in the doc).
+  for (std::size_t i = 0; i < s.requests.size(); ++i) {
+    EXPECT_EQ(b.requests[i].context, s.requests[i].context) << i;
+    EXPECT_EQ(j.at("requests")[i].contains("context"),
+              s.requests[i].context != s.docs[s.requests[i].doc].prompt) << i;
+  }
   EXPECT_EQ(j.at("requests")[0].at("type"), "loglikelihood");
   EXPECT_EQ(std::string(to_string(RequestType::loglikelihood_rolling)), "loglikelihood_rolling");
   // No limit: null.

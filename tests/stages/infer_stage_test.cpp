@@ -1,0 +1,213 @@
+// InferStage and ScoreStage in-process on stories260K and the offline MMLU
+// anatomy files: outputs, the request journal (resume, torn tail, identical
+// requests shared), chat-template prompts, limit marking, errors.
+
+#include "stages/infer_stage.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "model/checkpoint/llama2c.h"
+#include "model/tokenizer/llama2c_tokenizer.h"
+#include "model/util/text_file.h"
+#include "stages/score_stage.h"
+#include "tests/testutil.h"
+
+namespace qsweep {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::TempDir;
+
+struct NullProgress : ProgressSink {
+  void update(uint64_t done, uint64_t total, const std::string& unit) override {
+    last_done = done, last_total = total, last_unit = unit;
+  }
+  void log(const std::string& line) override { logs.push_back(line); }
+  uint64_t last_done = 0, last_total = 0;
+  std::string last_unit;
+  std::vector<std::string> logs;
+};
+
+std::vector<json> jsonl(const fs::path& p) {
+  std::vector<json> out;
+  std::ifstream in(p);
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+  return out;
+}
+
+class InferStageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = testing::shared_data_dir();
+    if (data_.empty()) GTEST_SKIP() << "needs ../shared/data (stories260K and benchmarks/mmlu)";
+    const fs::path bin = data_ / "models/stories260K/stories260K.bin";
+    model::import_llama2c(bin, bin.parent_path() / "tok512.bin", dir_ / "model");
+    model::write_hf_tokenizer(*model::Llama2cTokenizer::load((bin.parent_path() / "tok512.bin").string()),
+                              (dir_ / "model").string());
+  }
+
+  // Runs the infer stage into `out` with `params` over the defaults.
+  std::string run_infer(const std::string& out, json params = json::object(),
+                        const fs::path& task = {}) {
+    InferStage st;
+    StageContext ctx;
+    ctx.node_id = "infer[test]";
+    ctx.output_dir = dir_ / out;
+    fs::create_directories(ctx.output_dir);
+    ctx.journal_dir = dir_ / "journal";
+    ctx.resources.threads = 2;
+    ctx.progress = &progress_;
+    json p = json::object();
+    for (const auto& s : st.params()) p[s.name] = s.default_value;
+    for (const auto& [k, v] : params.items()) p[k] = v;
+    ctx.params = p;
+    const fs::path tf = task.empty() ? testing::source_dir() / "experiments/tasks/mmlu_anatomy.yaml" : task;
+    ctx.inputs["checkpoint"] = {"checkpoint", false, {{"hf[m]", "model-key-1", dir_ / "model"}}};
+    ctx.inputs["dataset"] = {"dataset", false, {{"data[mmlu]", "data-key", data_ / "benchmarks/mmlu"}}};
+    ctx.inputs["task"] = {"task", false, {{"file:t.yaml", "task-key", tf}}};
+    if (std::string e = st.check_params(p); !e.empty()) return e;
+    try {
+      st.run(ctx);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return {};
+  }
+
+  json infer_json(const std::string& out) { return model::read_json_file(dir_ / out / "infer.json"); }
+
+  fs::path data_;
+  TempDir dir_;
+  NullProgress progress_;
+};
+
+TEST_F(InferStageTest, WritesOneResponsePerRequestAndResumesFromTheJournal) {
+  ASSERT_EQ(run_infer("a", {{"limit", 6}}), "");
+  const json a = infer_json("a");
+  EXPECT_EQ(a["docs"], 6);
+  EXPECT_EQ(a["requests"], 24);
+  EXPECT_EQ(a["computed"], 24);
+  EXPECT_EQ(a["from_journal"], 0);
+  EXPECT_EQ(a["limit"], 6);
+  EXPECT_EQ(progress_.last_done, 24u);
+  EXPECT_EQ(progress_.last_unit, "requests");
+  const auto ra = jsonl(dir_ / "a/responses.jsonl");
+  ASSERT_EQ(ra.size(), 24u);
+  for (size_t i = 0; i < ra.size(); ++i) {
+    EXPECT_EQ(ra[i]["i"], i);
+    EXPECT_EQ(ra[i]["doc"], i / 4);
+    EXPECT_EQ(ra[i]["index"], i % 4);
+    EXPECT_LT(ra[i]["logprob"].get<double>(), 0);
+  }
+  EXPECT_TRUE(fs::exists(dir_ / "a/eval_set.json"));
+  EXPECT_EQ(model::read_text_file(dir_ / "a/task.yaml"),
+            model::read_text_file(testing::source_dir() / "experiments/tasks/mmlu_anatomy.yaml"));
+
+  // The same node again (a rerun after a kill before publishing): every
+  // answer comes from the journal, identical.
+  ASSERT_EQ(run_infer("b", {{"limit", 6}}), "");
+  EXPECT_EQ(infer_json("b")["computed"], 0);
+  EXPECT_EQ(infer_json("b")["from_journal"], 24);
+  EXPECT_EQ(jsonl(dir_ / "b/responses.jsonl"), ra);
+
+  // A larger limit computes only the new docs' requests.
+  ASSERT_EQ(run_infer("c", {{"limit", 8}}), "");
+  EXPECT_EQ(infer_json("c")["computed"], 8);
+  EXPECT_EQ(infer_json("c")["from_journal"], 24);
+}
+
+TEST_F(InferStageTest, ATornJournalLineIsRecomputedOnly) {
+  ASSERT_EQ(run_infer("a", {{"limit", 3}, {"batch_size", 4}}), "");
+  // Cut the journal in the middle of its last record (a SIGKILL mid-write).
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir_ / "journal")) files.push_back(e.path());
+  ASSERT_EQ(files.size(), 1u);
+  const std::string text = model::read_text_file(files[0]);
+  const size_t last = text.rfind('\n', text.size() - 2);
+  {
+    std::ofstream f(files[0], std::ios::binary | std::ios::trunc);
+    f << text.substr(0, last + 1 + (text.size() - last) / 2);
+  }
+  ASSERT_EQ(run_infer("b", {{"limit", 3}, {"batch_size", 4}}), "");
+  EXPECT_EQ(infer_json("b")["computed"], 1);
+  EXPECT_EQ(infer_json("b")["from_journal"], 11);
+  const auto a = jsonl(dir_ / "a/responses.jsonl"), b = jsonl(dir_ / "b/responses.jsonl");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i + 1 < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "journaled answers are reused as they are";
+  // The recomputed one ran in another batch composition: the same answer up
+  // to fp32 summation order.
+  EXPECT_NEAR(a.back()["logprob"].get<double>(), b.back()["logprob"].get<double>(), 1e-4);
+  EXPECT_EQ(a.back()["hash"], b.back()["hash"]);
+}
+
+TEST_F(InferStageTest, SettingsThatChangeAnswersUseAnotherJournal) {
+  ASSERT_EQ(run_infer("a", {{"limit", 2}}), "");
+  ASSERT_EQ(run_infer("b", {{"limit", 2}, {"add_bos_token", true}}), "");
+  EXPECT_EQ(infer_json("b")["computed"], 8) << "add_bos_token is in the backend fingerprint";
+  EXPECT_NE(infer_json("a")["backend"], infer_json("b")["backend"]);
+  ASSERT_EQ(run_infer("c", {{"limit", 2}, {"num_fewshot", 0}}), "");
+  EXPECT_EQ(infer_json("c")["computed"], 8) << "other prompts, other requests";
+}
+
+TEST_F(InferStageTest, ChatTemplateModeRendersThePrompts) {
+  ASSERT_EQ(run_infer("a", {{"limit", 2}, {"apply_chat_template", true}, {"chat_template", "chatml"},
+                            {"fewshot_as_multiturn", true}, {"system_instruction", "Answer."}}),
+            "");
+  const json set = model::read_json_file(dir_ / "a/eval_set.json");
+  const std::string prompt = set["docs"][0]["prompt"];
+  EXPECT_EQ(prompt.rfind("<|im_start|>system\nAnswer.\n\nThe following are multiple choice", 0), 0u) << prompt;
+  EXPECT_NE(prompt.find("<|im_start|>assistant\nB<|im_end|>"), std::string::npos) << prompt;
+  EXPECT_EQ(prompt.substr(prompt.size() - 22), "<|im_start|>assistant\n") << prompt;
+  // stories260K's tokenizer_config.json has no chat template: `auto` says so.
+  const std::string e = run_infer("b", {{"limit", 2}, {"apply_chat_template", true}});
+  EXPECT_NE(e.find("chat_template"), std::string::npos) << e;
+}
+
+TEST_F(InferStageTest, ScoreStageMarksTheLimit) {
+  ASSERT_EQ(run_infer("a", {{"limit", 5}}), "");
+  ScoreStage sc;
+  StageContext ctx;
+  ctx.node_id = "score[test]";
+  ctx.output_dir = dir_ / "score";
+  fs::create_directories(ctx.output_dir);
+  ctx.progress = &progress_;
+  ctx.params = json::object();
+  ctx.inputs["infer"] = {"infer", false, {{"infer[test]", "k", dir_ / "a"}}};
+  sc.run(ctx);
+  const json r = model::read_json_file(dir_ / "score/results.json");
+  EXPECT_EQ(r["config"]["limit"], 5);
+  EXPECT_EQ(r["n-samples"]["mmlu_anatomy"]["effective"], 5);
+  EXPECT_EQ(r["n-samples"]["mmlu_anatomy"]["original"], 135);
+  EXPECT_EQ(r["n-shot"]["mmlu_anatomy"], 5);
+  const json s = model::read_json_file(dir_ / "score/summary.json");
+  EXPECT_EQ(s["mmlu_anatomy"]["acc,none"]["limit"], 5);
+  EXPECT_EQ(jsonl(dir_ / "score/samples.jsonl").size(), 5u);
+  const std::string md = model::read_text_file(dir_ / "score/score.md");
+  EXPECT_NE(md.find("Limited run"), std::string::npos) << md;
+  const std::string rows = model::read_text_file(dir_ / "score/rows.tsv");
+  EXPECT_EQ(rows.rfind("score[test]\tmmlu_anatomy\tacc,none\t", 0), 0u) << rows;
+  EXPECT_EQ(rows.substr(rows.size() - 3), "\t5\n") << rows;
+}
+
+TEST_F(InferStageTest, ErrorsNameWhatToFix) {
+  TempDir t;
+  testing::write_file(t / "bad.yaml", "task: x\ntest_split: test\ndata_files: {test: nope/*.csv}\n"
+                                      "data_format: mmlu_csv\noutput_type: multiple_choice\n"
+                                      "doc_to_text: q\ndoc_to_target: answer\ndoc_to_choice: choices\n");
+  std::string e = run_infer("a", {}, t / "bad.yaml");
+  EXPECT_NE(e.find("nope/*.csv"), std::string::npos) << e;
+  EXPECT_NE(e.find("test"), std::string::npos) << e;
+  EXPECT_EQ(run_infer("a", {{"limit", 0}}), "params.limit: must be a positive number of docs (or null for all)");
+  InferStage st;
+  EXPECT_EQ(st.check_file_input("task", t / "bad.yaml"), "") << "missing data is a run-time error";
+  testing::write_file(t / "bad2.yaml", "task: x\nnum_fewshot: five\n");
+  e = st.check_file_input("task", t / "bad2.yaml");
+  EXPECT_NE(e.find("bad2.yaml:2:14: key 'num_fewshot'"), std::string::npos) << e;
+  EXPECT_EQ(st.check_file_input("dataset", t / "bad2.yaml"), "") << "only the task input is a task file";
+}
+
+}  // namespace
+}  // namespace qsweep
