@@ -99,9 +99,10 @@ RunSummary Runner::run(std::atomic<int>& cancel) {
               std::string msg;
               auto t0 = Clock::now();
               const std::string& id = g_.nodes[i].id;
-              NodeOutcome o = execute(i, cancel, &msg);
+              double ran = -1;  // seconds the stage itself ran (not the wait for resources)
+              NodeOutcome o = execute(i, cancel, &msg, &ran);
               outcome_[i].store(static_cast<int>(o));
-              double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+              double secs = ran >= 0 ? ran : std::chrono::duration<double>(Clock::now() - t0).count();
               progress_.node_end(id, o, secs, msg);
             });
       }
@@ -127,7 +128,7 @@ RunSummary Runner::run(std::atomic<int>& cancel) {
   return sum;
 }
 
-NodeOutcome Runner::execute(int i, std::atomic<int>& cancel, std::string* msg) {
+NodeOutcome Runner::execute(int i, std::atomic<int>& cancel, std::string* msg, double* ran) {
   const Node& n = g_.nodes[i];
   const std::string& key = scan_.nodes[i].key;
   std::string err;
@@ -216,7 +217,9 @@ NodeOutcome Runner::execute(int i, std::atomic<int>& cancel, std::string* msg) {
   progress_.node_start(n.id);
   journal("node_start");
   auto t0 = Clock::now();
-  if (!run_stage(i, res, cancel, msg)) {
+  const bool ok = run_stage(i, res, cancel, msg);
+  *ran = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!ok) {
     bool was_cancel = cancel.load() != 0 && *msg == "cancelled";
     journal(was_cancel ? "node_skipped" : "node_failed",
             was_cancel ? nlohmann::json{{"reason", "cancelled while running"}} : nlohmann::json{{"error", *msg}});
@@ -224,8 +227,7 @@ NodeOutcome Runner::execute(int i, std::atomic<int>& cancel, std::string* msg) {
     if (!opts_.keep_going) stop_scheduling_ = true;
     return NodeOutcome::kFailed;
   }
-  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  journal("node_done", {{"seconds", secs}});
+  journal("node_done", {{"seconds", *ran}});
   return NodeOutcome::kDone;
 }
 

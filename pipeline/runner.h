@@ -51,7 +51,9 @@ class Runner {
   RunSummary run(std::atomic<int>& cancel);
 
  private:
-  NodeOutcome execute(int i, std::atomic<int>& cancel, std::string* msg);
+  /// *ran: seconds the stage body ran (set only when it started; the wait
+  /// for resources and locks is not counted).
+  NodeOutcome execute(int i, std::atomic<int>& cancel, std::string* msg, double* ran);
   bool run_stage(int i, const Resources& granted, std::atomic<int>& cancel, std::string* msg);
 
   const Graph& g_;
