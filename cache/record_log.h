@@ -11,7 +11,9 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <deque>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -31,8 +33,10 @@ class RecordLog {
   RecordLog& operator=(const RecordLog&) = delete;
 
   const std::filesystem::path& path() const { return path_; }
-  /// The value recorded for `key`, or nullptr.
-  const nlohmann::json* find(const std::string& key) const;
+  /// The value recorded for `key`, or nullptr (also when the recorded text
+  /// turns out not to be JSON: damage is treated as "not answered").
+  /// Values are parsed on first use and kept; not thread-safe.
+  const nlohmann::json* find(const std::string& key);
   std::size_t size() const { return records_.size(); }
   /// Lines that were not complete records when the log was opened (a torn
   /// tail after a kill, or damage).
@@ -45,7 +49,15 @@ class RecordLog {
  private:
   std::filesystem::path path_;
   int fd_ = -1;
-  std::unordered_map<std::string, nlohmann::json> records_;
+  // key -> the JSON texts written for it, in file order (one, unless a
+  // record was damaged and answered again); the first that parses is the
+  // value, kept in `parsed_` on first find(): resuming a 50k-request node
+  // parses only what it uses, once.
+  // The texts point into `file_text_` (read once at open) or `appended_`.
+  std::string file_text_;
+  std::deque<std::string> appended_;
+  std::unordered_map<std::string, std::vector<std::string_view>> records_;
+  std::unordered_map<std::string, nlohmann::json> parsed_;
   std::size_t skipped_ = 0;
 };
 

@@ -3,6 +3,9 @@
 // "Chat-template mode"). EvalSet's JSON form lives in eval_set_json.cpp.
 #include "scoring/eval_set.h"
 
+#include <functional>
+#include <optional>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -58,14 +61,16 @@ std::string system_prompt(const TaskConfig& task, const std::string& instruction
 /// The context of one doc. `choice_prefix`: multiple_input tasks get the
 /// context WITHOUT the question (lm-eval returns labeled_examples; each
 /// request appends its choice).
+// `example(i)`: the rendered few-shot example of pool[i] (memoized by the caller).
 std::string build_context(const TaskConfig& task, const PromptOptions& opt, const json& doc,
                           const std::vector<json>& pool, const std::vector<std::size_t>& examples,
-                          int num_fewshot, const FewshotContextBuilder& builder) {
+                          int num_fewshot,
+                          const std::function<const std::string&(std::size_t)>& example) {
   const bool multi = task.multiple_input();
   const std::string sys = system_prompt(task, opt.system_instruction, task.description_for(doc));
   if (!opt.apply_chat_template) {
     std::string ctx = sys;
-    for (const auto i : examples) ctx += builder.example(pool[i]);
+    for (const auto i : examples) ctx += example(i);
     if (!multi) ctx += question_text(task, doc);
     return ctx;
   }
@@ -81,7 +86,7 @@ std::string build_context(const TaskConfig& task, const PromptOptions& opt, cons
       }
     } else {
       std::string plain;
-      for (const auto i : examples) plain += builder.example(pool[i]);
+      for (const auto i : examples) plain += example(i);
       msgs.push_back({"user", plain});
     }
   }
@@ -229,6 +234,11 @@ EvalSet build_eval_set(const TaskConfig& task, const fs::path& dataset_dir, cons
     } catch (const std::exception& e) {
       throw std::runtime_error((subtask.empty() ? task.task : subtask) + ": " + e.what());
     }
+    std::vector<std::optional<std::string>> rendered(pool.size());
+    const auto example = [&](std::size_t i) -> const std::string& {
+      if (!rendered[i]) rendered[i] = builder.example(pool[i]);
+      return *rendered[i];
+    };
     for (std::size_t d = 0; d < evaluated.size(); ++d) {
       EvalDoc ed;
       ed.doc_id = d;
@@ -237,7 +247,7 @@ EvalSet build_eval_set(const TaskConfig& task, const fs::path& dataset_dir, cons
       ed.fewshot_ids = fr.contexts[d].example_indices;
       // For multiple_input tasks the prompt is the shared few-shot prefix; each
       // request's context is that prefix + its choice.
-      ed.prompt = build_context(task, options, evaluated[d], pool, ed.fewshot_ids, n, builder);
+      ed.prompt = build_context(task, options, evaluated[d], pool, ed.fewshot_ids, n, example);
       add_requests(task, options, es.docs.size(), evaluated[d], ed.prompt, es.requests);
       es.docs.push_back(std::move(ed));
     }

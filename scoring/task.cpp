@@ -575,6 +575,7 @@ FewshotResult FewshotContextBuilder::build(const std::vector<json>& fewshot_docs
   // first_n: identical draw for every doc.
   std::vector<std::uint64_t> first;
   for (std::size_t i = 0; i < n_samples && n > 0; ++i) first.push_back(i);
+  std::vector<std::optional<std::string>> rendered(n > 0 ? pool.size() : 0);
 
   for (const auto& doc : eval_docs) {
     FewshotContext c;
@@ -590,7 +591,11 @@ FewshotResult FewshotContextBuilder::build(const std::vector<json>& fewshot_docs
         if (pool[idx] == doc) continue;
         c.example_indices.push_back(idx);
       }
-      for (const auto idx : c.example_indices) c.context += example(pool[idx]);
+      for (const auto idx : c.example_indices) {
+        // Rendered once per few-shot doc (first_n repeats the same ones).
+        if (!rendered[idx]) rendered[idx] = example(pool[idx]);
+        c.context += *rendered[idx];
+      }
     }
     const json text = task_.text(doc);
     if (text.is_string()) c.context += text.get<std::string>();

@@ -25,34 +25,55 @@ std::optional<char32_t> decode_utf8_at(std::string_view s, std::size_t i, std::s
 
 namespace {
 
-// [first, last_end) of the non-space span of s (first == s.size() if none).
-void nonspace_span(std::string_view s, std::size_t* first, std::size_t* last_end) {
-  *first = s.size();
-  *last_end = 0;
-  for (std::size_t i = 0; i < s.size();) {
+bool ascii_space(unsigned char b) { return (b >= 0x09 && b <= 0x0D) || (b >= 0x1C && b <= 0x20); }
+
+// Start of the non-space part of s (s.size() if all space). ASCII bytes are
+// tested directly; only non-ASCII code points are decoded.
+std::size_t left_end(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      if (!ascii_space(b)) break;
+      ++i;
+      continue;
+    }
     std::size_t len;
     const auto cp = decode_utf8_at(s, i, &len);
-    if (!(cp && python_isspace(*cp))) {
-      if (*first == s.size()) *first = i;
-      *last_end = i + len;
-    }
+    if (!(cp && python_isspace(*cp))) break;
     i += len;
   }
+  return i;
+}
+
+// End of the non-space part of s[from:] (from if all space), scanning back.
+std::size_t right_end(std::string_view s, std::size_t from) {
+  std::size_t j = s.size();
+  while (j > from) {
+    const auto b = static_cast<unsigned char>(s[j - 1]);
+    if (b < 0x80) {
+      if (!ascii_space(b)) break;
+      --j;
+      continue;
+    }
+    // The last code point: back over continuation bytes to its lead byte.
+    std::size_t k = j - 1;
+    while (k > from && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80 && j - k < 4) --k;
+    std::size_t len;
+    const auto cp = decode_utf8_at(s, k, &len);
+    if (!(cp && len == j - k && python_isspace(*cp))) break;
+    j = k;
+  }
+  return j;
 }
 
 }  // namespace
 
 std::string python_strip(std::string_view s) {
-  std::size_t first, last_end;
-  nonspace_span(s, &first, &last_end);
-  if (first == s.size()) return {};
-  return std::string(s.substr(first, last_end - first));
+  const std::size_t b = left_end(s);
+  return std::string(s.substr(b, right_end(s, b) - b));
 }
 
-std::string_view python_rstrip(std::string_view s) {
-  std::size_t first, last_end;
-  nonspace_span(s, &first, &last_end);
-  return s.substr(0, last_end);
-}
+std::string_view python_rstrip(std::string_view s) { return s.substr(0, right_end(s, 0)); }
 
 }  // namespace qsweep::model

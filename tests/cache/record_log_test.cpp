@@ -73,6 +73,22 @@ TEST(RecordLog, DamagedLinesAreSkippedNotFatal) {
   EXPECT_TRUE(log.find("ok")->is_null());
 }
 
+TEST(RecordLog, ADamagedValueCountsAsUnansweredAndIsReplaced) {
+  TempDir t;
+  const auto path = t / "j.jsonl";
+  write_file(path, "{\"k\":\"d\",\"v\":{\"a\":}\n{\"k\":\"e\",\"v\":[1,2]}\n");
+  RecordLog log(path);
+  EXPECT_EQ(log.find("d"), nullptr) << "its value text is not JSON";
+  ASSERT_NE(log.find("e"), nullptr);
+  EXPECT_EQ(*log.find("e"), json::array({1, 2}));
+  log.append({{"d", 5}, {"e", 9}});
+  EXPECT_EQ(*log.find("d"), 5) << "the damaged record is superseded";
+  EXPECT_EQ(*log.find("e"), json::array({1, 2})) << "a valid one is kept";
+  RecordLog again(path);
+  EXPECT_EQ(*again.find("d"), 5);
+  EXPECT_EQ(*again.find("e"), json::array({1, 2}));
+}
+
 TEST(RecordLog, ConcurrentProcessesAppendWholeLines) {
   TempDir t;
   const auto path = t / "j.jsonl";
