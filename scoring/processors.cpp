@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "model/tokenizer/utf8.h"
+#include "model/util/python_str.h"
 #include "scoring/pyre.h"
 
 namespace qsweep::scoring {
@@ -23,40 +25,6 @@ const Entry kProcessors[] = {
     {ProcessorSlot::doc_to_choice, "winogrande.doc_to_choice"},
     {ProcessorSlot::process_results, "truthfulqa.process_results_mc2"},
 };
-
-// ---- UTF-8 code points ----
-void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) out += static_cast<char>(c);
-  else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
-
-/// Decodes one code point at s[i], advancing i; invalid bytes come back as
-/// themselves (>= 0x110000 marks "copy the byte as is").
-char32_t next_code_point(std::string_view s, std::size_t& i) {
-  const unsigned char b = static_cast<unsigned char>(s[i]);
-  int len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
-  if (len == 0 || i + len > s.size()) return 0x110000u + static_cast<unsigned char>(s[i++]);
-  char32_t c = len == 1 ? b : len == 2 ? (b & 0x1F) : len == 3 ? (b & 0x0F) : (b & 0x07);
-  for (int k = 1; k < len; ++k) {
-    const unsigned char cb = static_cast<unsigned char>(s[i + k]);
-    if ((cb >> 6) != 2) return 0x110000u + static_cast<unsigned char>(s[i++]);
-    c = (c << 6) | (cb & 0x3F);
-  }
-  i += len;
-  return c;
-}
 
 char32_t to_upper(char32_t c) {
   if (c >= 'a' && c <= 'z') return c - 32;
@@ -147,12 +115,11 @@ std::string python_capitalize(std::string_view s) {
   std::size_t i = 0;
   bool first = true;
   while (i < s.size()) {
-    const char32_t c = next_code_point(s, i);
-    if (c >= 0x110000u) {
-      out += static_cast<char>(static_cast<unsigned char>(c - 0x110000u));
-    } else {
-      append_utf8(out, first ? to_upper(c) : to_lower(c));
-    }
+    std::size_t len;
+    const auto c = model::decode_utf8_at(s, i, &len);
+    if (!c) out += s[i];  // an invalid byte is copied as is
+    else model::utf8::append(out, first ? to_upper(*c) : to_lower(*c));
+    i += len;
     first = false;
   }
   return out;

@@ -178,13 +178,7 @@ std::string InferStage::check_params(const json& p) const {
 }
 
 std::string InferStage::check_file_input(const std::string& input, const fs::path& path) const {
-  if (input != "task") return {};
-  try {
-    scoring::load_task_file(path);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return {};
+  return check_task_file_input(input, path);
 }
 
 void InferStage::run(StageContext& ctx) const {

@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "scoring/task.h"
+
 namespace qsweep {
 
 namespace fs = std::filesystem;
@@ -54,6 +56,16 @@ fs::path find_data_file(const fs::path& path, const std::string& file) {
                              std::to_string(found.size()) +
                              " .jsonl/.json/.txt files; name one with params.file");
   return found.front();
+}
+
+std::string check_task_file_input(const std::string& input, const std::filesystem::path& path) {
+  if (input != "task") return {};
+  try {
+    scoring::load_task_file(path);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
 }
 
 }  // namespace qsweep

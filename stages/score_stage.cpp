@@ -87,13 +87,7 @@ std::string ScoreStage::description() const {
 std::vector<ParamSpec> ScoreStage::params() const { return {}; }
 
 std::string ScoreStage::check_file_input(const std::string& input, const fs::path& path) const {
-  if (input != "task") return {};
-  try {
-    scoring::load_task_file(path);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return {};
+  return check_task_file_input(input, path);
 }
 
 void ScoreStage::run(StageContext& ctx) const {

@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "bench/model/llama_110m.h"
 #include "model/backend/embedded_backend.h"
 #include "model/checkpoint/llama2c.h"
 #include "model/engine/engine.h"
@@ -140,19 +141,7 @@ int main_impl() {
     mc_throughput("(c) stories260K", *engine, *tok, task, data, 4, SIZE_MAX);
   }
   {
-    model::ModelConfig c;
-    c.arch = model::Arch::kLlama;
-    c.architecture = "LlamaForCausalLM";
-    c.vocab_size = 32000;
-    c.n_embd = 768;
-    c.n_ff = 2048;
-    c.n_layer = 12;
-    c.n_head = 12;
-    c.n_head_kv = 12;
-    c.head_dim = 64;
-    c.rms_norm_eps = 1e-5;
-    c.max_position_embeddings = 2048;
-    c.bos_token_id = 1;
+    const model::ModelConfig c = model::llama_110m();
     model::EngineOptions eo;
     eo.arena = &arena;
     model::Engine engine(std::make_unique<model::Transformer>(c, 1234), eo);

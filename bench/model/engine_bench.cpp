@@ -22,6 +22,7 @@
 #include <random>
 #include <thread>
 
+#include "bench/model/llama_110m.h"
 #include "model/engine/engine.h"
 #include "model/engine/linear.h"
 #include "model/engine/transformer.h"
@@ -43,22 +44,6 @@ tbb::task_arena& arena() {
   return a;
 }
 
-ModelConfig llama_110m() {
-  ModelConfig c;
-  c.arch = Arch::kLlama;
-  c.architecture = "LlamaForCausalLM";
-  c.vocab_size = 32000;
-  c.n_embd = 768;
-  c.n_ff = 2048;
-  c.n_layer = 12;
-  c.n_head = 12;
-  c.n_head_kv = 12;
-  c.head_dim = 64;
-  c.rms_norm_eps = 1e-5;
-  c.max_position_embeddings = 2048;
-  c.bos_token_id = 1;
-  return c;
-}
 
 const Engine& engine_110m() {
   static std::unique_ptr<Engine> e = [] {

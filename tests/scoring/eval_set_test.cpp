@@ -11,6 +11,7 @@
 
 #include "scoring/processors.h"
 #include "scoring/readers.h"
+#include "tests/scoring/scoring_test_util.h"
 #include "tests/testutil.h"
 
 namespace qsweep::scoring {
@@ -19,20 +20,9 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-fs::path source_dir() {
-  const char* src = std::getenv("QSWEEP_SOURCE_DIR");
-  return src && *src ? fs::path(src) : fs::path(QSWEEP_TEST_SOURCE_DIR);
-}
-fs::path task_file(const std::string& name) { return source_dir() / "experiments" / "tasks" / (name + ".yaml"); }
-
-std::string thrown(const std::string& yaml) {
-  try {
-    parse_task_yaml(yaml, "t.yaml");
-  } catch (const TaskError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::source_dir;
+using test::task_file;
+using test::thrown;
 
 /// PromptOptions with every member spelled out (no -Wmissing-field-initializers).
 PromptOptions opts(std::optional<std::size_t> limit = std::nullopt, const model::ChatTemplate* chat = nullptr,

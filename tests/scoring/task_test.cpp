@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "tests/scoring/scoring_test_util.h"
 #include "tests/testutil.h"
 
 namespace qsweep::scoring {
@@ -13,20 +14,9 @@ namespace {
 
 using nlohmann::json;
 
-std::filesystem::path task_dir() {
-  const char* src = std::getenv("QSWEEP_SOURCE_DIR");
-  const std::filesystem::path root = src && *src ? src : QSWEEP_TEST_SOURCE_DIR;
-  return root / "experiments" / "tasks";
-}
+using test::thrown;
 
-std::string thrown(const std::string& yaml) {
-  try {
-    parse_task_yaml(yaml, "t.yaml");
-  } catch (const TaskError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+std::filesystem::path task_dir() { return test::task_file("x").parent_path(); }
 
 const char* kSynthetic =
     "task: synth\n"
