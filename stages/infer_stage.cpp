@@ -8,7 +8,6 @@
 #include <unordered_map>
 
 #include "cache/hash.h"
-#include "cache/record_log.h"
 #include "model/backend/embedded_backend.h"
 #include "model/engine/engine.h"
 #include "model/tokenizer/chat_template.h"
@@ -17,7 +16,9 @@
 #include "quant/formats/quantized_loader.h"
 #include "scoring/eval_set.h"
 #include "scoring/task.h"
+#include "stages/journaled_answers.h"
 #include "stages/model_input.h"
+#include "stages/mtbench_answers.h"
 
 namespace qsweep {
 
@@ -115,6 +116,35 @@ std::vector<json> answer(model::Backend& backend, const scoring::EvalSet& set,
   return out;
 }
 
+// The chat template of `chat_template`: the model's (auto) or a family.
+model::ChatTemplate chat_template_of(const json& p, const fs::path& model_dir) {
+  const std::string fam = p.value("chat_template", std::string("auto"));
+  const fs::path cfg = model_dir / "tokenizer_config.json";
+  return model::ChatTemplate::from_config(
+      cfg.string(), fam == "auto" ? std::nullopt : model::parse_chat_family(fam));
+}
+
+// The embedded backend of a node: the engine (quantized layers run their
+// kernels) with the node's threads, and the model's tokenizer.
+struct Embedded {
+  std::unique_ptr<model::Engine> engine;
+  std::unique_ptr<model::Tokenizer> tok;
+  std::unique_ptr<model::EmbeddedBackend> backend;
+  Embedded(const StageContext& ctx, const fs::path& model_dir) {
+    const json& p = ctx.params;
+    model::EngineOptions eo;
+    const int64_t threads = p.value("threads", int64_t(0));
+    eo.threads = threads > 0 ? int(threads) : std::max(1, ctx.resources.threads);
+    eo.max_length = int(p.value("max_length", int64_t(0)));
+    eo.linear_loader = quant::quantized_linear_loader();
+    engine = model::Engine::load(model_dir, eo);
+    tok = model::load_tokenizer(model_dir.string());
+    model::EmbeddedBackendOptions bo;
+    bo.add_bos_token = p.value("add_bos_token", false);
+    backend = std::make_unique<model::EmbeddedBackend>(*engine, *tok, bo);
+  }
+};
+
 }  // namespace
 
 std::string InferStage::description() const {
@@ -125,6 +155,9 @@ std::string InferStage::description() const {
 
 std::vector<ParamSpec> InferStage::params() const {
   return {
+      {"mode", ParamType::kString, false, "lm_eval",
+       "lm_eval (the task file's requests) or mt_bench (two-turn answers to MT-Bench "
+       "questions with the chat template, FastChat's settings)"},
       {"backend", ParamType::kString, false, "embedded",
        "embedded (the CPU engine; quantized checkpoints run their quantized kernels)"},
       {"limit", ParamType::kInt, false, nullptr,
@@ -146,6 +179,11 @@ std::vector<ParamSpec> InferStage::params() const {
        "context length in tokens (0: the model's max_position_embeddings)"},
       {"max_gen_toks", ParamType::kInt, false, 256,
        "generation length when the task sets none (lm-eval's model default 256)"},
+      {"max_new_tokens", ParamType::kInt, false, 1024,
+       "mt_bench: new tokens per answer (FastChat's --max-new-token)"},
+      {"seed", ParamType::kInt, false, 0, "mt_bench: base of the per-question sampling seeds"},
+      {"questions", ParamType::kString, false, "question.jsonl",
+       "mt_bench: the questions file in the dataset folder"},
       {"data_dir", ParamType::kString, false, "",
        "sub-folder of the dataset artifact holding the task's data files"},
       {"batch_size", ParamType::kInt, false, 64,
@@ -157,6 +195,9 @@ std::vector<ParamSpec> InferStage::params() const {
 Resources InferStage::default_resources() const { return Resources::all_threads(); }
 
 std::string InferStage::check_params(const json& p) const {
+  if (const std::string m = p.value("mode", std::string("lm_eval")); m != "lm_eval" && m != "mt_bench")
+    return "params.mode: unknown mode '" + m + "' (lm_eval, mt_bench)";
+  if (p.value("max_new_tokens", int64_t(1024)) <= 0) return "params.max_new_tokens: must be positive";
   if (p.value("backend", std::string("embedded")) != "embedded")
     return "params.backend: unknown backend '" + p["backend"].get<std::string>() +
            "' (available: embedded)";
@@ -185,12 +226,16 @@ void InferStage::run(StageContext& ctx) const {
   if (std::string e = check_params(ctx.params); !e.empty()) throw std::runtime_error(e);
   const json& p = ctx.params;
   const auto t0 = std::chrono::steady_clock::now();
-  const InputArtifact& task_in = single_input(ctx, "task", "a task file (file:tasks/NAME.yaml)");
-  const scoring::TaskConfig task = scoring::load_task_file(task_in.path);
   const InputArtifact& ckpt_in = single_input(ctx, "checkpoint", "a model folder artifact");
   const fs::path model_dir = find_model_dir(ckpt_in.path);
   fs::path data_dir = single_input(ctx, "dataset", "the task's dataset folder").path;
   if (const std::string sub = p.value("data_dir", std::string()); !sub.empty()) data_dir /= sub;
+  if (p.value("mode", std::string("lm_eval")) == "mt_bench") {
+    run_mt_bench(ctx, ckpt_in, model_dir, data_dir);
+    return;
+  }
+  const InputArtifact& task_in = single_input(ctx, "task", "a task file (file:tasks/NAME.yaml)");
+  const scoring::TaskConfig task = scoring::load_task_file(task_in.path);
 
   // The prompts.
   scoring::PromptOptions opts;
@@ -202,13 +247,7 @@ void InferStage::run(StageContext& ctx) const {
   opts.default_max_gen_toks = int(p.value("max_gen_toks", int64_t(256)));
   std::optional<model::ChatTemplate> chat;
   if (opts.apply_chat_template) {
-    const std::string fam = p.value("chat_template", std::string("auto"));
-    const fs::path cfg = model_dir / "tokenizer_config.json";
-    if (fam == "auto") {
-      chat = model::ChatTemplate::from_config(cfg.string(), std::nullopt);
-    } else {
-      chat = model::ChatTemplate::from_config(cfg.string(), model::parse_chat_family(fam));
-    }
+    chat = chat_template_of(p, model_dir);
     opts.chat_template = &*chat;
   }
   const scoring::EvalSet set = scoring::build_eval_set(task, data_dir, opts);
@@ -216,84 +255,23 @@ void InferStage::run(StageContext& ctx) const {
                     std::to_string(set.requests.size()) + " requests" +
                     (set.limit ? " (limit " + std::to_string(*set.limit) + ")" : ""));
 
-  // The backend.
-  model::EngineOptions eo;
-  const int64_t threads = p.value("threads", int64_t(0));
-  eo.threads = threads > 0 ? int(threads) : std::max(1, ctx.resources.threads);
-  eo.max_length = int(p.value("max_length", int64_t(0)));
-  eo.linear_loader = quant::quantized_linear_loader();
-  const auto engine = model::Engine::load(model_dir, eo);
-  const auto tok = model::load_tokenizer(model_dir.string());
-  model::EmbeddedBackendOptions bo;
-  bo.add_bos_token = p.value("add_bos_token", false);
-  model::EmbeddedBackend backend(*engine, *tok, bo);
+  const Embedded emb(ctx, model_dir);
+  model::EmbeddedBackend& backend = *emb.backend;
 
-  // The journal: one per (model artifact, backend fingerprint).
-  std::unique_ptr<cache::RecordLog> journal;
-  {
-    cache::KeyHasher h;
-    h.field("model", ckpt_in.key);
-    h.field("backend", backend.fingerprint());
-    const std::string name = h.finish().hex() + ".jsonl";
-    const fs::path dir = !ctx.journal_dir.empty() ? ctx.journal_dir : ctx.scratch_dir;
-    if (!dir.empty()) journal = std::make_unique<cache::RecordLog>(dir / name);
-  }
+  // Answers: from the request journal, or computed a batch at a time.
+  JournaledAnswers answers(ctx, ckpt_in.key, backend.fingerprint());
   std::vector<std::string> hashes(set.requests.size());
-  std::unordered_map<std::string, size_t> first_of;  // hash -> first request with it
-  std::vector<size_t> todo;
-  size_t from_journal = 0;
-  for (size_t i = 0; i < set.requests.size(); ++i) {
-    hashes[i] = request_hash(set.requests[i]);
-    if (journal && journal->find(hashes[i])) {
-      ++from_journal;
-      continue;
-    }
-    if (first_of.emplace(hashes[i], i).second) todo.push_back(i);
-  }
-  if (journal && journal->skipped_lines())
-    ctx.progress->log("request journal " + journal->path().string() + ": skipped " +
-                      std::to_string(journal->skipped_lines()) + " incomplete line(s)");
-  if (from_journal)
-    ctx.progress->log(std::to_string(from_journal) + " of " + std::to_string(set.requests.size()) +
-                      " requests answered from the request journal");
-
-  // Answer what is missing, a batch at a time, journaling each batch.
-  std::unordered_map<std::string, json> fresh;  // used when there is no journal
-  const size_t batch = size_t(p.value("batch_size", int64_t(64)));
-  // Progress counts the requests to compute (journaled and duplicate ones are
-  // not work); the log line above says how many came from the journal.
-  const uint64_t total = todo.size();
-  ctx.progress->update(0, total, "requests");
-  for (size_t b = 0; b < todo.size(); b += batch) {
-    if (ctx.cancelled())
-      throw std::runtime_error("infer cancelled after " + std::to_string(b) + " of " +
-                               std::to_string(todo.size()) +
-                               " new requests (those are journaled; a rerun resumes)");
-    const std::vector<size_t> chunk(todo.begin() + b,
-                                    todo.begin() + std::min(todo.size(), b + batch));
-    std::vector<json> answers = answer(backend, set, chunk);
-    std::vector<std::pair<std::string, json>> recs;
-    for (size_t k = 0; k < chunk.size(); ++k) recs.emplace_back(hashes[chunk[k]], std::move(answers[k]));
-    if (journal) {
-      journal->append(recs);
-    } else {
-      for (auto& [h, v] : recs) fresh.emplace(h, std::move(v));
-    }
-    ctx.progress->update(b + chunk.size(), total, "requests");
-  }
+  for (size_t i = 0; i < set.requests.size(); ++i) hashes[i] = request_hash(set.requests[i]);
+  const JournaledAnswers::Stats st = answers.ensure(
+      hashes, size_t(p.value("batch_size", int64_t(64))),
+      [&](const std::vector<size_t>& chunk) { return answer(backend, set, chunk); }, ctx, "requests");
+  const size_t from_journal = st.from_journal;
 
   // Outputs.
   {
     std::ofstream f(ctx.output_dir / "responses.jsonl", std::ios::binary);
     for (size_t i = 0; i < set.requests.size(); ++i) {
-      const json* v = journal ? journal->find(hashes[i]) : nullptr;
-      if (!v) {
-        auto it = fresh.find(hashes[i]);
-        if (it == fresh.end())
-          throw std::logic_error("infer: request " + std::to_string(i) + " has no answer");
-        v = &it->second;
-      }
-      json line = *v;
+      json line = answers.get(hashes[i]);
       line["i"] = i;
       line["doc"] = set.requests[i].doc;
       line["index"] = set.requests[i].index;
@@ -311,7 +289,7 @@ void InferStage::run(StageContext& ctx) const {
                   {"task", task.task},
                   {"docs", set.docs.size()},
                   {"requests", set.requests.size()},
-                  {"computed", todo.size()},
+                  {"computed", st.computed},
                   {"from_journal", from_journal},
                   {"limit", set.limit ? json(*set.limit) : json(nullptr)},
                   {"fewshot_from_eval_split", set.fewshot_from_eval_split},
@@ -322,8 +300,40 @@ void InferStage::run(StageContext& ctx) const {
   model::write_text_file(ctx.output_dir / "infer.json", summary.dump(2) + "\n");
   ctx.outputs = {{"task", task.task},
                  {"requests", set.requests.size()},
-                 {"computed", todo.size()},
+                 {"computed", st.computed},
                  {"from_journal", from_journal},
+                 {"limit", summary["limit"]}};
+}
+
+void InferStage::run_mt_bench(StageContext& ctx, const InputArtifact& ckpt_in,
+                              const fs::path& model_dir, const fs::path& data_dir) const {
+  const json& p = ctx.params;
+  const auto t0 = std::chrono::steady_clock::now();
+  const model::ChatTemplate chat = chat_template_of(p, model_dir);
+  const Embedded emb(ctx, model_dir);
+  JournaledAnswers answers(ctx, ckpt_in.key, emb.backend->fingerprint());
+  MtBenchOptions o;
+  if (auto l = opt_int(p, "limit")) o.limit = size_t(*l);
+  o.max_new_tokens = int(p.value("max_new_tokens", int64_t(1024)));
+  o.seed = uint64_t(p.value("seed", int64_t(0)));
+  o.system_prompt = p.value("system_instruction", std::string());
+  o.model_id = ckpt_in.node;
+  o.batch = size_t(p.value("batch_size", int64_t(64)));
+  const fs::path questions = find_data_file(data_dir, p.value("questions", std::string("question.jsonl")));
+  json summary = generate_mtbench_answers(ctx, *emb.backend, chat, answers, questions, o);
+  summary["format"] = 1;
+  summary["mode"] = "mt_bench";
+  summary["limit"] = o.limit ? json(*o.limit) : json(nullptr);
+  summary["backend"] = emb.backend->fingerprint();
+  summary["model_args"] = emb.backend->describe();
+  summary["chat_template"] = model::chat_family_name(chat.family());
+  summary["model"] = ckpt_in.node;
+  summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  model::write_text_file(ctx.output_dir / "infer.json", summary.dump(2) + "\n");
+  ctx.outputs = {{"mode", "mt_bench"},
+                 {"questions", summary["questions"]},
+                 {"computed", summary["computed"]},
+                 {"from_journal", summary["from_journal"]},
                  {"limit", summary["limit"]}};
 }
 

@@ -23,7 +23,12 @@
 // flight; a rerun (of this node, or of another task asking an identical
 // request of the same model and backend) takes answers from the journal.
 //
-// Output: eval_set.json (scoring::EvalSet: docs, prompts, requests),
+// `mode: mt_bench` generates two-turn MT-Bench answers instead
+// (stages/mtbench_answers.h): inputs `checkpoint` and `dataset` (holding
+// question.jsonl), no task; the chat template is required (`chat_template`:
+// auto or a family); output answers.jsonl + infer.json.
+//
+// Output (lm_eval mode): eval_set.json (scoring::EvalSet: docs, prompts, requests),
 // responses.jsonl (one line per request, in request order: {i, doc, index,
 // hash, logprob, is_greedy, context_tokens, continuation_tokens} or {..., text}),
 // task.yaml (a copy of the task file, for the score stage), infer.json
@@ -44,6 +49,11 @@ class InferStage : public Stage {
   std::string check_file_input(const std::string& input,
                                const std::filesystem::path& path) const override;
   void run(StageContext& ctx) const override;
+
+ private:
+  void run_mt_bench(StageContext& ctx, const InputArtifact& ckpt_in,
+                    const std::filesystem::path& model_dir,
+                    const std::filesystem::path& data_dir) const;
 };
 
 }  // namespace qsweep

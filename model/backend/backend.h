@@ -36,6 +36,11 @@ struct TextGeneration {
   bool do_sample = false;
   double temperature = 0;  // 0 or !do_sample: greedy
   uint64_t seed = 0;
+  /// true (lm-eval): the context keeps its last max_length - max_gen_toks
+  /// tokens, so the whole generation fits. false (FastChat's
+  /// gen_model_answer): the prompt is kept whole (its last max_length - 1
+  /// tokens at most) and generation ends at the context window.
+  bool reserve_generation_room = true;
 };
 
 struct RollingAnswer {

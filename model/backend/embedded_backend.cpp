@@ -104,7 +104,8 @@ std::vector<std::string> EmbeddedBackend::generate_until(std::span<const TextGen
       throw std::runtime_error("generate_until request " + std::to_string(i) +
                                ": max_gen_toks must be positive");
     std::vector<int> prompt = encode(r.context);
-    const int max_ctx = std::max(1, engine_.max_length() - r.max_gen_toks);
+    const int max_ctx = r.reserve_generation_room ? std::max(1, engine_.max_length() - r.max_gen_toks)
+                                                  : std::max(1, engine_.max_length() - 1);
     if (int(prompt.size()) > max_ctx) prompt.erase(prompt.begin(), prompt.end() - max_ctx);
     if (prompt.empty()) prompt.push_back(prefix_token());
     GenerateOptions g;

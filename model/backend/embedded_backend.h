@@ -12,7 +12,9 @@
 //   - loglikelihood_rolling: rolling windows of max_length over encode(text),
 //     the first predicted from prefix_token;
 //   - generate_until: the context keeps its last max_length - max_gen_toks
-//     tokens; generation ends at EOS, after max_gen_toks tokens, or when the
+//     tokens (or, without reserve_generation_room, its last max_length - 1
+//     and generation ends at the window); generation ends at EOS, after
+//     max_gen_toks tokens, at the context window, or when the
 //     decoded text contains a stop string; the text is cut before the first
 //     occurrence of each stop string in turn (s.split(term)[0]).
 // Requests of one call run batched: loglikelihoods through

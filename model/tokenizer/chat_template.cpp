@@ -202,6 +202,23 @@ std::string config_token(const nlohmann::json& j, const char* key) {
 
 }  // namespace
 
+std::string ChatTemplate::turn_end() const {
+  switch (family_) {
+    case ChatFamily::kLlama3:
+    case ChatFamily::kLlama31:
+      return "<|eot_id|>";
+    case ChatFamily::kGemma:
+    case ChatFamily::kGemma1:
+      return "<end_of_turn>";
+    case ChatFamily::kChatML:
+      return "<|im_end|>";
+    case ChatFamily::kLlama2:
+    case ChatFamily::kVicuna:
+      return eos_;
+  }
+  return eos_;
+}
+
 const char* chat_family_name(ChatFamily f) {
   switch (f) {
     case ChatFamily::kLlama2:

@@ -86,6 +86,11 @@ class ChatTemplate {
     return tok.encode(render(messages, add_generation_prompt), false);
   }
 
+  /// The text that ends an assistant turn in this family ("<|eot_id|>",
+  /// "<end_of_turn>", "<|im_end|>", or the EOS token for llama2 / vicuna):
+  /// a generation stops there (FastChat's conversation stop string).
+  std::string turn_end() const;
+
   ChatFamily family() const { return family_; }
   const std::string& bos_token() const { return bos_; }
   const std::string& eos_token() const { return eos_; }

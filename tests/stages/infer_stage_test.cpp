@@ -11,6 +11,7 @@
 #include "model/checkpoint/llama2c.h"
 #include "model/tokenizer/llama2c_tokenizer.h"
 #include "model/util/text_file.h"
+#include "stages/mtbench_answers.h"
 #include "stages/score_stage.h"
 #include "tests/testutil.h"
 
@@ -207,6 +208,97 @@ TEST_F(InferStageTest, ErrorsNameWhatToFix) {
   e = st.check_file_input("task", t / "bad2.yaml");
   EXPECT_NE(e.find("bad2.yaml:2:14: key 'num_fewshot'"), std::string::npos) << e;
   EXPECT_EQ(st.check_file_input("dataset", t / "bad2.yaml"), "") << "only the task input is a task file";
+}
+
+// ---- mode: mt_bench (stages/mtbench_answers.h)
+
+TEST(MtBench, FastChatTemperatures) {
+  EXPECT_EQ(mtbench_temperature("writing"), 0.7);
+  EXPECT_EQ(mtbench_temperature("roleplay"), 0.7);
+  EXPECT_EQ(mtbench_temperature("math"), 0.0);
+  EXPECT_EQ(mtbench_temperature("coding"), 0.0);
+  EXPECT_EQ(mtbench_temperature("reasoning"), 0.0);
+  EXPECT_EQ(mtbench_temperature("extraction"), 0.0);
+  EXPECT_EQ(mtbench_temperature("stem"), 0.1);
+  EXPECT_EQ(mtbench_temperature("humanities"), 0.1);
+  EXPECT_EQ(mtbench_temperature("something-else"), 0.7) << "FastChat's default";
+}
+
+TEST_F(InferStageTest, MtBenchAnswersTwoTurnsAndResumes) {
+  const fs::path q = data_ / "benchmarks/mt_bench";
+  auto run_mt = [&](const std::string& out, int limit) {
+    InferStage st;
+    StageContext ctx;
+    ctx.node_id = "mt_bench[test]";
+    ctx.output_dir = dir_ / out;
+    fs::create_directories(ctx.output_dir);
+    ctx.journal_dir = dir_ / "journal";
+    ctx.resources.threads = 2;
+    ctx.progress = &progress_;
+    json p = json::object();
+    for (const auto& s : st.params()) p[s.name] = s.default_value;
+    p["mode"] = "mt_bench";
+    p["chat_template"] = "chatml";
+    p["limit"] = limit;
+    p["max_new_tokens"] = 48;
+    ctx.params = p;
+    ctx.inputs["checkpoint"] = {"checkpoint", false, {{"hf[m]", "model-key-1", dir_ / "model"}}};
+    ctx.inputs["dataset"] = {"dataset", false, {{"data_mt_bench", "k", q}}};
+    st.run(ctx);
+  };
+  run_mt("a", 3);
+  const auto a = jsonl(dir_ / "a/answers.jsonl");
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[0]["question_id"], 81);
+  EXPECT_EQ(a[0]["category"], "writing");
+  EXPECT_EQ(a[0]["model_id"], "hf[m]");
+  ASSERT_EQ(a[0]["choices"][0]["turns"].size(), 2u);
+  for (const auto& x : a)
+    for (const auto& t : x["choices"][0]["turns"]) {
+      const std::string s = t;
+      EXPECT_FALSE(s.empty());
+      EXPECT_EQ(s.find("<|im_end|>"), std::string::npos) << "cut at the end of turn";
+      EXPECT_NE(s.front(), ' ') << "stripped";
+    }
+  EXPECT_EQ(infer_json("a")["computed"], 6);
+  EXPECT_EQ(infer_json("a")["chat_template"], "chatml");
+  // Rerun: nothing regenerated, the same answers (sampled turns included).
+  run_mt("b", 3);
+  EXPECT_EQ(infer_json("b")["computed"], 0);
+  EXPECT_EQ(infer_json("b")["from_journal"], 6);
+  EXPECT_EQ(jsonl(dir_ / "b/answers.jsonl"), a);
+  // One more question: only its two turns are generated.
+  run_mt("c", 4);
+  EXPECT_EQ(infer_json("c")["computed"], 2);
+}
+
+TEST_F(InferStageTest, MtBenchBadQuestionNamesFileAndLine) {
+  TempDir t;
+  testing::write_file(t / "question.jsonl",
+                      "{\"question_id\": 1, \"category\": \"math\", \"turns\": [\"a\", \"b\"]}\n"
+                      "{\"question_id\": 2, \"turns\": [\"only one\"]}\n");
+  InferStage st;
+  StageContext ctx;
+  ctx.node_id = "mt_bench[test]";
+  ctx.output_dir = dir_ / "x";
+  fs::create_directories(ctx.output_dir);
+  ctx.resources.threads = 1;
+  ctx.progress = &progress_;
+  json p = json::object();
+  for (const auto& s : st.params()) p[s.name] = s.default_value;
+  p["mode"] = "mt_bench";
+  p["chat_template"] = "chatml";
+  ctx.params = p;
+  ctx.inputs["checkpoint"] = {"checkpoint", false, {{"hf[m]", "k", dir_ / "model"}}};
+  ctx.inputs["dataset"] = {"dataset", false, {{"d", "k", t.path()}}};
+  try {
+    st.run(ctx);
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("question.jsonl:2: field 'turns' must be a list of 2 strings"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
