@@ -5,6 +5,7 @@
 
 #include "model/util/text_file.h"
 #include "scoring/eval_set.h"
+#include "scoring/normalize.h"
 #include "scoring/results.h"
 #include "scoring/task.h"
 #include "stages/model_input.h"
@@ -84,7 +85,17 @@ std::string ScoreStage::description() const {
          "of an infer artifact (input `infer`; optional `task` file overriding its copy)";
 }
 
-std::vector<ParamSpec> ScoreStage::params() const { return {}; }
+std::vector<ParamSpec> ScoreStage::params() const {
+  return {{"normalize", ParamType::kString, false, "none",
+           "none, or oll_v2: also the Open LLM Leaderboard v2 normalized score (random baseline 0, "
+           "perfect 100; normalized.json and a labelled row)"}};
+}
+
+std::string ScoreStage::check_params(const json& p) const {
+  const std::string n = p.value("normalize", std::string("none"));
+  if (n != "none" && n != "oll_v2") return "params.normalize: unknown scheme '" + n + "' (none, oll_v2)";
+  return {};
+}
 
 std::string ScoreStage::check_file_input(const std::string& input, const fs::path& path) const {
   return check_task_file_input(input, path);
@@ -122,7 +133,6 @@ void ScoreStage::run(StageContext& ctx) const {
     model::write_text_file(ctx.output_dir / "samples.jsonl", lines);
   }
   model::write_text_file(ctx.output_dir / "summary.json", r.summary.dump(2) + "\n");
-  model::write_text_file(ctx.output_dir / "score.md", summary_markdown(r.summary, infer));
   // rows.tsv: the task's own (or its group's) metrics, one per line, for
   // tables built by shell scripts: node, task, metric, value, stderr,
   // samples, limit ("-" = none).
@@ -136,7 +146,21 @@ void ScoreStage::run(StageContext& ctx) const {
               (set.limit ? std::to_string(*set.limit) : std::string("-")) + "\n";
     }
   }
+  std::string md = summary_markdown(r.summary, infer);
+  if (ctx.params.value("normalize", std::string("none")) == "oll_v2") {
+    const json norm = scoring::oll_v2_normalized(task, set, r.summary);
+    model::write_text_file(ctx.output_dir / "normalized.json", norm.dump(2) + "\n");
+    const double v = norm["value"].get<double>();
+    rows += ctx.node_id + "\t" + task.task + "\toll_v2_normalized(" + norm["metric"].get<std::string>() +
+            ")\t" + json(v / 100).dump() + "\tN/A\t" + std::to_string(set.docs.size()) + "\t" +
+            (set.limit ? std::to_string(*set.limit) : std::string("-")) + "\n";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f", v);
+    md += "\nOpen LLM Leaderboard v2 normalized score (" + norm["metric"].get<std::string>() +
+          ", random baseline 0, perfect 100): **" + buf + "**\n";
+  }
   model::write_text_file(ctx.output_dir / "rows.tsv", rows);
+  model::write_text_file(ctx.output_dir / "score.md", md);
   ctx.outputs = {{"task", task.task}, {"summary", r.summary}};
 }
 

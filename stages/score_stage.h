@@ -28,6 +28,7 @@ class ScoreStage : public Stage {
   int64_t version() const override { return 1; }
   std::string description() const override;
   std::vector<ParamSpec> params() const override;
+  std::string check_params(const nlohmann::json& params) const override;
   std::string check_file_input(const std::string& input,
                                const std::filesystem::path& path) const override;
   void run(StageContext& ctx) const override;

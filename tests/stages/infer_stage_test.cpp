@@ -175,7 +175,7 @@ TEST_F(InferStageTest, ScoreStageMarksTheLimit) {
   ctx.output_dir = dir_ / "score";
   fs::create_directories(ctx.output_dir);
   ctx.progress = &progress_;
-  ctx.params = json::object();
+  ctx.params = {{"normalize", "none"}};
   ctx.inputs["infer"] = {"infer", false, {{"infer[test]", "k", dir_ / "a"}}};
   sc.run(ctx);
   const json r = model::read_json_file(dir_ / "score/results.json");
@@ -191,6 +191,20 @@ TEST_F(InferStageTest, ScoreStageMarksTheLimit) {
   const std::string rows = model::read_text_file(dir_ / "score/rows.tsv");
   EXPECT_EQ(rows.rfind("score[test]\tmmlu_anatomy\tacc,none\t", 0), 0u) << rows;
   EXPECT_EQ(rows.substr(rows.size() - 3), "\t5\n") << rows;
+
+  // normalize: oll_v2 -> normalized.json and a labelled row.
+  ctx.output_dir = dir_ / "score2";
+  fs::create_directories(ctx.output_dir);
+  ctx.params["normalize"] = "oll_v2";
+  ASSERT_EQ(sc.check_params(ctx.params), "");
+  sc.run(ctx);
+  const json n = model::read_json_file(dir_ / "score2/normalized.json");
+  const double acc = s["mmlu_anatomy"]["acc,none"]["value"];
+  EXPECT_NEAR(n["value"].get<double>(), std::max(acc - 0.25, 0.0) / 0.75 * 100, 1e-9);
+  const std::string rows2 = model::read_text_file(dir_ / "score2/rows.tsv");
+  EXPECT_NE(rows2.find("\toll_v2_normalized(acc)\t"), std::string::npos) << rows2;
+  ctx.params["normalize"] = "oll_v3";
+  EXPECT_EQ(sc.check_params(ctx.params), "params.normalize: unknown scheme 'oll_v3' (none, oll_v2)");
 }
 
 TEST_F(InferStageTest, ErrorsNameWhatToFix) {
