@@ -13,14 +13,21 @@
 //       through the embedded backend with and without prefix reuse, on
 //       stories260K and on a synthetic 110M Llama (hidden 768, 12 layers,
 //       vocab 32000, random weights) with the Llama-2 tokenizer: requests/s
-//       and the speedup of prefix reuse.
+//       and the speedup of prefix reuse;
+//   (d) greedy generation throughput (new tokens/s) from the long prompts of
+//       the generative leaderboard tasks: MATH's 4-shot Minerva prompt (the 4
+//       fixed exemplars + a test problem) and MT-Bench first turns in the
+//       Vicuna template, 128 new tokens each, several prompts in parallel
+//       (as the infer stage batches them), on both models.
 
+#include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "bench/model/llama_110m.h"
@@ -28,6 +35,7 @@
 #include "model/checkpoint/llama2c.h"
 #include "model/engine/engine.h"
 #include "model/engine/transformer.h"
+#include "model/tokenizer/chat_template.h"
 #include "model/tokenizer/llama2c_tokenizer.h"
 #include "model/tokenizer/tokenizer.h"
 #include "model/util/text_file.h"
@@ -102,6 +110,54 @@ void mc_throughput(const char* name, const model::Engine& engine, const model::T
   std::printf("%s: prefix reuse speedup %.2fx\n", name, rps[1] / rps[0]);
 }
 
+// (d): generated tokens per second over `prompts`, `max_new` greedy tokens each.
+void generation_throughput(const char* name, const model::Engine& engine, const model::Tokenizer& tok,
+                           const std::vector<std::string>& prompts, int max_new) {
+  std::vector<std::vector<int>> ids;
+  size_t prompt_tokens = 0;
+  for (const auto& p : prompts) {
+    const auto v = tok.encode(p, false);
+    std::vector<int> x(v.begin(), v.end());
+    const int keep = std::max(1, engine.max_length() - max_new);
+    if (int(x.size()) > keep) x.erase(x.begin(), x.end() - keep);
+    prompt_tokens += x.size();
+    ids.push_back(std::move(x));
+  }
+  std::vector<size_t> generated(ids.size());
+  model::GenerateOptions g;
+  g.max_tokens = max_new;  // no stop: every prompt generates max_new tokens
+  const auto t0 = Clock::now();
+  tbb::parallel_for(size_t(0), ids.size(), [&](size_t i) { generated[i] = engine.generate(ids[i], g).size(); });
+  const double secs = since(t0);
+  size_t total = 0;
+  for (size_t n : generated) total += n;
+  std::printf("%s: %zu prompts (mean %.0f prompt tokens), %zu new tokens in %.2f s = %.1f tokens/s\n", name,
+              ids.size(), double(prompt_tokens) / double(ids.size()), total, secs, double(total) / secs);
+}
+
+// MATH 4-shot prompts: the fixed Minerva exemplars + each of the first test problems.
+std::vector<std::string> math_prompts(const fs::path& shared, size_t n) {
+  const nlohmann::json few = model::read_json_file(shared / "benchmarks/math/leaderboard_math_fewshot.json");
+  std::string shots;
+  for (const auto& ex : few["samples"])
+    shots += "Problem:\n" + ex["problem"].get<std::string>() + "\n\nSolution: " + ex["solution"].get<std::string>() + "\n\n";
+  std::vector<std::string> out;
+  std::ifstream in(shared / "benchmarks/math/test.jsonl");
+  for (std::string line; out.size() < n && std::getline(in, line);)
+    out.push_back(shots + "Problem:\n" + nlohmann::json::parse(line)["problem"].get<std::string>() + "\n\nSolution:");
+  return out;
+}
+
+// MT-Bench first turns in the Vicuna v1.1 template.
+std::vector<std::string> mtbench_prompts(const fs::path& shared, size_t n) {
+  const model::ChatTemplate chat(model::ChatFamily::kVicuna, "<s>", "</s>");
+  std::vector<std::string> out;
+  std::ifstream in(shared / "benchmarks/mt_bench/question.jsonl");
+  for (std::string line; out.size() < n && std::getline(in, line);)
+    out.push_back(chat.render({{"user", nlohmann::json::parse(line)["turns"][0].get<std::string>()}}, true));
+  return out;
+}
+
 int main_impl() {
   const fs::path src = QSWEEP_SOURCE_DIR;
   const fs::path shared = src / ".." / "shared" / "data";
@@ -121,7 +177,9 @@ int main_impl() {
   const fs::path data = shared / "benchmarks/mmlu";
   const scoring::TaskConfig task = scoring::load_task_file(task_file);
 
-  // (a) + (b)
+  // (a) + (b); QSWEEP_BENCH_SKIP_INFER=1 skips them (5 minutes on 2 cores).
+  const char* skip = std::getenv("QSWEEP_BENCH_SKIP_INFER");
+  if (!(skip && *skip == '1')) {
   nlohmann::json s1, s2;
   const double t1 = run_infer(tmp / "model", data, task_file, tmp / "journal", tmp / "out1", threads, &s1);
   const double n = s1["requests"].get<double>();
@@ -130,6 +188,7 @@ int main_impl() {
   const double t2 = run_infer(tmp / "model", data, task_file, tmp / "journal", tmp / "out2", threads, &s2);
   std::printf("(b) the same node resumed from its journal (%.0f of %.0f answered there): %.2f s\n",
               s2["from_journal"].get<double>(), n, t2);
+  }
 
   // (c)
   tbb::task_arena arena(threads);
@@ -139,6 +198,10 @@ int main_impl() {
     const auto engine = model::Engine::load(tmp / "model", eo);
     const auto tok = model::load_tokenizer((tmp / "model").string());
     mc_throughput("(c) stories260K", *engine, *tok, task, data, 4, SIZE_MAX);
+    arena.execute([&] {
+      generation_throughput("(d) stories260K, MATH 4-shot", *engine, *tok, math_prompts(shared, 16), 128);
+      generation_throughput("(d) stories260K, MT-Bench turn 1", *engine, *tok, mtbench_prompts(shared, 16), 128);
+    });
   }
   {
     const model::ModelConfig c = model::llama_110m();
@@ -148,6 +211,10 @@ int main_impl() {
     const auto tok = model::load_tokenizer((shared / "tokenizers/llama2").string());
     // The first doc of each of the first 24 subjects: 5-shot contexts of a few hundred tokens.
     mc_throughput("(c) synthetic 110M", engine, *tok, task, data, 1, 24);
+    arena.execute([&] {
+      generation_throughput("(d) synthetic 110M, MATH 4-shot", engine, *tok, math_prompts(shared, 4), 64);
+      generation_throughput("(d) synthetic 110M, MT-Bench turn 1", engine, *tok, mtbench_prompts(shared, 4), 64);
+    });
   }
   fs::remove_all(tmp);
   return 0;
