@@ -180,14 +180,14 @@ int main_impl() {
   // (a) + (b); QSWEEP_BENCH_SKIP_INFER=1 skips them (5 minutes on 2 cores).
   const char* skip = std::getenv("QSWEEP_BENCH_SKIP_INFER");
   if (!(skip && *skip == '1')) {
-  nlohmann::json s1, s2;
-  const double t1 = run_infer(tmp / "model", data, task_file, tmp / "journal", tmp / "out1", threads, &s1);
-  const double n = s1["requests"].get<double>();
-  std::printf("(a) infer stage, stories260K, MMLU 5-shot (%.0f requests, %.0f computed): %.1f s = %.1f requests/s\n",
-              n, s1["computed"].get<double>(), t1, n / t1);
-  const double t2 = run_infer(tmp / "model", data, task_file, tmp / "journal", tmp / "out2", threads, &s2);
-  std::printf("(b) the same node resumed from its journal (%.0f of %.0f answered there): %.2f s\n",
-              s2["from_journal"].get<double>(), n, t2);
+    nlohmann::json s1, s2;
+    const double t1 = run_infer(tmp / "model", data, task_file, tmp / "journal", tmp / "out1", threads, &s1);
+    const double n = s1["requests"].get<double>();
+    std::printf("(a) infer stage, stories260K, MMLU 5-shot (%.0f requests, %.0f computed): %.1f s = %.1f requests/s\n",
+                n, s1["computed"].get<double>(), t1, n / t1);
+    const double t2 = run_infer(tmp / "model", data, task_file, tmp / "journal", tmp / "out2", threads, &s2);
+    std::printf("(b) the same node resumed from its journal (%.0f of %.0f answered there): %.2f s\n",
+                s2["from_journal"].get<double>(), n, t2);
   }
 
   // (c)
