@@ -34,14 +34,14 @@ std::optional<int64_t> opt_int(const json& p, const char* k) {
 
 // The journal key of one request: everything of the request that can change
 // its answer (the model and backend are in the journal's file name).
-std::string request_hash(const scoring::Request& r) {
+std::string request_hash(const scoring::Request& r, int default_max_gen_toks) {
   cache::KeyHasher h;
   h.field("type", scoring::to_string(r.type));
   h.field("context", r.context);
   h.field("continuation", r.continuation);
   if (r.type == scoring::RequestType::generate_until) {
     for (const auto& u : r.gen.until) h.field("until", u);
-    h.field("max_gen_toks", int64_t(r.gen.max_gen_toks.value_or(256)));
+    h.field("max_gen_toks", int64_t(r.gen.max_gen_toks.value_or(default_max_gen_toks)));
     h.field("do_sample", int64_t(r.gen.do_sample));
     h.field("temperature", json(r.gen.temperature).dump());
   }
@@ -261,7 +261,8 @@ void InferStage::run(StageContext& ctx) const {
   // Answers: from the request journal, or computed a batch at a time.
   JournaledAnswers answers(ctx, ckpt_in.key, backend.fingerprint());
   std::vector<std::string> hashes(set.requests.size());
-  for (size_t i = 0; i < set.requests.size(); ++i) hashes[i] = request_hash(set.requests[i]);
+  for (size_t i = 0; i < set.requests.size(); ++i)
+    hashes[i] = request_hash(set.requests[i], set.options.default_max_gen_toks);
   const JournaledAnswers::Stats st = answers.ensure(
       hashes, size_t(p.value("batch_size", int64_t(64))),
       [&](const std::vector<size_t>& chunk) { return answer(backend, set, chunk); }, ctx, "requests");
