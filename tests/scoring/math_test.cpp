@@ -15,8 +15,11 @@
 
 #include "scoring/math/latex_cas.h"
 #include "scoring/math/normalize.h"
+#include "scoring/eval_set.h"
 #include "scoring/processors.h"
 #include "scoring/readers.h"
+#include "scoring/results.h"
+#include "tests/scoring/scoring_test_util.h"
 #include "tests/testutil.h"
 
 namespace qsweep::scoring {
@@ -297,6 +300,68 @@ TEST(MathProcessDocs, RealDataAnswersMatchPython) {
   }
   // How many gold answers can score at all (parse and subtract); reported only.
   std::cout << "[ math    ] " << self_equal << " of " << docs.size() << " Level 5 answers equal themselves\n";
+}
+
+// The shipped task file end to end on a small synthetic dataset: level
+// filter, subtask names and order, the fixed exemplars for every subtask,
+// the generation settings, process_results through score_eval_set and the
+// group of the seven subtasks.
+TEST(MathTaskFile, BuildAndScoreSynthetic) {
+  const TaskConfig task = load_task_file(test::task_file("leaderboard_math_hard"));
+  EXPECT_EQ(task.task, "leaderboard_math_hard");
+  EXPECT_EQ(task.process_docs, "math.process_docs");
+  EXPECT_EQ(task.process_results, "math.process_results");
+  EXPECT_EQ(task.fewshot_samples, "leaderboard_math_fewshot.json");
+  ASSERT_EQ(task.subtask_names.size(), 7u);
+  EXPECT_EQ(task.subtask_names[1].first, "Counting & Probability");
+  EXPECT_EQ(task.subtask_names[1].second, "leaderboard_math_counting_and_prob_hard");
+  EXPECT_EQ(task.subtask_names[4].second, "leaderboard_math_num_theory_hard");
+
+  testing::TempDir dir;
+  auto line = [](const std::string& problem, const std::string& level, const std::string& type,
+                 const std::string& solution, int idx) {
+    return json{{"problem", problem}, {"level", level}, {"type", type}, {"solution", solution}, {"idx", idx}}.dump() + "\n";
+  };
+  testing::write_file(dir.path() / "test.jsonl",
+                      line("G1?", "Level 5", "Geometry", "Area $\\boxed{4\\pi}$.", 0) +
+                          line("A1?", "Level 5", "Algebra", "So $x=\\boxed{\\frac{1}{2}}$.", 1) +
+                          line("easy?", "Level 2", "Algebra", "$\\boxed{1}$", 2) +
+                          line("A2?", "Level 5", "Algebra", "Pairs: $\\boxed{(1,2)}$", 3));
+  json shots = json::array();
+  for (int i = 0; i < 4; ++i)
+    shots.push_back({{"problem", "P" + std::to_string(i)}, {"solution", "S" + std::to_string(i)}, {"few_shot", "1"}});
+  testing::write_file(dir.path() / "leaderboard_math_fewshot.json", json{{"samples", shots}}.dump());
+
+  const EvalSet es = build_eval_set(task, dir.path(), {});
+  EXPECT_EQ(es.subtasks, (std::vector<std::string>{"leaderboard_math_algebra_hard", "leaderboard_math_geometry_hard"}));
+  ASSERT_EQ(es.docs.size(), 3u);
+  const std::string shots_text =
+      "Problem:\nP0\n\nSolution: S0\n\nProblem:\nP1\n\nSolution: S1\n\nProblem:\nP2\n\nSolution: S2\n\n"
+      "Problem:\nP3\n\nSolution: S3\n\n";
+  EXPECT_EQ(es.docs[0].prompt, shots_text + "Problem:\nA1?\n\nSolution:");
+  EXPECT_EQ(es.docs[2].prompt, shots_text + "Problem:\nG1?\n\nSolution:");
+  EXPECT_EQ(es.docs[2].subtask, "leaderboard_math_geometry_hard");
+  EXPECT_EQ(es.docs[1].doc.at("answer"), "(1,2)");
+  ASSERT_EQ(es.requests.size(), 3u);
+  EXPECT_EQ(es.requests[0].gen.until, std::vector<std::string>{"Problem:"});
+  EXPECT_EQ(es.requests[0].gen.max_gen_toks, 1024);
+  EXPECT_FALSE(es.requests[0].gen.do_sample);
+
+  std::vector<Response> responses(3);
+  responses[0].text = " Half.\nFinal Answer: The final answer is $0.5$. I hope it is correct.";
+  responses[1].text = " Final Answer: The final answer is $(1,2)$. I hope it is correct.";  // unparsable: 0
+  responses[2].text = " Final Answer: The final answer is $4\\pi$ square units. I hope it is correct.";
+  RunInfo run;
+  run.model = "m";
+  const TaskResults res = score_eval_set(task, es, responses, run);
+  const json& r = res.results_json.at("results");
+  EXPECT_DOUBLE_EQ(r.at("leaderboard_math_algebra_hard").at("exact_match,none").get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(r.at("leaderboard_math_geometry_hard").at("exact_match,none").get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(res.summary.at("leaderboard_math_hard").at("exact_match,none").at("value").get<double>(), 2.0 / 3);
+  EXPECT_EQ(res.samples[0].at("extracted").at("none"), "0.5");
+  EXPECT_EQ(res.samples[0].at("target"), "\\frac{1}{2}");
+  EXPECT_EQ(res.samples[1].at("correct").at("none"), false);
+  EXPECT_EQ(res.samples[2].at("extracted").at("none"), "4\\pi");
 }
 
 }  // namespace
