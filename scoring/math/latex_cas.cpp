@@ -10,7 +10,7 @@
 //   group   := '(' expr ')' | '[' expr ']' | '{' expr '}' | '\{' expr '\}'
 //   func    := \frac|\dfrac|\tfrac A B | \binom A B | \sqrt('[' expr ']')? A
 //            | \sin.. \log \ln \exp ('^' power)? (( expr ) | mp-argument)
-//            | LETTER '(' expr ')'   (an undefined function: sympy's f(x))
+//            | (LETTER | \name) '(' expr ')'   (an undefined function: sympy's f(x))
 //   atom    := NUMBER | LETTER ('_' sub)? | \name ('_' sub)? (\pi: pi)
 // where A, B are a '{' expr '}' group or one digit / letter. \left, \right
 // and sympy's skipped spacing commands (\, \: \; \! \quad \qquad) are
@@ -323,15 +323,18 @@ class Parser {
       }
       if (is_function_name(k.text)) return function();
     }
-    if (k.kind == Tok::letter && is_punct("(", 1)) {
-      // sympy: LETTER '(' args ')' is an undefined function f(x), kept as an
-      // opaque symbol named by the function and its argument.
+    const bool named_cmd = k.kind == Tok::cmd && std::isalpha(static_cast<unsigned char>(k.text[0])) &&
+                           !is_failing_command(k.text);
+    if ((k.kind == Tok::letter || named_cmd) && is_punct("(", 1)) {
+      // sympy: (LETTER | SYMBOL) '(' args ')' is an undefined function f(x)
+      // (\pi(2) too), kept as an opaque symbol named by the function and
+      // its argument.
       ++p_;
       ++p_;
       const ex arg = expr();
       expect_punct(")");
       std::ostringstream name;
-      name << k.text << "(" << arg << ")";
+      name << (named_cmd ? "\\" : "") << k.text << "(" << arg << ")";
       return symbol(name.str());
     }
     return atom();

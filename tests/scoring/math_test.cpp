@@ -205,6 +205,8 @@ TEST(MathEquiv, DifferentValues) {
   EXPECT_FALSE(m::is_equiv("\\sqrt{x^2}", "x"));
   EXPECT_FALSE(m::is_equiv("e^{i\\pi}", "-1"));  // e and i are symbols in sympy's parse_latex
   EXPECT_FALSE(m::is_equiv("x(x+1)", "x^2+x"));  // sympy: x(...) is a function call
+  EXPECT_FALSE(m::is_equiv("\\alpha(2)", "2\\alpha"));  // ... and so is \alpha(...)
+  EXPECT_TRUE(m::is_equiv("\\alpha(2)", "\\alpha(1+1)"));
 }
 
 // Answers sympy cannot parse or subtract compare False, even when the strings
