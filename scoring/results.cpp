@@ -169,6 +169,7 @@ json task_config_json(const TaskConfig& task, const std::string& name, int num_f
   if (!task.fewshot_split.empty()) c["fewshot_split"] = task.fewshot_split;
   if (task.doc_to_choice.set) c["doc_to_choice"] = field(task.doc_to_choice);
   c["fewshot_config"] = {{"sampler", task.sampler == FewshotSampler::first_n ? "first_n" : "default"}};
+  if (!task.fewshot_samples.empty()) c["fewshot_config"]["samples"] = task.fewshot_samples;
   json ml = json::array();
   for (const auto& m : metrics) {
     json e = m.entry;

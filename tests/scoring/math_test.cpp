@@ -364,6 +364,10 @@ TEST(MathTaskFile, BuildAndScoreSynthetic) {
   EXPECT_EQ(res.samples[0].at("target"), "\\frac{1}{2}");
   EXPECT_EQ(res.samples[1].at("correct").at("none"), false);
   EXPECT_EQ(res.samples[2].at("extracted").at("none"), "4\\pi");
+  const json& cfg = res.results_json.at("configs").at("leaderboard_math_algebra_hard");
+  EXPECT_EQ(cfg.at("fewshot_config").at("samples"), "leaderboard_math_fewshot.json");
+  EXPECT_EQ(cfg.at("process_results"), "math.process_results");
+  EXPECT_EQ(cfg.at("generation_kwargs").at("max_gen_toks"), 1024);
 }
 
 }  // namespace
