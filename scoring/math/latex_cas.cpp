@@ -8,11 +8,11 @@
 //   exp     := comp ('^' (atom | '{' expr '}'))*
 //   comp    := group | '|' expr '|' | func | atom
 //   group   := '(' expr ')' | '[' expr ']' | '{' expr '}' | '\{' expr '\}'
-//   func    := \frac|\dfrac|\tfrac A B | \binom A B | \sqrt('[' expr ']')? A
+//   func    := \frac|\dfrac|\tfrac A B | \binom G G | \sqrt('[' expr ']')? G
 //            | \sin.. \log \ln \exp ('^' power)? (( expr ) | mp-argument)
 //            | (LETTER | \name) '(' expr ')'   (an undefined function: sympy's f(x))
 //   atom    := NUMBER | LETTER ('_' sub)? | \name ('_' sub)? (\pi: pi)
-// where A, B are a '{' expr '}' group or one digit / letter. \left, \right
+// where A is a '{' expr '}' group G or one digit / letter. \left, \right
 // and sympy's skipped spacing commands (\, \: \; \! \quad \qquad) are
 // ignored. Anything else (',', '=', '<', '>', \le, \ge, \neq, \infty, '&',
 // unbalanced brackets, trailing input) makes the parse fail.
@@ -20,6 +20,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <initializer_list>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -131,6 +132,13 @@ bool is_failing_command(const std::string& n) {
   return false;
 }
 
+bool has_symbol(const ex& e) {
+  if (GiNaC::is_a<GiNaC::symbol>(e)) return true;
+  for (std::size_t i = 0; i < e.nops(); ++i)
+    if (has_symbol(e.op(i))) return true;
+  return false;
+}
+
 class Parser {
  public:
   Parser(std::vector<Token> toks, SymbolTable& syms) : t_(std::move(toks)), syms_(syms) {}
@@ -218,10 +226,16 @@ class Parser {
     ex e = power();
     while (is_punct("!")) {
       ++p_;
-      if (!GiNaC::is_a<GiNaC::numeric>(e) || !GiNaC::ex_to<GiNaC::numeric>(e).is_nonneg_integer() ||
-          GiNaC::ex_to<GiNaC::numeric>(e) > 5000)
-        throw ParseError{};  // symbolic / huge factorials: see docs/math.md
-      e = GiNaC::factorial(e);
+      if (GiNaC::is_a<GiNaC::numeric>(e)) {
+        const auto& n = GiNaC::ex_to<GiNaC::numeric>(e);
+        // sympy: factorial of a negative integer is zoo, of a non-integer a
+        // gamma value; neither is a MATH answer. Huge ones stand in for the
+        // reference's 5 s timeout.
+        if (!n.is_nonneg_integer() || n > 5000) throw ParseError{};
+        e = GiNaC::factorial(e);
+      } else {
+        e = opaque("factorial", {e});  // sympy keeps factorial(n) unevaluated
+      }
     }
     return e;
   }
@@ -236,8 +250,12 @@ class Parser {
         x = expr();
         expect_punct("}");
       } else x = atom();
+      // Stand-ins for the reference's 5 s timeout: huge exponents, and
+      // powers of symbolic bases that expand() would blow up.
       if (GiNaC::is_a<GiNaC::numeric>(x) && GiNaC::abs(GiNaC::ex_to<GiNaC::numeric>(x)) > 100000)
-        throw ParseError{};  // stands in for the reference's 5 s timeout
+        throw ParseError{};
+      if (has_symbol(e) && GiNaC::is_a<GiNaC::numeric>(x) && GiNaC::abs(GiNaC::ex_to<GiNaC::numeric>(x)) > 100)
+        throw ParseError{};
       if (e.is_zero() && GiNaC::is_a<GiNaC::numeric>(x) && !GiNaC::ex_to<GiNaC::numeric>(x).is_positive())
         throw ParseError{};
       e = GiNaC::pow(e, x);
@@ -266,6 +284,29 @@ class Parser {
   }
 
   int abs_depth_ = 0;
+
+  ex braced() {
+    if (!is_punct("{")) throw ParseError{};
+    ++p_;
+    ex e = expr();
+    expect_punct("}");
+    return e;
+  }
+
+  /// An unevaluated application (sympy's factorial(n), binomial(n, k), f(x)):
+  /// one symbol per function name and printed arguments, so that equal
+  /// applications compare equal and nothing else does.
+  ex opaque(const std::string& fn, std::initializer_list<ex> args) {
+    std::ostringstream name;
+    name << fn << "(";
+    bool first = true;
+    for (const ex& a : args) {
+      name << (first ? "" : ",") << a;
+      first = false;
+    }
+    name << ")";
+    return symbol(name.str());
+  }
 
   ex group(const char* close, bool close_is_cmd) {
     ex e = expr();
@@ -301,10 +342,15 @@ class Parser {
       }
       if (k.text == "binom" || k.text == "dbinom" || k.text == "tbinom") {
         ++p_;
-        const ex n = argument();
-        const ex r = argument();
-        if (!GiNaC::is_a<GiNaC::numeric>(n) || !GiNaC::is_a<GiNaC::numeric>(r)) throw ParseError{};
-        return GiNaC::binomial(GiNaC::ex_to<GiNaC::numeric>(n), GiNaC::ex_to<GiNaC::numeric>(r));
+        const ex n = braced();  // sympy's binom takes {n}{k} only
+        const ex r = braced();
+        if (GiNaC::is_a<GiNaC::numeric>(n) && GiNaC::is_a<GiNaC::numeric>(r)) {
+          const auto& nn = GiNaC::ex_to<GiNaC::numeric>(n);
+          const auto& rr = GiNaC::ex_to<GiNaC::numeric>(r);
+          if (!nn.is_integer() || !rr.is_integer() || GiNaC::abs(nn) > 100000) throw ParseError{};
+          return GiNaC::binomial(nn, rr);
+        }
+        return opaque("binomial", {n, r});  // sympy keeps binomial(n, k) unevaluated
       }
       if (k.text == "sqrt") {
         ++p_;
@@ -314,7 +360,7 @@ class Parser {
           root = expr();
           expect_punct("]");
         }
-        const ex x = argument();
+        const ex x = braced();  // sympy's \sqrt takes a {group} only
         if (root) {
           if (root->is_zero()) throw ParseError{};
           return GiNaC::pow(x, 1 / *root);
@@ -333,9 +379,7 @@ class Parser {
       ++p_;
       const ex arg = expr();
       expect_punct(")");
-      std::ostringstream name;
-      name << (named_cmd ? "\\" : "") << k.text << "(" << arg << ")";
-      return symbol(name.str());
+      return opaque((named_cmd ? "\\" : "") + k.text, {arg});
     }
     return atom();
   }
@@ -421,12 +465,6 @@ class Parser {
   }
 };
 
-bool has_symbol(const ex& e) {
-  if (GiNaC::is_a<GiNaC::symbol>(e)) return true;
-  for (std::size_t i = 0; i < e.nops(); ++i)
-    if (has_symbol(e.op(i))) return true;
-  return false;
-}
 
 }  // namespace
 

@@ -197,6 +197,9 @@ TEST(MathEquiv, EqualValues) {
   EXPECT_TRUE(m::is_equiv("Monday", "Monday"));  // a product of one-letter symbols
   EXPECT_TRUE(m::is_equiv("f(x)", "f(x)"));      // an undefined function, same argument
   EXPECT_TRUE(m::is_equiv("i", "i"));            // i is a symbol, not the imaginary unit
+  EXPECT_TRUE(m::is_equiv("n!", "n!"));          // unevaluated factorial(n)
+  EXPECT_TRUE(m::is_equiv("\\binom{n}{2}", "\\dbinom{n}{2}"));  // unevaluated binomial(n, 2)
+  EXPECT_TRUE(m::is_equiv("2^{100}", "1267650600228229401496703205376"));
 }
 
 TEST(MathEquiv, DifferentValues) {
@@ -227,6 +230,10 @@ TEST(MathEquiv, UnparsableIsFalse) {
   EXPECT_FALSE(m::is_equiv("\u00bd", "\u00bd"));     // non-ASCII
   EXPECT_FALSE(m::is_equiv("10^{10^{10}}", "10^{10^{10}}"));  // the reference times out (5 s)
   EXPECT_FALSE(m::is_equiv("(2", "2"));
+  EXPECT_FALSE(m::is_equiv("\\sqrt2", "\\sqrt2"));       // sympy's \sqrt needs braces (normalization adds them)
+  EXPECT_FALSE(m::is_equiv("\\binom52", "10"));          // ... and so does \binom
+  EXPECT_FALSE(m::is_equiv("(x+1)^{1000}", "(x+1)^{1000}"));  // symbolic power > 100: timeout stand-in
+  EXPECT_FALSE(m::is_equiv("(-1)!", "(-1)!"));             // sympy: zoo
 }
 
 // Documented disagreements with sympy (docs/math.md): what qsweep answers.
