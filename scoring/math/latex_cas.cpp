@@ -21,6 +21,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <initializer_list>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -480,6 +481,10 @@ std::optional<GiNaC::ex> parse_latex(std::string_view latex, SymbolTable& symbol
 }
 
 bool is_equiv(std::string_view x1, std::string_view x2) {
+  // GiNaC's reference counts and globals (Digits) are not thread-safe:
+  // one comparison at a time, process-wide.
+  static std::mutex mu;
+  const std::lock_guard<std::mutex> lock(mu);
   SymbolTable symbols;
   const auto a = parse_latex(x1, symbols);
   if (!a) return false;

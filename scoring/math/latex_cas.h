@@ -29,7 +29,9 @@ std::optional<GiNaC::ex> parse_latex(std::string_view latex, SymbolTable& symbol
 /// is_equiv(x1, x2): both parse and their difference is zero: normal(expand
 /// (a - b)) is 0, or, when the difference has no symbols, it evaluates to 0
 /// at 60 significant digits (|value| < 1e-45). False on any parse failure or
-/// GiNaC error (lm-eval returns False for every exception).
+/// GiNaC error (lm-eval returns False for every exception). Thread-safe:
+/// calls are serialized (GiNaC's global state is not thread-safe), whereas
+/// parse_latex and the expressions it returns belong to one thread.
 bool is_equiv(std::string_view x1, std::string_view x2);
 
 }  // namespace qsweep::scoring::math
