@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "model/util/text_file.h"
 #include "scoring/processors.h"
 #include "scoring/readers.h"
 
@@ -156,11 +157,55 @@ std::vector<std::pair<std::string, std::vector<std::size_t>>> group_by_subtask(c
       throw std::runtime_error(task.task + ": split '" + split + "' doc " + std::to_string(i) +
                                " has no string field '" + task.subtask_field + "' (subtask_field)");
     const std::string v = d.at(task.subtask_field).get<std::string>();
+    if (!task.subtask_names.empty() &&
+        std::none_of(task.subtask_names.begin(), task.subtask_names.end(), [&](const auto& e) { return e.first == v; }))
+      throw std::runtime_error(task.task + ": split '" + split + "' doc " + std::to_string(i) + ": " +
+                               task.subtask_field + " '" + v + "' is not in subtask_names");
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == v; });
     if (it == groups.end()) groups.emplace_back(v, std::vector<std::size_t>{i});
     else it->second.push_back(i);
   }
+  if (!task.subtask_names.empty()) {
+    // subtask_names' order is the subtasks' order.
+    auto rank = [&](const std::string& v) {
+      for (std::size_t k = 0; k < task.subtask_names.size(); ++k)
+        if (task.subtask_names[k].first == v) return k;
+      return task.subtask_names.size();
+    };
+    std::stable_sort(groups.begin(), groups.end(),
+                     [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
+  }
   return groups;
+}
+
+/// The task name of the subtask whose docs have `value` ("" = no subtasks).
+std::string subtask_name(const TaskConfig& task, const std::string& value) {
+  if (value.empty()) return {};
+  for (const auto& [v, name] : task.subtask_names)
+    if (v == value) return name;
+  return task.task + "_" + value;
+}
+
+/// fewshot_config.samples: a JSON list of docs, or an object holding it
+/// under "samples"; used as is (lm-eval applies no process_docs to them).
+std::vector<json> read_fewshot_samples(const TaskConfig& task, const fs::path& dir) {
+  const fs::path path = dir / task.fewshot_samples;
+  if (!fs::exists(path))
+    throw std::runtime_error(task.task + ": fewshot_config.samples: " + path.string() + " is missing");
+  json all;
+  try {
+    all = json::parse(model::read_text_file(path));
+  } catch (const json::parse_error& e) {
+    throw std::runtime_error(path.string() + ": bad JSON: " + e.what());
+  }
+  if (all.is_object() && all.contains("samples")) all = all.at("samples");
+  if (!all.is_array()) throw std::runtime_error(path.string() + ": expected a list of few-shot docs (or {samples: [...]})");
+  std::vector<json> docs;
+  for (auto& d : all) {
+    if (!d.is_object()) throw std::runtime_error(path.string() + ": a few-shot sample is not an object");
+    docs.push_back(d);
+  }
+  return docs;
 }
 
 }  // namespace
@@ -193,7 +238,11 @@ EvalSet build_eval_set(const TaskConfig& task, const fs::path& dataset_dir, cons
   const std::string& fewshot_split = task.fewshot_source_split();
   bool same_split = fewshot_split == eval_split;
   std::vector<json> fewshot_docs;
-  if (n > 0 && !same_split) {
+  const bool fixed_samples = !task.fewshot_samples.empty();
+  if (fixed_samples) {
+    same_split = false;
+    if (n > 0) fewshot_docs = read_fewshot_samples(task, dataset_dir);
+  } else if (n > 0 && !same_split) {
     if (auto f = read_processed(task, dataset_dir, fewshot_split)) {
       fewshot_docs = std::move(*f);
     } else {
@@ -204,11 +253,11 @@ EvalSet build_eval_set(const TaskConfig& task, const fs::path& dataset_dir, cons
 
   const auto groups = group_by_subtask(task, docs, eval_split);
   const auto fewshot_groups =
-      same_split ? groups : group_by_subtask(task, fewshot_docs, fewshot_split);
+      same_split || fixed_samples ? groups : group_by_subtask(task, fewshot_docs, fewshot_split);
   const FewshotContextBuilder builder(task);
 
   for (const auto& [value, indices] : groups) {
-    const std::string subtask = value.empty() ? std::string{} : task.task + "_" + value;
+    const std::string subtask = subtask_name(task, value);
     if (!subtask.empty()) es.subtasks.push_back(subtask);
     std::vector<json> sub_docs;
     for (const auto i : indices) sub_docs.push_back(docs[i]);
@@ -216,6 +265,7 @@ EvalSet build_eval_set(const TaskConfig& task, const fs::path& dataset_dir, cons
     // This subtask's few-shot pool (docs with the same field value).
     std::vector<json> pool;
     if (same_split) pool = sub_docs;
+    else if (fixed_samples) pool = fewshot_docs;  // shared by every subtask
     else if (n > 0) {
       for (const auto& [fv, fi] : fewshot_groups)
         if (fv == value)

@@ -5,6 +5,8 @@
 
 #include "model/tokenizer/utf8.h"
 #include "model/util/python_str.h"
+#include "scoring/math/latex_cas.h"
+#include "scoring/math/normalize.h"
 #include "scoring/pyre.h"
 
 namespace qsweep::scoring {
@@ -24,6 +26,8 @@ const Entry kProcessors[] = {
     {ProcessorSlot::doc_to_target, "winogrande.doc_to_target"},
     {ProcessorSlot::doc_to_choice, "winogrande.doc_to_choice"},
     {ProcessorSlot::process_results, "truthfulqa.process_results_mc2"},
+    {ProcessorSlot::process_docs, "math.process_docs"},
+    {ProcessorSlot::process_results, "math.process_results"},
 };
 
 char32_t to_upper(char32_t c) {
@@ -182,7 +186,36 @@ json apply_doc_function(const std::string& name, const json& doc) {
   throw std::runtime_error("unknown doc function '" + name + "'");
 }
 
+json math_process_doc(const json& doc) {
+  json out = doc;
+  out["answer"] = math::reference_answer(str_field(doc, "solution"));
+  return out;
+}
+
+std::vector<json> math_process_docs(const std::vector<json>& docs) {
+  std::vector<json> out;
+  for (std::size_t i = 0; i < docs.size(); ++i) {
+    try {
+      if (str_field(docs[i], "level") != "Level 5") continue;
+      out.push_back(math_process_doc(docs[i]));
+    } catch (const std::exception& e) {
+      throw std::runtime_error("math.process_docs: doc " + std::to_string(i) + ": " + e.what());
+    }
+  }
+  return out;
+}
+
+MathResult math_process_results(const json& doc, const std::string& generation) {
+  MathResult r;
+  r.unnormalized = math::unnormalized_answer(generation);
+  r.answer = math::normalize_final_answer(r.unnormalized);
+  const std::string& gold = str_field(doc, "answer");
+  r.exact_match = math::is_equiv(r.answer, gold) ? 1.0 : 0.0;
+  return r;
+}
+
 std::vector<json> apply_process_docs(const std::string& name, const std::vector<json>& docs) {
+  if (name == "math.process_docs") return math_process_docs(docs);
   if (name != "hellaswag.process_docs") throw std::runtime_error("unknown process_docs '" + name + "'");
   std::vector<json> out;
   out.reserve(docs.size());

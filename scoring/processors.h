@@ -1,7 +1,8 @@
 #pragma once
 // Built-in processors: the C++ counterparts of the Python functions lm-eval
 // v0.4.4 task files name with `!function utils.NAME` (hellaswag/utils.py,
-// winogrande/preprocess_winogrande.py, truthfulqa/utils.py). A task file names
+// winogrande/preprocess_winogrande.py, truthfulqa/utils.py,
+// leaderboard/math/utils.py). A task file names
 // them as `!function hellaswag.process_docs` etc. See docs/scoring.md,
 // "Processors".
 
@@ -44,5 +45,28 @@ std::string hellaswag_preprocess(std::string_view text);
 /// hellaswag utils.process_docs for one doc: adds query, choices, gold to the
 /// original fields.
 nlohmann::json hellaswag_process_doc(const nlohmann::json& doc);
+
+/// math.process_docs (lm-eval leaderboard/math/utils.py process_docs): keeps
+/// the docs whose level is "Level 5" (lighteval/MATH-Hard is that subset of
+/// hendrycks MATH), in order, each with its fields plus
+/// answer = normalize_final_answer(remove_boxed(last_boxed_only_string(
+/// solution))). Throws naming the doc index where the reference raises.
+std::vector<nlohmann::json> math_process_docs(const std::vector<nlohmann::json>& docs);
+/// One doc of math_process_docs, without the level filter.
+nlohmann::json math_process_doc(const nlohmann::json& doc);
+
+/// math.process_results for one generation: the "Final Answer" text (or
+/// "[invalidanswer]"), its normalized form, and exact_match =
+/// is_equiv(answer, doc["answer"]) (GiNaC in place of sympy: docs/math.md).
+struct MathResult {
+  std::string unnormalized;
+  std::string answer;
+  double exact_match = 0;
+};
+MathResult math_process_results(const nlohmann::json& doc, const std::string& generation);
+/// The task-file names of the math processor.
+inline bool is_math_processor(const std::string& p) {
+  return p == "math.process_results";
+}
 
 }  // namespace qsweep::scoring

@@ -124,4 +124,45 @@ std::string PyRegex::sub(std::string_view repl, std::string_view text) const {
   return out;
 }
 
+namespace {
+std::vector<std::string> all_groups(std::string_view text, const PCRE2_SIZE* ov, int rc, int groups) {
+  std::vector<std::string> out;
+  for (int g = 0; g <= groups; ++g) {
+    if (g >= rc || ov[2 * g] == PCRE2_UNSET) out.emplace_back();
+    else out.emplace_back(text.substr(ov[2 * g], ov[2 * g + 1] - ov[2 * g]));
+  }
+  return out;
+}
+}  // namespace
+
+std::string PyRegex::sub_with(const Replacer& fn, std::string_view text) const {
+  const int groups = group_count();
+  std::string out;
+  size_t copied = 0;
+  for_each_match(text, [&](const PCRE2_SIZE* ov, int rc) {
+    out.append(text.substr(copied, ov[0] - copied));
+    out.append(fn(all_groups(text, ov, rc, groups)));
+    copied = ov[1];
+  });
+  out.append(text.substr(copied));
+  return out;
+}
+
+std::optional<std::vector<std::string>> PyRegex::search(std::string_view text) const {
+  pcre2_match_data* md = pcre2_match_data_create_from_pattern(impl_->code, nullptr);
+  struct Free {
+    pcre2_match_data* m;
+    ~Free() { pcre2_match_data_free(m); }
+  } guard{md};
+  const int rc = pcre2_match(impl_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, md,
+                             nullptr);
+  if (rc == PCRE2_ERROR_NOMATCH) return std::nullopt;
+  if (rc < 0) {
+    PCRE2_UCHAR buf[256];
+    pcre2_get_error_message(rc, buf, sizeof buf);
+    throw std::runtime_error("regex " + pattern_ + ": " + reinterpret_cast<const char*>(buf));
+  }
+  return all_groups(text, pcre2_get_ovector_pointer(md), rc, group_count());
+}
+
 }  // namespace qsweep::scoring

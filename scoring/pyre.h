@@ -4,7 +4,9 @@
 // PCRE2 (UTF + UCP, LF newlines, invalid UTF-8 tolerated). Semantics and the
 // known differences from Python are in docs/scoring.md.
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +37,16 @@ class PyRegex {
   /// backslash escapes or group references: throws std::invalid_argument if
   /// `repl` contains a backslash).
   std::string sub(std::string_view repl, std::string_view text) const;
+
+  /// Python `re.sub(pattern, fn, text)`: each match is replaced by
+  /// fn(groups), groups[0] the whole match, groups[g] group g ("" when it did
+  /// not take part, as Python >= 3.5 substitutes for `\\g`).
+  using Replacer = std::function<std::string(const std::vector<std::string>& groups)>;
+  std::string sub_with(const Replacer& fn, std::string_view text) const;
+
+  /// Python `re.search`: the first match's groups (0 = the whole match, then
+  /// 1..n, "" for a group that did not take part), nullopt when none.
+  std::optional<std::vector<std::string>> search(std::string_view text) const;
 
  private:
   struct Impl;

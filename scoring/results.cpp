@@ -11,6 +11,8 @@
 //   key     = "metric,filter" ("acc,none", "exact_match,strict-match")
 #include "scoring/results.h"
 
+#include "scoring/processors.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -167,6 +169,7 @@ json task_config_json(const TaskConfig& task, const std::string& name, int num_f
   if (!task.fewshot_split.empty()) c["fewshot_split"] = task.fewshot_split;
   if (task.doc_to_choice.set) c["doc_to_choice"] = field(task.doc_to_choice);
   c["fewshot_config"] = {{"sampler", task.sampler == FewshotSampler::first_n ? "first_n" : "default"}};
+  if (!task.fewshot_samples.empty()) c["fewshot_config"]["samples"] = task.fewshot_samples;
   json ml = json::array();
   for (const auto& m : metrics) {
     json e = m.entry;
@@ -200,7 +203,8 @@ TaskResults score_eval_set(const TaskConfig& task, const EvalSet& set,
   if (responses.size() != set.requests.size())
     throw std::runtime_error(task.task + ": " + std::to_string(responses.size()) + " responses for " +
                              std::to_string(set.requests.size()) + " requests");
-  if (!task.process_results.empty() && !is_mc2_processor(task.process_results))
+  if (!task.process_results.empty() && !is_mc2_processor(task.process_results) &&
+      !is_math_processor(task.process_results))
     throw std::runtime_error(task.file + ": unknown process_results '" + task.process_results + "'");
   const std::vector<MetricSpec> metrics = resolve_metrics(task);
   const std::vector<FilterPipeline> filters = resolve_filters(task);

@@ -2,7 +2,10 @@
 
 #include <stdexcept>
 
+#include <optional>
+
 #include "scoring/metrics.h"
+#include "scoring/processors.h"
 #include "scoring/pyre.h"
 #include "scoring/template.h"
 
@@ -176,12 +179,25 @@ ScoredDoc score_doc(const TaskConfig& task, const std::vector<MetricSpec>& metri
       }
       s["target"] = target;
       json extracted = json::object(), filtered_by = json::object(), correct = json::object();
+      const bool math = is_math_processor(task.process_results);
+      if (!math && !task.process_results.empty())
+        throw std::runtime_error(task.file + ": unknown process_results '" + task.process_results + "'");
       for (const auto& f : filters) {
-        const std::string answer = f.apply({responses[r].text});
-        extracted[f.name] = answer;
-        filtered_by[f.name] = json::array({answer});
+        const std::string filtered_text = f.apply({responses[r].text});
+        filtered_by[f.name] = json::array({filtered_text});
+        // math.process_results computes exact_match itself (its only
+        // metric) from the filtered generation; the answer it extracted is
+        // what the samples record shows.
+        std::optional<MathResult> mr;
+        if (math) {
+          mr = math_process_results(d.doc, filtered_text);
+          extracted[f.name] = mr->answer;
+        } else extracted[f.name] = filtered_text;
+        const std::string answer = filtered_text;
         for (const auto& m : metrics) {
-          const double v = exact_match(answer, reference, m.exact_match);
+          if (math && m.name != "exact_match")
+            fail(task, d, "metric '" + m.name + "' is not produced by " + task.process_results);
+          const double v = math ? mr->exact_match : exact_match(answer, reference, m.exact_match);
           out.values.push_back({m.name + "," + f.name, {v, 0}});
           s[m.name + "," + f.name] = v;
           if (&m == &metrics.front()) correct[f.name] = v == 1.0;

@@ -242,9 +242,9 @@ const std::vector<std::string> kTopKeys = {
     "fewshot_delimiter", "num_fewshot", "fewshot_config", "generation_kwargs", "metric_list",
     "filter_list",   "process_docs",  "process_results", "metadata",         "should_decontaminate",
     "doc_to_decontamination_query", "repeats", "data_files", "data_format", "subtask_field",
-    "subtask_groups", "aggregate_metric_list", "group", "task_alias"};
+    "subtask_groups", "aggregate_metric_list", "group", "task_alias", "subtask_names"};
 const std::vector<std::string> kDataFormats = {"jsonl", "json", "arc_json", "mmlu_csv", "truthfulqa_mc_json"};
-const std::vector<std::string> kFewshotKeys = {"sampler"};
+const std::vector<std::string> kFewshotKeys = {"sampler", "samples"};
 const std::vector<std::string> kGenKeys = {"until", "max_gen_toks", "do_sample", "temperature"};
 
 
@@ -443,6 +443,10 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
       t.subtask_groups.emplace_back(g, std::move(values));
     }
   }
+  if (const auto n = root["subtask_names"]) {
+    if (!n.IsMap()) r.fail(n, std::string("key 'subtask_names': expected a mapping VALUE: TASK, got ") + node_kind(n));
+    for (const auto& kv : n) t.subtask_names.emplace_back(kv.first.Scalar(), r.str(kv.second, "subtask_names." + kv.first.Scalar()));
+  }
   if (const auto n = root["aggregate_metric_list"]) t.aggregate_metric_list = r.list(n, "aggregate_metric_list");
   // lm-eval picks few-shot docs from the training split when no
   // fewshot_split is given.
@@ -477,6 +481,7 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
   if (const auto n = root["fewshot_config"]) {
     if (!n.IsMap()) r.fail(n, std::string("key 'fewshot_config': expected a mapping, got ") + node_kind(n));
     r.check_keys(n, kFewshotKeys, " in fewshot_config");
+    if (const auto sn = n["samples"]) t.fewshot_samples = r.str(sn, "fewshot_config.samples");
     if (const auto sn = n["sampler"]) {
       const std::string v = r.str(sn, "sampler");
       if (v == "default") t.sampler = FewshotSampler::default_;
@@ -522,6 +527,8 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
     r.fail(root, "missing key 'test_split' (or 'validation_split')");
   if (!t.subtask_groups.empty() && t.subtask_field.empty())
     r.fail(root["subtask_groups"], "key 'subtask_groups' needs 'subtask_field'");
+  if (!t.subtask_names.empty() && t.subtask_field.empty())
+    r.fail(root["subtask_names"], "key 'subtask_names' needs 'subtask_field'");
   return t;
 }
 

@@ -82,6 +82,11 @@ struct TaskConfig {
   std::string fewshot_delimiter = "\n\n";
   int num_fewshot = 0;
   FewshotSampler sampler = FewshotSampler::default_;
+  /// fewshot_config.samples (lm-eval: a fixed list of exemplars, used as
+  /// they are, without process_docs): here a JSON file relative to the
+  /// dataset folder holding that list, or an object whose "samples" is it.
+  /// Every subtask shares it. "" = none.
+  std::string fewshot_samples;
   GenerationKwargs generation_kwargs;
   bool has_generation_kwargs = false;
   nlohmann::json metric_list = nlohmann::json::array();
@@ -100,6 +105,11 @@ struct TaskConfig {
   // Subtasks (qsweep extension, docs/scoring.md "Subtasks"): the evaluated
   // docs split by doc[subtask_field] into subtasks "<task>_<value>".
   std::string subtask_field;
+  /// subtask_names: field value -> the subtask's task name (instead of
+  /// "<task>_<value>"), in file order, which is also the subtasks' order;
+  /// a doc whose value has no entry is an error. Empty = "<task>_<value>" in
+  /// order of first appearance.
+  std::vector<std::pair<std::string, std::string>> subtask_names;
   /// GROUP -> subtask values (field values, not task names), file order.
   std::vector<std::pair<std::string, std::vector<std::string>>> subtask_groups;
   nlohmann::json aggregate_metric_list;  // lm-eval's list as JSON (null = none)

@@ -96,7 +96,7 @@ void check_golden(const std::string& task_name, const std::string& data_subdir) 
       if (task.output_type == OutputType::generate_until) {
         EXPECT_EQ(reqs[i]->type, RequestType::generate_until);
         EXPECT_EQ(json(reqs[i]->gen.until), golden.at("until"));
-        EXPECT_EQ(reqs[i]->gen.max_gen_toks, 256);
+        EXPECT_EQ(reqs[i]->gen.max_gen_toks, golden.value("max_gen_toks", 256));
       } else {
         EXPECT_EQ(reqs[i]->type, RequestType::loglikelihood);
         EXPECT_EQ(reqs[i]->continuation, gr.at("continuation").get<std::string>());
@@ -111,6 +111,7 @@ TEST(PromptGoldens, Winogrande) { check_golden("winogrande", "winogrande"); }
 TEST(PromptGoldens, Mmlu) { check_golden("mmlu", "mmlu"); }
 TEST(PromptGoldens, TruthfulqaMc2) { check_golden("truthfulqa_mc2", "truthfulqa"); }
 TEST(PromptGoldens, Gsm8k) { check_golden("gsm8k", "gsm8k"); }
+TEST(PromptGoldens, LeaderboardMathHard) { check_golden("leaderboard_math_hard", "math"); }
 
 TEST(PromptGoldens, ChatTemplateModes) {
   // tests/fixtures/prompts/chat.json: MMLU anatomy under llama3 (single- and
@@ -189,7 +190,8 @@ TEST(TaskFiles, MmluGroupsAreLmEvalCategories) {
 }
 
 TEST(TaskFiles, AllLoad) {
-  for (const char* name : {"arc_challenge", "hellaswag", "winogrande", "mmlu", "mmlu_anatomy", "truthfulqa_mc2", "gsm8k"}) {
+  for (const char* name : {"arc_challenge", "hellaswag", "winogrande", "mmlu", "mmlu_anatomy", "truthfulqa_mc2", "gsm8k",
+                           "leaderboard_math_hard"}) {
     SCOPED_TRACE(name);
     EXPECT_NO_THROW(load_task_file(task_file(name)));
   }
@@ -268,7 +270,7 @@ TEST(Processors, FunctionTagErrors) {
             "doc_to_text: winogrande.doc_to_text); did you mean 'winogrande.doc_to_text'?");
   EXPECT_EQ(thrown("task: x\ntest_split: t\ndoc_to_text: q\ndoc_to_target: a\nprocess_docs: !function utils.process_docs\n"),
             "t.yaml:5:15: key 'process_docs': unknown processor 'utils.process_docs' (known for "
-            "process_docs: hellaswag.process_docs)");
+            "process_docs: hellaswag.process_docs, math.process_docs); did you mean 'math.process_docs'?");
   EXPECT_EQ(thrown("task: x\ntest_split: t\ndoc_to_text: q\ndoc_to_target: a\nprocess_results: !function [a]\n"),
             "t.yaml:5:18: key 'process_results': !function expects a processor name, got a list");
   // The plain string form still loads.
