@@ -96,6 +96,10 @@ struct TaskConfig {
   // order. A split without an entry is looked for at the format's default.
   std::vector<std::pair<std::string, std::vector<std::string>>> data_files;
   std::string data_format = "jsonl";  // jsonl | json | arc_json | mmlu_csv | truthfulqa_mc_json
+                                      // | leaderboard_bbh | gpqa_zip | musr (leaderboard.h)
+  /// dataset_kwargs other than data_files (reader options: subtask_names,
+  /// subtask_settings, zip_members, zip_password); an object, {} if none.
+  nlohmann::json dataset_kwargs = nlohmann::json::object();
 
   // Subtasks (qsweep extension, docs/scoring.md "Subtasks"): the evaluated
   // docs split by doc[subtask_field] into subtasks "<task>_<value>".
