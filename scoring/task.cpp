@@ -358,8 +358,10 @@ int TaskConfig::gold_index(const json& doc) const {
   if (t.is_string()) {
     const auto c = choices(doc);
     const auto it = std::find(c.begin(), c.end(), t.get<std::string>());
-    if (it == c.end())
-      throw std::runtime_error(task + ": target " + python_repr(t) + " is not one of the choices");
+    // lm-eval process_results: a string gold not among the choices is -100
+    // (a warning; the doc scores 0). Happens in BBH: movie_recommendation
+    // "Monsters, Inc", ruin_names "dearth, wind, & fire" (3 docs).
+    if (it == c.end()) return kGoldNotAChoice;
     return static_cast<int>(it - c.begin());
   }
   throw std::runtime_error(task + ": target " + python_str(t) + " is not an index");
@@ -617,6 +619,7 @@ MultipleChoiceDoc multiple_choice_requests(const TaskConfig& task, const json& d
   out.choices = task.choices(doc);
   for (const auto& c : out.choices) out.requests.push_back({context, task.target_delimiter + c});
   out.gold = task.gold_index(doc);
+  if (out.gold == kGoldNotAChoice) return out;
   if (out.gold < 0 || out.gold >= static_cast<int>(out.choices.size()))
     throw std::runtime_error(task.task + ": gold index " + std::to_string(out.gold) +
                              " outside the " + std::to_string(out.choices.size()) + " choices");
