@@ -7,6 +7,7 @@
 #include "model/util/python_str.h"
 #include "scoring/math/latex_cas.h"
 #include "scoring/math/normalize.h"
+#include "scoring/leaderboard.h"
 #include "scoring/pyre.h"
 
 namespace qsweep::scoring {
@@ -28,6 +29,11 @@ const Entry kProcessors[] = {
     {ProcessorSlot::process_results, "truthfulqa.process_results_mc2"},
     {ProcessorSlot::process_docs, "math.process_docs"},
     {ProcessorSlot::process_results, "math.process_results"},
+    {ProcessorSlot::process_docs, "gpqa.process_docs"},
+    {ProcessorSlot::doc_to_text, "mmlu_pro.doc_to_text"},
+    {ProcessorSlot::doc_to_choice, "mmlu_pro.doc_to_choice"},
+    {ProcessorSlot::doc_to_text, "musr.doc_to_text"},
+    {ProcessorSlot::doc_to_text, "mmlu_pro.cot_doc_to_text"},
 };
 
 char32_t to_upper(char32_t c) {
@@ -168,6 +174,10 @@ json hellaswag_process_doc(const json& doc) {
 }
 
 json apply_doc_function(const std::string& name, const json& doc) {
+  if (name == "mmlu_pro.doc_to_text") return mmlu_pro_doc_to_text(doc);
+  if (name == "mmlu_pro.doc_to_choice") return mmlu_pro_doc_to_choice(doc);
+  if (name == "musr.doc_to_text") return musr_doc_to_text(doc);
+  if (name == "mmlu_pro.cot_doc_to_text") return mmlu_pro_cot_doc_to_text(doc);
   if (name == "winogrande.doc_to_text") {
     const std::string& a = str_field(doc, "answer");
     if (a == "1") return 0;
@@ -216,6 +226,9 @@ MathResult math_process_results(const json& doc, const std::string& generation) 
 
 std::vector<json> apply_process_docs(const std::string& name, const std::vector<json>& docs) {
   if (name == "math.process_docs") return math_process_docs(docs);
+  // One global-RNG stream (random.seed(0)) over the task's docs in order
+  // (docs/leaderboard_v2.md, "GPQA seed policy").
+  if (name == "gpqa.process_docs") return gpqa_process_docs(docs, 0);
   if (name != "hellaswag.process_docs") throw std::runtime_error("unknown process_docs '" + name + "'");
   std::vector<json> out;
   out.reserve(docs.size());

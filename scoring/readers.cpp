@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "model/util/text_file.h"
+#include "scoring/leaderboard.h"
 
 namespace qsweep::scoring {
 
@@ -170,6 +171,9 @@ std::optional<std::vector<json>> read_split(const TaskConfig& task, const fs::pa
     else if (fmt == "arc_json") part = read_arc_json(f);
     else if (fmt == "mmlu_csv") part = read_mmlu_csv(f, mmlu_subject_of(f));
     else if (fmt == "truthfulqa_mc_json") part = read_truthfulqa_mc_json(f);
+    else if (fmt == "leaderboard_bbh") part = read_leaderboard_bbh(task, dataset_dir, f);
+    else if (fmt == "gpqa_zip") part = read_gpqa_zip(task, f);
+    else if (fmt == "musr") part = read_musr(task, f);
     else throw std::runtime_error(task.file + ": unknown data_format '" + fmt + "'");
     for (auto& d : part) docs.push_back(std::move(d));
   }

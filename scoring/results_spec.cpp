@@ -1,5 +1,7 @@
 #include "scoring/results_spec.h"
 
+#include "scoring/leaderboard.h"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -161,9 +163,16 @@ FilterStep step_from_entry(const TaskConfig& task, const std::string& pipeline, 
     } catch (const std::exception& ex) {
       fail(task, "filter '" + pipeline + "': regex: " + ex.what());
     }
+  } else if (fn == "mmlu_pro_extract") {
+    s.kind = FilterStep::Kind::mmlu_pro_extract;
+    for (const auto& [key, v] : e.items()) {
+      if (key == "function") continue;
+      if (key == "fallback" && v.is_string()) s.fallback = v.get<std::string>();
+      else fail(task, "filter '" + pipeline + "': mmlu_pro_extract: bad argument '" + key + "': " + v.dump());
+    }
   } else {
     fail(task, "filter '" + pipeline + "': unknown filter function '" + fn +
-                   "' (regex, take_first, lowercase, uppercase)");
+                   "' (regex, take_first, lowercase, uppercase, mmlu_pro_extract)");
   }
   return s;
 }
@@ -234,6 +243,9 @@ std::string FilterPipeline::apply(const std::vector<std::string>& repeats) const
         break;
       case FilterStep::Kind::uppercase:
         for (auto& r : cur) r = upper(r);
+        break;
+      case FilterStep::Kind::mmlu_pro_extract:
+        for (auto& r : cur) r = mmlu_pro_extract_answer(r).value_or(s.fallback);
         break;
     }
   }

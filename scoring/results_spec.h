@@ -41,8 +41,9 @@ std::vector<MetricSpec> resolve_metrics(const TaskConfig& task);
 
 /// One step of a filter pipeline.
 struct FilterStep {
-  enum class Kind { regex, take_first, lowercase, uppercase } kind = Kind::take_first;
+  enum class Kind { regex, take_first, lowercase, uppercase, mmlu_pro_extract } kind = Kind::take_first;
   std::optional<RegexFilter> regex;  // kind == regex
+  std::string fallback = "[invalid]";  // kind == mmlu_pro_extract: when nothing matches
 };
 
 /// One entry of filter_list: a name ("strict-match") and its steps in order.
@@ -61,7 +62,8 @@ struct FilterPipeline {
 /// The filter pipelines of `task`: its filter_list, or one pipeline "none" =
 /// [take_first] when it has none (lm-eval's default). Functions: regex
 /// (regex_pattern default `#### (\-?[0-9\.\,]+)`, group_select 0, fallback
-/// "[invalid]"), take_first, lowercase, uppercase. A non-generate task may
+/// "[invalid]"), take_first, lowercase, uppercase, mmlu_pro_extract (the
+/// MMLU-Pro authors' cascade, leaderboard.h; `fallback` default "[invalid]"). A non-generate task may
 /// only use take_first. Throws std::runtime_error "<file>: ..." naming an
 /// unknown function, an ill-typed argument or a bad regex.
 std::vector<FilterPipeline> resolve_filters(const TaskConfig& task);

@@ -243,7 +243,8 @@ const std::vector<std::string> kTopKeys = {
     "filter_list",   "process_docs",  "process_results", "metadata",         "should_decontaminate",
     "doc_to_decontamination_query", "repeats", "data_files", "data_format", "subtask_field",
     "subtask_groups", "aggregate_metric_list", "group", "task_alias", "subtask_names"};
-const std::vector<std::string> kDataFormats = {"jsonl", "json", "arc_json", "mmlu_csv", "truthfulqa_mc_json"};
+const std::vector<std::string> kDataFormats = {"jsonl",           "json",     "arc_json", "mmlu_csv",
+                                               "truthfulqa_mc_json", "leaderboard_bbh", "gpqa_zip", "musr"};
 const std::vector<std::string> kFewshotKeys = {"sampler", "samples"};
 const std::vector<std::string> kGenKeys = {"until", "max_gen_toks", "do_sample", "temperature"};
 
@@ -322,7 +323,8 @@ std::vector<std::string> TaskConfig::split_patterns(const std::string& split) co
   for (const auto& [s, patterns] : data_files)
     if (s == split) return patterns;
   if (data_format == "mmlu_csv") return {split + "/*_" + split + ".csv"};
-  if (data_format == "json" || data_format == "arc_json" || data_format == "truthfulqa_mc_json")
+  if (data_format == "json" || data_format == "arc_json" || data_format == "truthfulqa_mc_json" ||
+      data_format == "leaderboard_bbh" || data_format == "musr")
     return {split + ".json"};
   return {split + ".jsonl"};
 }
@@ -356,8 +358,10 @@ int TaskConfig::gold_index(const json& doc) const {
   if (t.is_string()) {
     const auto c = choices(doc);
     const auto it = std::find(c.begin(), c.end(), t.get<std::string>());
-    if (it == c.end())
-      throw std::runtime_error(task + ": target " + python_repr(t) + " is not one of the choices");
+    // lm-eval process_results: a string gold not among the choices is -100
+    // (a warning; the doc scores 0). Happens in BBH: movie_recommendation
+    // "Monsters, Inc", ruin_names "dearth, wind, & fire" (3 docs).
+    if (it == c.end()) return kGoldNotAChoice;
     return static_cast<int>(it - c.begin());
   }
   throw std::runtime_error(task + ": target " + python_str(t) + " is not an index");
@@ -420,13 +424,15 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
   if (const auto n = root["dataset_kwargs"]) {
     if (!n.IsMap()) r.fail(n, std::string("key 'dataset_kwargs': expected a mapping, got ") + node_kind(n));
     if (const auto d = n["data_files"]) data_files(d);
+    for (const auto& kv : n)
+      if (kv.first.Scalar() != "data_files") t.dataset_kwargs[kv.first.Scalar()] = yaml_to_json(kv.second);
   }
   if (const auto n = root["data_files"]) data_files(n);
   if (const auto n = root["data_format"]) {
     const std::string v = r.str(n, "data_format");
     if (std::find(kDataFormats.begin(), kDataFormats.end(), v) == kDataFormats.end()) {
       std::string msg = "key 'data_format': unknown format '" + v +
-                        "' (one of jsonl, json, arc_json, mmlu_csv, truthfulqa_mc_json)";
+                        "' (one of jsonl, json, arc_json, mmlu_csv, truthfulqa_mc_json, leaderboard_bbh, gpqa_zip, musr)";
       const std::string sug = nearest(v, kDataFormats);
       if (!sug.empty()) msg += "; did you mean '" + sug + "'?";
       r.fail(n, msg);
@@ -620,6 +626,7 @@ MultipleChoiceDoc multiple_choice_requests(const TaskConfig& task, const json& d
   out.choices = task.choices(doc);
   for (const auto& c : out.choices) out.requests.push_back({context, task.target_delimiter + c});
   out.gold = task.gold_index(doc);
+  if (out.gold == kGoldNotAChoice) return out;
   if (out.gold < 0 || out.gold >= static_cast<int>(out.choices.size()))
     throw std::runtime_error(task.task + ": gold index " + std::to_string(out.gold) +
                              " outside the " + std::to_string(out.choices.size()) + " choices");

@@ -41,6 +41,9 @@ const char* to_string(OutputType t);
 
 enum class FewshotSampler { default_, first_n };
 
+/// lm-eval's gold for a string target that is none of the choices.
+inline constexpr int kGoldNotAChoice = -100;
+
 struct GenerationKwargs {
   std::vector<std::string> until;  // empty in the file => [fewshot_delimiter]
   std::optional<int> max_gen_toks;  // unset => the model's default (256)
@@ -101,6 +104,10 @@ struct TaskConfig {
   // order. A split without an entry is looked for at the format's default.
   std::vector<std::pair<std::string, std::vector<std::string>>> data_files;
   std::string data_format = "jsonl";  // jsonl | json | arc_json | mmlu_csv | truthfulqa_mc_json
+                                      // | leaderboard_bbh | gpqa_zip | musr (leaderboard.h)
+  /// dataset_kwargs other than data_files (reader options: subtask_names,
+  /// subtask_settings, zip_members, zip_password); an object, {} if none.
+  nlohmann::json dataset_kwargs = nlohmann::json::object();
 
   // Subtasks (qsweep extension, docs/scoring.md "Subtasks"): the evaluated
   // docs split by doc[subtask_field] into subtasks "<task>_<value>".
@@ -141,7 +148,9 @@ struct TaskConfig {
   std::string description_for(const nlohmann::json& doc) const;
   /// The gold index for a multiple_choice doc (multiple_input: the int text;
   /// else int target; string target ->
-  /// index in choices; list -> first element). Throws std::runtime_error.
+  /// index in choices, kGoldNotAChoice (-100, lm-eval's value: the doc
+  /// scores 0) when it is none of them; list -> first element). Throws
+  /// std::runtime_error.
   int gold_index(const nlohmann::json& doc) const;
 };
 

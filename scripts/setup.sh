@@ -7,7 +7,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libyaml-cpp-dev libtbb-dev libeigen3-dev libfmt-dev nlohmann-json3-dev
   libxxhash-dev libcli11-dev libcurl4-openssl-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev libpcre2-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev libpcre2-dev libzip-dev
   libginac-dev libcln-dev
 )
 

@@ -267,7 +267,8 @@ TEST(Processors, Winogrande) {
 TEST(Processors, FunctionTagErrors) {
   EXPECT_EQ(thrown("task: x\ntest_split: t\ndoc_to_text: !function winogrande.doc_to_txt\ndoc_to_target: a\n"),
             "t.yaml:3:14: key 'doc_to_text': unknown processor 'winogrande.doc_to_txt' (known for "
-            "doc_to_text: winogrande.doc_to_text); did you mean 'winogrande.doc_to_text'?");
+            "doc_to_text: winogrande.doc_to_text, mmlu_pro.doc_to_text, musr.doc_to_text, "
+            "mmlu_pro.cot_doc_to_text); did you mean 'winogrande.doc_to_text'?");
   EXPECT_EQ(thrown("task: x\ntest_split: t\ndoc_to_text: q\ndoc_to_target: a\nprocess_docs: !function utils.process_docs\n"),
             "t.yaml:5:15: key 'process_docs': unknown processor 'utils.process_docs' (known for "
             "process_docs: hellaswag.process_docs, math.process_docs); did you mean 'math.process_docs'?");
@@ -331,7 +332,7 @@ TEST(Readers, DataFileErrors) {
   // Unknown data_format.
   EXPECT_EQ(thrown("task: x\ndata_format: jsonll\n"),
             "t.yaml:2:14: key 'data_format': unknown format 'jsonll' (one of jsonl, json, arc_json, "
-            "mmlu_csv, truthfulqa_mc_json); did you mean 'jsonl'?");
+            "mmlu_csv, truthfulqa_mc_json, leaderboard_bbh, gpqa_zip, musr); did you mean 'jsonl'?");
   // dataset_kwargs.data_files (lm-eval's key) and the shorthand; a list of patterns.
   const TaskConfig k = parse_task_yaml(
       "task: k\ntest_split: test\ndoc_to_text: q\ndoc_to_target: a\n"

@@ -332,7 +332,7 @@ TEST(ScoreErrors, UnknownMetricFilterAndCounts) {
   EXPECT_EQ(thrown_score(parse_task_yaml(base + "filter_list:\n  - name: mv\n    filter:\n      - function: majority_vote\n",
                                          "g.yaml"),
                          s, texts({"x"})),
-            "g.yaml: filter 'mv': unknown filter function 'majority_vote' (regex, take_first, lowercase, uppercase)");
+            "g.yaml: filter 'mv': unknown filter function 'majority_vote' (regex, take_first, lowercase, uppercase, mmlu_pro_extract)");
   EXPECT_EQ(thrown_score(parse_task_yaml(base + "metric_list:\n  - metric: exact_match\n    ignore_cas: true\n", "g.yaml"),
                          s, texts({"x"})),
             "g.yaml: metric 'exact_match': unknown option 'ignore_cas'");
