@@ -271,7 +271,8 @@ TEST(Processors, FunctionTagErrors) {
             "mmlu_pro.cot_doc_to_text); did you mean 'winogrande.doc_to_text'?");
   EXPECT_EQ(thrown("task: x\ntest_split: t\ndoc_to_text: q\ndoc_to_target: a\nprocess_docs: !function utils.process_docs\n"),
             "t.yaml:5:15: key 'process_docs': unknown processor 'utils.process_docs' (known for "
-            "process_docs: hellaswag.process_docs, math.process_docs); did you mean 'math.process_docs'?");
+            "process_docs: hellaswag.process_docs, math.process_docs, gpqa.process_docs); did you mean "
+            "'math.process_docs'?");
   EXPECT_EQ(thrown("task: x\ntest_split: t\ndoc_to_text: q\ndoc_to_target: a\nprocess_results: !function [a]\n"),
             "t.yaml:5:18: key 'process_results': !function expects a processor name, got a list");
   // The plain string form still loads.
