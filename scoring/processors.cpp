@@ -24,6 +24,7 @@ const Entry kProcessors[] = {
     {ProcessorSlot::doc_to_target, "winogrande.doc_to_target"},
     {ProcessorSlot::doc_to_choice, "winogrande.doc_to_choice"},
     {ProcessorSlot::process_results, "truthfulqa.process_results_mc2"},
+    {ProcessorSlot::process_results, "ifeval.process_results"},
 };
 
 char32_t to_upper(char32_t c) {
