@@ -60,8 +60,7 @@ std::optional<Aggregation> parse_aggregation(const std::string& a) {
   for (Aggregation c : {Aggregation::mean, Aggregation::perplexity, Aggregation::weighted_perplexity,
                         Aggregation::bits_per_byte})
     if (a == to_string(c)) return c;
-  const std::string base = a.substr(a.rfind('.') == std::string::npos ? 0 : a.rfind('.') + 1);
-  if (base == "agg_inst_level_acc" && (a == base || a == "utils." + base || a == "ifeval." + base))
+  if (a == "agg_inst_level_acc" || a == "utils.agg_inst_level_acc" || a == "ifeval.agg_inst_level_acc")
     return Aggregation::inst_level_acc;
   return std::nullopt;
 }

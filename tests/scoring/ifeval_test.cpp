@@ -348,6 +348,10 @@ TEST(IfevalTask, MetricListErrors) {
       "task: t\noutput_type: generate_until\ntest_split: train\ndoc_to_text: prompt\ndoc_to_target: 0\n"
       "process_results: !function ifeval.process_results\n";
   EXPECT_EQ(resolve_metrics(parse_task_yaml(base, "t.yaml")).size(), 4u);
+  // An explicit empty `until` stays empty (EOS only); a missing one is [fewshot_delimiter].
+  EXPECT_TRUE(parse_task_yaml(base + "generation_kwargs:\n  until: []\n", "t.yaml").generation_kwargs.until.empty());
+  EXPECT_EQ(parse_task_yaml(base + "generation_kwargs:\n  do_sample: false\n", "t.yaml").generation_kwargs.until,
+            std::vector<std::string>{"\n\n"});
   const auto err = [&](const std::string& extra) {
     try {
       resolve_metrics(parse_task_yaml(base + extra, "t.yaml"));
