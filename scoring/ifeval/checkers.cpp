@@ -144,6 +144,35 @@ std::string first_split_word(std::string_view s) {
   return std::string(s.substr(b, i - b));
 }
 
+/// Python json.loads also takes the constants NaN, Infinity and -Infinity;
+/// nlohmann does not. Outside string literals they become 0 (keeping the
+/// sign of -Infinity), so that `accept` gives Python's answer for them.
+std::string python_json_constants(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  bool in_string = false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < s.size()) out += s[++i];
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (s.compare(i, 3, "NaN") == 0) {
+      out += '0';
+      i += 2;
+    } else if (s.compare(i, 8, "Infinity") == 0) {
+      out += '0';
+      i += 7;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 class Fn final : public Checker {
  public:
   explicit Fn(std::function<bool(std::string_view)> f) : f_(std::move(f)) {}
@@ -369,7 +398,8 @@ std::unique_ptr<Checker> multiple_sections(const std::string& id, const json& j)
 
 std::unique_ptr<Checker> json_format(const std::string& id, const json& j) {
   // JsonFormat: strip, removeprefix ```json / ```Json / ```JSON / ```,
-  // removesuffix ```, strip, then json.loads succeeds.
+  // removesuffix ```, strip, then json.loads succeeds (Python's parser
+  // takes NaN / Infinity / -Infinity too).
   const Kwargs kw(id, j, {});
   return fn([](std::string_view r) {
     std::string s = model::python_strip(r);
@@ -377,7 +407,7 @@ std::unique_ptr<Checker> json_format(const std::string& id, const json& j) {
     for (std::string_view p : {"```json", "```Json", "```JSON", "```"})
       if (starts_with(v, p)) v.remove_prefix(p.size());
     if (ends_with(v, "```")) v.remove_suffix(3);
-    return json::accept(model::python_strip(v));
+    return json::accept(python_json_constants(model::python_strip(v)));
   });
 }
 

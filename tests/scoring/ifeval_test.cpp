@@ -118,8 +118,9 @@ const std::vector<Case> kCases = {
       "Section one Section two"}},
     {"detectable_format:json_format", "{}",
      {"{\"a\": 1}", "```json\n{\"a\": [1, 2]}\n```", "  [1, 2, 3]  ", "42", "```JSON\n\"str\"\n```",
-      "```json\n{\"a\": 1}"},  // no closing fence is fine
-     {"{a: 1}", "Here is JSON: {\"a\": 1}", "{\"a\": 1,}", ""}},
+      "```json\n{\"a\": 1}",  // no closing fence is fine
+      "[NaN, -Infinity, \"NaN\"]"},  // Python's json takes these constants
+     {"{a: 1}", "Here is JSON: {\"a\": 1}", "{\"a\": 1,}", "", "nan", "[NaNa]", "{\"Infinity\": x}"}},
     {"detectable_format:title", "{}",
      {"<<My Title>>\nbody", "text <<a>> more", "<<<x>>>"},
      {"<<>>", "<< >>", "<<title\n>>", "<title>"}},
