@@ -146,7 +146,16 @@ std::vector<std::string> word_tokens(std::string_view text) {
       tok_end = segs[j + 1].end;
       j += 2;
     }
-    push_with_clitic(out, to_utf8(icu::UnicodeString(u, tok_start, tok_end - tok_start)));
+    // ICU keeps "ABC:DEF" as one word; NLTK splits a ':' that is not
+    // followed by a digit (treebank PUNCTUATION rule `([:,])([^\d])`).
+    const std::string tok = to_utf8(icu::UnicodeString(u, tok_start, tok_end - tok_start));
+    std::size_t from = 0;
+    for (std::size_t c = tok.find(':'); c != std::string::npos; c = tok.find(':', c + 1)) {
+      if (c + 1 < tok.size() && tok[c + 1] >= '0' && tok[c + 1] <= '9') continue;
+      if (c > from) push_with_clitic(out, tok.substr(from, c - from));
+      from = c + 1;
+    }
+    if (from < tok.size()) push_with_clitic(out, tok.substr(from));
     i = j;
   }
   return out;

@@ -28,7 +28,8 @@ std::size_t count_words(std::string_view text);
 /// nltk.word_tokenize, approximated: the ICU word segments that are words,
 /// numbers or ideographs (not spaces or punctuation runs), where segments
 /// joined with no space by one of `- / + = * ~ ^` are one token (NLTK keeps
-/// "WELL-KNOWN" together), and a trailing English clitic with an ASCII
+/// "WELL-KNOWN" together), a ':' not followed by a digit splits a token
+/// (NLTK: "ABC:DEF" -> "ABC", ":", "DEF"), and a trailing English clitic with an ASCII
 /// apostrophe ('s 'm 'd 'll 're 've n't, any case) is its own token
 /// (NLTK: "DON'T" -> "DO", "N'T").
 std::vector<std::string> word_tokens(std::string_view text);

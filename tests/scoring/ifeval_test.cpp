@@ -224,6 +224,7 @@ TEST(IfevalTextUnits, SentencesWordsCaseAndLanguage) {
   EXPECT_EQ(count_sentences("Pi is 3.14 exactly. Yes."), 2u);
   EXPECT_EQ(count_words("It's a well-known_fact, 3.5 times."), 8u);  // It s a well known_fact 3 5 times
   EXPECT_EQ(word_tokens("DON'T stop"), (std::vector<std::string>{"DO", "N'T", "stop"}));
+  EXPECT_EQ(word_tokens("NOTE:READ THIS"), (std::vector<std::string>{"NOTE", "READ", "THIS"}));
   EXPECT_EQ(word_tokens("I can't, they're WELL-KNOWN."),
             (std::vector<std::string>{"I", "ca", "n't", "they", "'re", "WELL-KNOWN"}));
   EXPECT_TRUE(python_isupper("HELLO, WORLD 123"));
