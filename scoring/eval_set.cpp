@@ -124,8 +124,9 @@ void add_requests(const TaskConfig& task, const PromptOptions& opt, std::size_t 
       return;
     }
     case OutputType::generate_until: {
+      // `until` was defaulted by the task parser; an explicit `until: []`
+      // (IFEval) stays empty: only EOS stops.
       GenerationKwargs g = task.generation_kwargs;
-      if (g.until.empty()) g.until.push_back(task.fewshot_delimiter);
       if (!g.max_gen_toks) g.max_gen_toks = opt.default_max_gen_toks;
       out.push_back({RequestType::generate_until, doc_index, 0, ctx, "", g});
       return;

@@ -34,6 +34,7 @@ const Entry kProcessors[] = {
     {ProcessorSlot::doc_to_choice, "mmlu_pro.doc_to_choice"},
     {ProcessorSlot::doc_to_text, "musr.doc_to_text"},
     {ProcessorSlot::doc_to_text, "mmlu_pro.cot_doc_to_text"},
+    {ProcessorSlot::process_results, "ifeval.process_results"},
 };
 
 char32_t to_upper(char32_t c) {

@@ -2,7 +2,7 @@
 // Built-in processors: the C++ counterparts of the Python functions lm-eval
 // v0.4.4 task files name with `!function utils.NAME` (hellaswag/utils.py,
 // winogrande/preprocess_winogrande.py, truthfulqa/utils.py,
-// leaderboard/math/utils.py). A task file names
+// leaderboard/math/utils.py, leaderboard/ifeval/utils.py: scoring/ifeval/). A task file names
 // them as `!function hellaswag.process_docs` etc. See docs/scoring.md,
 // "Processors".
 

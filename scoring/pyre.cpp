@@ -110,6 +110,26 @@ std::vector<std::vector<std::string>> PyRegex::findall(std::string_view text) co
   return out;
 }
 
+std::vector<std::string> PyRegex::split(std::string_view text) const {
+  const int groups = group_count();
+  std::vector<std::string> out;
+  size_t copied = 0;
+  for_each_match(text, [&](const PCRE2_SIZE* ov, int rc) {
+    out.emplace_back(text.substr(copied, ov[0] - copied));
+    for (int g = 1; g <= groups; ++g)
+      out.push_back(g < rc && ov[2 * g] != PCRE2_UNSET ? std::string(text.substr(ov[2 * g], ov[2 * g + 1] - ov[2 * g]))
+                                                       : std::string());
+    copied = ov[1];
+  });
+  out.emplace_back(text.substr(copied));
+  return out;
+}
+
+bool PyRegex::matches(std::string_view text) const {
+  // A search succeeds exactly when findall has a first match.
+  return !findall(text).empty();
+}
+
 std::string PyRegex::sub(std::string_view repl, std::string_view text) const {
   if (repl.find('\\') != std::string_view::npos)
     throw std::invalid_argument("PyRegex::sub: backslash in a replacement is not supported");

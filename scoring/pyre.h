@@ -48,6 +48,14 @@ class PyRegex {
   /// 1..n, "" for a group that did not take part), nullopt when none.
   std::optional<std::vector<std::string>> search(std::string_view text) const;
 
+  /// Python `re.split(pattern, text)` (maxsplit 0): the pieces between the
+  /// matches (always matches + 1 of them), each followed by the values of the
+  /// pattern's groups ("" for a group that did not take part; Python's None).
+  std::vector<std::string> split(std::string_view text) const;
+
+  /// Python `bool(re.search(pattern, text))`.
+  bool matches(std::string_view text) const;
+
  private:
   struct Impl;
   std::string pattern_;

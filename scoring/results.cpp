@@ -93,6 +93,13 @@ TaskScore aggregate_items(const std::vector<MetricItem>& items, Aggregation agg,
     case Aggregation::bits_per_byte:
       t.value = -(sa / sb) / std::log(2.0);
       break;
+    case Aggregation::inst_level_acc:
+      // utils.agg_inst_level_acc: sum / len of the flattened bools (a is the
+      // followed count, b the instruction count of a doc). lm-eval has no
+      // stderr function for it: "N/A".
+      if (sb == 0) throw std::runtime_error("agg_inst_level_acc: no instructions (division by zero)");
+      t.value = sa / sb;
+      break;
   }
   return t;
 }
@@ -204,7 +211,7 @@ TaskResults score_eval_set(const TaskConfig& task, const EvalSet& set,
     throw std::runtime_error(task.task + ": " + std::to_string(responses.size()) + " responses for " +
                              std::to_string(set.requests.size()) + " requests");
   if (!task.process_results.empty() && !is_mc2_processor(task.process_results) &&
-      !is_math_processor(task.process_results))
+      !is_math_processor(task.process_results) && !is_ifeval_processor(task.process_results))
     throw std::runtime_error(task.file + ": unknown process_results '" + task.process_results + "'");
   const std::vector<MetricSpec> metrics = resolve_metrics(task);
   const std::vector<FilterPipeline> filters = resolve_filters(task);

@@ -1,9 +1,9 @@
 #include "scoring/results_doc.h"
 
+#include <optional>
 #include <stdexcept>
 
-#include <optional>
-
+#include "scoring/ifeval/process_results.h"
 #include "scoring/metrics.h"
 #include "scoring/processors.h"
 #include "scoring/pyre.h"
@@ -164,6 +164,54 @@ ScoredDoc score_doc(const TaskConfig& task, const std::vector<MetricSpec>& metri
       args.push_back({set.requests[r].context, gen_kwargs_json(set.requests[r].gen)});
       resps.push_back(json::array({responses[r].text}));
       s["pred"] = responses[r].text;
+      if (is_ifeval_processor(task.process_results)) {
+        // leaderboard/ifeval/utils.py process_results on each pipeline's
+        // filtered response; inst-level values are (followed, count) pairs
+        // for agg_inst_level_acc.
+        s["target"] = task.target(d.doc);
+        json extracted = json::object(), filtered_by = json::object(), correct = json::object();
+        for (const auto& f : filters) {
+          const std::string answer = f.apply({responses[r].text});
+          extracted[f.name] = answer;
+          filtered_by[f.name] = json::array({answer});
+          ifeval::DocResult res;
+          try {
+            res = ifeval::process_results(d.doc, answer);
+          } catch (const std::exception& e) {
+            fail(task, d, e.what());
+          }
+          auto pair = [](const std::vector<bool>& v) {
+            double followed = 0;
+            for (bool b : v) followed += b ? 1 : 0;
+            return MetricItem{followed, static_cast<double>(v.size())};
+          };
+          for (const auto& m : metrics) {
+            const std::string key = m.name + "," + f.name;
+            if (m.name == "prompt_level_strict_acc") {
+              out.values.push_back({key, {res.prompt_level_strict ? 1.0 : 0.0, 0}});
+              s[key] = res.prompt_level_strict;
+            } else if (m.name == "prompt_level_loose_acc") {
+              out.values.push_back({key, {res.prompt_level_loose ? 1.0 : 0.0, 0}});
+              s[key] = res.prompt_level_loose;
+            } else if (m.name == "inst_level_strict_acc") {
+              out.values.push_back({key, pair(res.inst_level_strict)});
+              s[key] = res.inst_level_strict;
+            } else if (m.name == "inst_level_loose_acc") {
+              out.values.push_back({key, pair(res.inst_level_loose)});
+              s[key] = res.inst_level_loose;
+            } else {
+              fail(task, d, "metric '" + m.name + "' is not produced by " + task.process_results);
+            }
+          }
+          correct[f.name] = res.prompt_level_strict;
+        }
+        s["arguments"] = args;
+        s["resps"] = resps;
+        s["filtered_resps"] = filtered_by;
+        s["extracted"] = extracted;
+        s["correct"] = correct;
+        return out;
+      }
       // Reference: str(doc_to_target); with doc_to_choice, choices[target].
       const json target = task.target(d.doc);
       std::string reference;

@@ -17,6 +17,7 @@ const char* to_string(Aggregation a) {
     case Aggregation::perplexity: return "perplexity";
     case Aggregation::weighted_perplexity: return "weighted_perplexity";
     case Aggregation::bits_per_byte: return "bits_per_byte";
+    case Aggregation::inst_level_acc: return "agg_inst_level_acc";
   }
   return "?";
 }
@@ -27,9 +28,12 @@ namespace {
   throw std::runtime_error((task.file.empty() ? task.task : task.file) + ": " + msg);
 }
 
-/// The metrics each output type computes (ConfigurableTask.process_results).
-std::vector<std::string> computed_metrics(OutputType t) {
-  switch (t) {
+/// The metrics each output type computes (ConfigurableTask.process_results,
+/// or the task's own process_results function).
+std::vector<std::string> computed_metrics(const TaskConfig& task) {
+  if (task.output_type == OutputType::generate_until && is_ifeval_processor(task.process_results))
+    return {"prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc"};
+  switch (task.output_type) {
     case OutputType::multiple_choice: return {"acc", "acc_norm"};
     case OutputType::loglikelihood: return {"perplexity", "acc"};
     case OutputType::loglikelihood_rolling: return {"word_perplexity", "byte_perplexity", "bits_per_byte"};
@@ -43,13 +47,24 @@ Aggregation default_aggregation(const std::string& m) {
   if (m == "perplexity") return Aggregation::perplexity;
   if (m == "word_perplexity" || m == "byte_perplexity") return Aggregation::weighted_perplexity;
   if (m == "bits_per_byte") return Aggregation::bits_per_byte;
+  if (m == "inst_level_strict_acc" || m == "inst_level_loose_acc") return Aggregation::inst_level_acc;
   return Aggregation::mean;
 }
 bool default_higher_is_better(const std::string& m) {
   return !(m == "perplexity" || m == "word_perplexity" || m == "byte_perplexity" || m == "bits_per_byte");
 }
 bool takes_pairs(Aggregation a) {
-  return a == Aggregation::weighted_perplexity || a == Aggregation::bits_per_byte;
+  return a == Aggregation::weighted_perplexity || a == Aggregation::bits_per_byte || a == Aggregation::inst_level_acc;
+}
+/// A task file's aggregation name: lm-eval's registered names, or IFEval's
+/// `!function utils.agg_inst_level_acc` with any module prefix.
+std::optional<Aggregation> parse_aggregation(const std::string& a) {
+  for (Aggregation c : {Aggregation::mean, Aggregation::perplexity, Aggregation::weighted_perplexity,
+                        Aggregation::bits_per_byte})
+    if (a == to_string(c)) return c;
+  if (a == "agg_inst_level_acc" || a == "utils.agg_inst_level_acc" || a == "ifeval.agg_inst_level_acc")
+    return Aggregation::inst_level_acc;
+  return std::nullopt;
 }
 
 bool get_flag(const TaskConfig& task, const std::string& metric, const std::string& key, const json& v) {
@@ -95,19 +110,19 @@ MetricSpec metric_from_entry(const TaskConfig& task, const json& entry) {
   MetricSpec m;
   m.name = entry.at("metric").get<std::string>();
   m.entry = entry;
-  const auto computed = computed_metrics(task.output_type);
+  const auto computed = computed_metrics(task);
   if (std::find(computed.begin(), computed.end(), m.name) == computed.end())
     fail(task, "unknown metric '" + m.name + "' for output_type " + to_string(task.output_type));
   m.aggregation = default_aggregation(m.name);
   if (const auto it = entry.find("aggregation"); it != entry.end()) {
     if (!it->is_string()) fail(task, "metric '" + m.name + "': aggregation must be a name");
     const std::string a = it->get<std::string>();
-    bool found = false;
-    for (Aggregation c : {Aggregation::mean, Aggregation::perplexity, Aggregation::weighted_perplexity,
-                          Aggregation::bits_per_byte})
-      if (a == to_string(c)) m.aggregation = c, found = true;
-    if (!found) fail(task, "metric '" + m.name + "': unknown aggregation '" + a + "'");
-    if (takes_pairs(m.aggregation) != takes_pairs(default_aggregation(m.name)))
+    const auto parsed = parse_aggregation(a);
+    if (!parsed) fail(task, "metric '" + m.name + "': unknown aggregation '" + a + "'");
+    m.aggregation = *parsed;
+    const Aggregation def = default_aggregation(m.name);
+    const bool inst = m.aggregation == Aggregation::inst_level_acc || def == Aggregation::inst_level_acc;
+    if (takes_pairs(m.aggregation) != takes_pairs(def) || (inst && m.aggregation != def))
       fail(task, "metric '" + m.name + "': aggregation '" + a + "' does not fit its per-document values");
   }
   m.higher_is_better = default_higher_is_better(m.name);
@@ -179,11 +194,13 @@ FilterStep step_from_entry(const TaskConfig& task, const std::string& pipeline, 
 
 }  // namespace
 
+bool is_ifeval_processor(const std::string& p) { return p == "ifeval.process_results"; }
+
 std::vector<MetricSpec> resolve_metrics(const TaskConfig& task) {
   std::vector<MetricSpec> out;
   if (!task.metric_list.is_null() && !task.metric_list.is_array()) fail(task, "metric_list must be a list");
   if (task.metric_list.is_null() || task.metric_list.empty()) {
-    for (const auto& name : computed_metrics(task.output_type))
+    for (const auto& name : computed_metrics(task))
       out.push_back(metric_from_entry(task, json{{"metric", name}}));
     return out;
   }

@@ -19,8 +19,10 @@ namespace qsweep::scoring {
 
 /// lm-eval aggregation functions (api/metrics.py). `mean` and `perplexity`
 /// take one number per doc; `weighted_perplexity` and `bits_per_byte` take
-/// (loglikelihood, words-or-bytes) pairs.
-enum class Aggregation { mean, perplexity, weighted_perplexity, bits_per_byte };
+/// (loglikelihood, words-or-bytes) pairs; `inst_level_acc` (IFEval's
+/// `utils.agg_inst_level_acc`, the flattened mean of per-instruction bools)
+/// takes (instructions followed, instructions) pairs.
+enum class Aggregation { mean, perplexity, weighted_perplexity, bits_per_byte, inst_level_acc };
 const char* to_string(Aggregation a);
 
 struct MetricSpec {
@@ -34,10 +36,17 @@ struct MetricSpec {
 /// The metric_list of `task` (lm-eval's defaults per output_type when empty:
 /// multiple_choice acc, acc_norm; loglikelihood perplexity, acc;
 /// loglikelihood_rolling word_perplexity, byte_perplexity, bits_per_byte;
-/// generate_until exact_match). Throws std::runtime_error "<file>: ..." for
+/// generate_until exact_match; generate_until with `process_results:
+/// ifeval.process_results` prompt_level_strict_acc, inst_level_strict_acc,
+/// prompt_level_loose_acc, inst_level_loose_acc). The aggregation name
+/// `agg_inst_level_acc` may carry a module prefix (`utils.`, `ifeval.`: a
+/// task file's `!function utils.agg_inst_level_acc`). Throws std::runtime_error "<file>: ..." for
 /// a metric not computed for the output type, an unknown aggregation or an
 /// unknown / ill-typed exact_match option.
 std::vector<MetricSpec> resolve_metrics(const TaskConfig& task);
+
+/// The task-file name of IFEval's processor (`ifeval.process_results`).
+bool is_ifeval_processor(const std::string& process_results);
 
 /// One step of a filter pipeline.
 struct FilterStep {

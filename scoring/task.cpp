@@ -500,12 +500,14 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
       }
     }
   }
+  bool until_given = false;  // `until: []` (IFEval) stays empty: only EOS stops
   if (const auto n = root["generation_kwargs"]) {
     if (!n.IsMap()) r.fail(n, std::string("key 'generation_kwargs': expected a mapping, got ") + node_kind(n));
     r.check_keys(n, kGenKeys, " in generation_kwargs");
     t.has_generation_kwargs = true;
     auto& g = t.generation_kwargs;
     if (const auto u = n["until"]) {
+      until_given = true;
       if (u.IsScalar()) g.until.push_back(u.Scalar());
       else if (u.IsSequence()) {
         for (const auto& e : u) g.until.push_back(r.str(e, "until"));
@@ -517,8 +519,8 @@ TaskConfig parse_task_yaml(const std::string& text, const std::string& name) {
   }
   if (t.output_type == OutputType::generate_until) {
     // lm-eval: no generation_kwargs => until [fewshot_delimiter], greedy;
-    // no until => [fewshot_delimiter].
-    if (t.generation_kwargs.until.empty()) t.generation_kwargs.until.push_back(t.fewshot_delimiter);
+    // no until => [fewshot_delimiter]; an explicit empty list stays empty.
+    if (!until_given) t.generation_kwargs.until.push_back(t.fewshot_delimiter);
   }
   if (const auto n = root["metric_list"]) t.metric_list = r.list(n, "metric_list");
   if (const auto n = root["filter_list"]) t.filter_list = r.list(n, "filter_list");
