@@ -130,5 +130,62 @@ TEST_F(EvalTest, SixTasksSurviveSigkillMidInferAndResumeFromTheJournal) {
   EXPECT_TRUE(gs["gsm8k"].contains("exact_match,flexible-extract")) << gs.dump();
 }
 
+// Issue #6: the Open LLM Leaderboard v2 tasks, the MMLU-Pro CoT variant and
+// MT-Bench answers through `qsweep run` with a limit; a larger limit reuses
+// every journaled request.
+TEST_F(EvalTest, LeaderboardV2AndMtBenchRunWithALimitAndResume) {
+  const fs::path data = shared_data_dir();
+  if (data.empty())
+    GTEST_SKIP() << "../shared/data (the local mirror of the model and benchmark files) is absent "
+                    "next to the source tree";
+  const fs::path yaml = source_dir() / "experiments" / "eval_stories_v2.yaml";
+  const std::map<std::string, std::string> env = {{"QSWEEP_HUB_MIRROR", data.string()}};
+  auto run_with = [&](int limit) {
+    return run_command({qsweep_bin().string(), "run", yaml.string(), "score_fp32[*]", "mt_bench_fp32[*]",
+                        "--set", "vars.limit=" + std::to_string(limit), "--progress", "lines",
+                        "--cache", cache().string()},
+                       600, dir_.path(), env);
+  };
+  ProcResult r = run_with(2);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  ProcResult r3 = run_with(3);
+  ASSERT_EQ(r3.exit_code, 0) << describe(r3);
+  const Journal j = journal();
+  const auto keys = j.keys();
+  const auto out = [&](const std::string& id) {
+    const std::string k = keys.at(id);
+    return cache() / "objects" / k.substr(0, 2) / k / "out";
+  };
+  const std::vector<std::string> tasks = {"leaderboard_bbh",      "leaderboard_gpqa",   "leaderboard_musr",
+                                          "leaderboard_mmlu_pro", "mmlu_pro_cot",       "leaderboard_math_hard",
+                                          "leaderboard_ifeval"};
+  for (const auto& t : tasks) {
+    const std::string infer_id = "infer_fp32[stories260K," + t + "]";
+    const std::string score_id = "score_fp32[stories260K," + t + "]";
+    ASSERT_TRUE(keys.count(infer_id) && keys.count(score_id)) << t;
+    const json infer = read_json(out(infer_id) / "infer.json");
+    EXPECT_EQ(infer["limit"], 3) << t;
+    EXPECT_GT(infer["from_journal"].get<size_t>(), 0u) << t << ": the limit-2 answers are reused";
+    const json summary = read_json(out(score_id) / "summary.json");
+    ASSERT_TRUE(summary.contains(t)) << t << " " << summary.dump();
+    if (t != "mmlu_pro_cot") {
+      const json norm = read_json(out(score_id) / "normalized.json");
+      const double v = norm["value"].get<double>();
+      EXPECT_TRUE(v >= 0 && v <= 100) << t << " normalized " << v;
+    }
+  }
+  const json mt = read_json(out("mt_bench_fp32[stories260K]") / "infer.json");
+  EXPECT_EQ(mt["questions"], 3);
+  EXPECT_EQ(mt["computed"], 2) << "only the third question's two turns are new";
+  std::ifstream answers(out("mt_bench_fp32[stories260K]") / "answers.jsonl");
+  size_t n = 0;
+  for (std::string line; std::getline(answers, line);) {
+    const json a = json::parse(line);
+    EXPECT_EQ(a["choices"][0]["turns"].size(), 2u);
+    ++n;
+  }
+  EXPECT_EQ(n, 3u);
+}
+
 }  // namespace
 }  // namespace qsweep::testing
