@@ -47,63 +47,8 @@ std::string error_of(F&& f) {
   return "(no error)";
 }
 
-std::vector<const Request*> requests_of(const EvalSet& es, std::size_t doc) {
-  std::vector<const Request*> out;
-  for (const auto& r : es.requests)
-    if (r.doc == doc) out.push_back(&r);
-  return out;
-}
-
-// ------------------------------------------------------------ goldens
-
-void check_golden(const std::string& task_name, const std::string& data_subdir) {
-  const fs::path data = testing::shared_data_dir();
-  if (data.empty()) GTEST_SKIP() << "../shared/data is absent: benchmark files for " << task_name << " not available";
-  const fs::path fixture = source_dir() / "tests/fixtures/prompts" / (task_name + ".json");
-  const json golden = json::parse(testing::read_file(fixture));
-  const TaskConfig task = load_task_file(task_file(task_name));
-  const EvalSet es = build_eval_set(task, data / "benchmarks" / data_subdir, {});
-  EXPECT_EQ(es.task, task_name);
-  EXPECT_EQ(es.num_fewshot, golden.at("num_fewshot").get<int>());
-  EXPECT_EQ(es.fewshot_from_eval_split, golden.at("fewshot_from_eval_split").get<bool>());
-  EXPECT_EQ(es.docs_before_limit, golden.at("docs_before_limit").get<std::size_t>());
-  EXPECT_EQ(es.docs.size(), es.docs_before_limit);  // no limit
-  if (golden.contains("subtasks")) {
-    EXPECT_EQ(json(es.subtasks), golden.at("subtasks"));
-  } else {
-    EXPECT_TRUE(es.subtasks.empty());
-  }
-  for (const auto& g : golden.at("docs")) {
-    const std::string subtask = g.at("subtask");
-    const std::size_t doc_id = g.at("doc_id");
-    std::size_t at = es.docs.size();
-    for (std::size_t i = 0; i < es.docs.size(); ++i)
-      if (es.docs[i].subtask == subtask && es.docs[i].doc_id == doc_id) at = i;
-    ASSERT_LT(at, es.docs.size()) << task_name << ": no doc " << subtask << "/" << doc_id;
-    const EvalDoc& d = es.docs[at];
-    SCOPED_TRACE(task_name + " " + subtask + "/" + std::to_string(doc_id));
-    EXPECT_EQ(d.prompt, g.at("context").get<std::string>());
-    EXPECT_EQ(json(d.fewshot_ids), g.at("fewshot_ids"));
-    if (g.contains("mc2_labels")) {
-      EXPECT_EQ(d.doc.at("mc2_targets").at("labels"), g.at("mc2_labels"));
-    }
-    const auto reqs = requests_of(es, at);
-    ASSERT_EQ(reqs.size(), g.at("requests").size());
-    for (std::size_t i = 0; i < reqs.size(); ++i) {
-      const auto& gr = g.at("requests")[i];
-      EXPECT_EQ(reqs[i]->index, static_cast<int>(i));
-      EXPECT_EQ(reqs[i]->context, d.prompt + gr.at("context_suffix").get<std::string>());
-      if (task.output_type == OutputType::generate_until) {
-        EXPECT_EQ(reqs[i]->type, RequestType::generate_until);
-        EXPECT_EQ(json(reqs[i]->gen.until), golden.at("until"));
-        EXPECT_EQ(reqs[i]->gen.max_gen_toks, golden.value("max_gen_toks", 256));
-      } else {
-        EXPECT_EQ(reqs[i]->type, RequestType::loglikelihood);
-        EXPECT_EQ(reqs[i]->continuation, gr.at("continuation").get<std::string>());
-      }
-    }
-  }
-}
+using test::check_golden;
+using test::requests_of;
 
 TEST(PromptGoldens, ArcChallenge) { check_golden("arc_challenge", "arc_challenge"); }
 TEST(PromptGoldens, Hellaswag) { check_golden("hellaswag", "hellaswag"); }

@@ -29,61 +29,7 @@ namespace fs = std::filesystem;
 using test::task_file;
 using testing::source_dir;
 
-std::string fnv1a64(const std::string& s) {
-  std::uint64_t h = 0xCBF29CE484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001B3ull;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-/// tests/fixtures/prompts/<task>.json vs build_eval_set on benchmarks/<dir>.
-void check_golden(const std::string& task_name, const std::string& data_subdir) {
-  const fs::path data = testing::shared_data_dir();
-  if (data.empty()) GTEST_SKIP() << "../shared/data is absent: benchmark files for " << task_name << " not available";
-  const json golden = json::parse(testing::read_file(source_dir() / "tests/fixtures/prompts" / (task_name + ".json")));
-  const TaskConfig task = load_task_file(task_file(task_name));
-  const EvalSet es = build_eval_set(task, data / "benchmarks" / data_subdir, {});
-  EXPECT_EQ(es.task, task_name);
-  EXPECT_EQ(es.num_fewshot, golden.at("num_fewshot").get<int>());
-  EXPECT_EQ(es.fewshot_from_eval_split, golden.at("fewshot_from_eval_split").get<bool>());
-  EXPECT_EQ(es.docs_before_limit, golden.at("docs_before_limit").get<std::size_t>());
-  if (golden.contains("subtasks")) EXPECT_EQ(json(es.subtasks), golden.at("subtasks"));
-  else EXPECT_TRUE(es.subtasks.empty());
-  for (const auto& g : golden.at("docs")) {
-    const std::string subtask = g.at("subtask");
-    const std::size_t doc_id = g.at("doc_id");
-    std::size_t at = es.docs.size();
-    for (std::size_t i = 0; i < es.docs.size(); ++i)
-      if (es.docs[i].subtask == subtask && es.docs[i].doc_id == doc_id) at = i;
-    ASSERT_LT(at, es.docs.size()) << task_name << ": no doc " << subtask << "/" << doc_id;
-    const EvalDoc& d = es.docs[at];
-    SCOPED_TRACE(task_name + " " + subtask + "/" + std::to_string(doc_id));
-    if (g.contains("context_fnv1a64")) {  // GPQA: no plain text in the repository
-      EXPECT_EQ(fnv1a64(d.prompt), g.at("context_fnv1a64").get<std::string>());
-      EXPECT_EQ(d.doc.at("answer"), g.at("answer"));
-    } else {
-      EXPECT_EQ(d.prompt, g.at("context").get<std::string>());
-    }
-    EXPECT_EQ(json(d.fewshot_ids), g.at("fewshot_ids"));
-    std::vector<const Request*> reqs;
-    for (const auto& r : es.requests)
-      if (r.doc == at) reqs.push_back(&r);
-    ASSERT_EQ(reqs.size(), g.at("requests").size());
-    for (std::size_t i = 0; i < reqs.size(); ++i) {
-      const auto& gr = g.at("requests")[i];
-      EXPECT_EQ(reqs[i]->context, d.prompt + gr.at("context_suffix").get<std::string>());
-      if (task.output_type == OutputType::generate_until) {
-        EXPECT_EQ(reqs[i]->type, RequestType::generate_until);
-        EXPECT_EQ(json(reqs[i]->gen.until), golden.at("until"));
-        EXPECT_EQ(reqs[i]->gen.max_gen_toks, golden.at("max_gen_toks").get<int>());
-      } else {
-        EXPECT_EQ(reqs[i]->type, RequestType::loglikelihood);
-        EXPECT_EQ(reqs[i]->continuation, gr.at("continuation").get<std::string>());
-      }
-    }
-  }
-}
+using test::check_golden;
 
 TEST(LeaderboardGoldens, Bbh) { check_golden("leaderboard_bbh", "bbh"); }
 TEST(LeaderboardGoldens, Gpqa) { check_golden("leaderboard_gpqa", "gpqa"); }
