@@ -193,12 +193,7 @@ std::vector<json> read_fewshot_samples(const TaskConfig& task, const fs::path& d
   const fs::path path = dir / task.fewshot_samples;
   if (!fs::exists(path))
     throw std::runtime_error(task.task + ": fewshot_config.samples: " + path.string() + " is missing");
-  json all;
-  try {
-    all = json::parse(model::read_text_file(path));
-  } catch (const json::parse_error& e) {
-    throw std::runtime_error(path.string() + ": bad JSON: " + e.what());
-  }
+  json all = model::read_json_file(path);
   if (all.is_object() && all.contains("samples")) all = all.at("samples");
   if (!all.is_array()) throw std::runtime_error(path.string() + ": expected a list of few-shot docs (or {samples: [...]})");
   std::vector<json> docs;

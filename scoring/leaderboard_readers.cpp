@@ -19,14 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-json parse_json_file(const fs::path& path) {
-  try {
-    return json::parse(model::read_text_file(path));
-  } catch (const json::parse_error& e) {
-    throw std::runtime_error(path.string() + ": bad JSON: " + e.what());
-  }
-}
-
 const json& kwarg(const TaskConfig& task, const char* key) {
   if (!task.dataset_kwargs.is_object() || !task.dataset_kwargs.contains(key))
     throw std::runtime_error(task.file + ": data_format " + task.data_format + " needs dataset_kwargs." + key);
@@ -37,16 +29,6 @@ std::string str_at(const json& o, const char* key, const std::string& where) {
   if (!o.is_object() || !o.contains(key) || !o.at(key).is_string())
     throw std::runtime_error(where + ": field '" + key + "' is missing or not a string");
   return o.at(key).get<std::string>();
-}
-
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) out += char(cp);
-  else if (cp < 0x800) out += char(0xC0 | (cp >> 6)), out += char(0x80 | (cp & 0x3F));
-  else if (cp < 0x10000)
-    out += char(0xE0 | (cp >> 12)), out += char(0x80 | ((cp >> 6) & 0x3F)), out += char(0x80 | (cp & 0x3F));
-  else
-    out += char(0xF0 | (cp >> 18)), out += char(0x80 | ((cp >> 12) & 0x3F)),
-        out += char(0x80 | ((cp >> 6) & 0x3F)), out += char(0x80 | (cp & 0x3F));
 }
 
 /// One member of an open archive, read into memory.
@@ -126,9 +108,9 @@ std::vector<std::string> parse_python_str_list(std::string_view s) {
         case 'f': out += '\f'; break;
         case 'v': out += '\v'; break;
         case '\n': break;  // line continuation
-        case 'x': append_utf8(out, hex(2)); break;
-        case 'u': append_utf8(out, hex(4)); break;
-        case 'U': append_utf8(out, hex(8)); break;
+        case 'x': model::utf8::append(out, hex(2)); break;
+        case 'u': model::utf8::append(out, hex(4)); break;
+        case 'U': model::utf8::append(out, hex(8)); break;
         default: out += '\\', out += e;  // Python keeps unknown escapes
       }
     }
@@ -167,10 +149,10 @@ std::vector<std::string> parse_python_str_list(std::string_view s) {
 }
 
 std::vector<json> read_leaderboard_bbh(const TaskConfig& task, const fs::path& dataset_dir, const fs::path& file) {
-  const json data = parse_json_file(file);
+  const json data = model::read_json_file(file);
   const fs::path settings_path = dataset_dir / kwarg(task, "subtask_settings").get<std::string>();
   const std::string sw = settings_path.string();
-  const json settings = file == settings_path ? data : parse_json_file(settings_path);
+  const json settings = file == settings_path ? data : model::read_json_file(settings_path);
   if (!settings.is_object() || !settings.contains("subtasks") || !settings.at("subtasks").is_object())
     throw std::runtime_error(sw + ": expected {subtasks: {NAME: {description, choices, fewshot}}}");
   const json& subtasks = settings.at("subtasks");

@@ -125,10 +125,7 @@ std::vector<std::string> PyRegex::split(std::string_view text) const {
   return out;
 }
 
-bool PyRegex::matches(std::string_view text) const {
-  // A search succeeds exactly when findall has a first match.
-  return !findall(text).empty();
-}
+bool PyRegex::matches(std::string_view text) const { return search(text).has_value(); }
 
 std::string PyRegex::sub(std::string_view repl, std::string_view text) const {
   if (repl.find('\\') != std::string_view::npos)

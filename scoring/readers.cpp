@@ -112,7 +112,7 @@ std::vector<json> read_jsonl(const fs::path& path) {
 }
 
 std::vector<json> read_json_array(const fs::path& path) {
-  const json all = parse_or_fail(model::read_text_file(path), path.string());
+  const json all = model::read_json_file(path);
   if (!all.is_array()) throw std::runtime_error(path.string() + ": expected a JSON array");
   std::vector<json> docs;
   for (std::size_t i = 0; i < all.size(); ++i) {

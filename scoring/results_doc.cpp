@@ -164,12 +164,20 @@ ScoredDoc score_doc(const TaskConfig& task, const std::vector<MetricSpec>& metri
       args.push_back({set.requests[r].context, gen_kwargs_json(set.requests[r].gen)});
       resps.push_back(json::array({responses[r].text}));
       s["pred"] = responses[r].text;
+      // Per filter pipeline: the filtered response, the answer scored, correctness.
+      json extracted = json::object(), filtered_by = json::object(), correct = json::object();
+      const auto record = [&] {
+        s["arguments"] = args;
+        s["resps"] = resps;
+        s["filtered_resps"] = filtered_by;
+        s["extracted"] = extracted;
+        s["correct"] = correct;
+      };
       if (is_ifeval_processor(task.process_results)) {
         // leaderboard/ifeval/utils.py process_results on each pipeline's
         // filtered response; inst-level values are (followed, count) pairs
         // for agg_inst_level_acc.
         s["target"] = task.target(d.doc);
-        json extracted = json::object(), filtered_by = json::object(), correct = json::object();
         for (const auto& f : filters) {
           const std::string answer = f.apply({responses[r].text});
           extracted[f.name] = answer;
@@ -205,11 +213,7 @@ ScoredDoc score_doc(const TaskConfig& task, const std::vector<MetricSpec>& metri
           }
           correct[f.name] = res.prompt_level_strict;
         }
-        s["arguments"] = args;
-        s["resps"] = resps;
-        s["filtered_resps"] = filtered_by;
-        s["extracted"] = extracted;
-        s["correct"] = correct;
+        record();
         return out;
       }
       // Reference: str(doc_to_target); with doc_to_choice, choices[target].
@@ -226,7 +230,6 @@ ScoredDoc score_doc(const TaskConfig& task, const std::vector<MetricSpec>& metri
         reference = python_str(target);
       }
       s["target"] = target;
-      json extracted = json::object(), filtered_by = json::object(), correct = json::object();
       const bool math = is_math_processor(task.process_results);
       if (!math && !task.process_results.empty())
         throw std::runtime_error(task.file + ": unknown process_results '" + task.process_results + "'");
@@ -251,11 +254,7 @@ ScoredDoc score_doc(const TaskConfig& task, const std::vector<MetricSpec>& metri
           if (&m == &metrics.front()) correct[f.name] = v == 1.0;
         }
       }
-      s["arguments"] = args;
-      s["resps"] = resps;
-      s["filtered_resps"] = filtered_by;
-      s["extracted"] = extracted;
-      s["correct"] = correct;
+      record();
       return out;
     }
   }

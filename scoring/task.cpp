@@ -690,7 +690,7 @@ std::vector<json> read_mmlu_csv(const std::filesystem::path& path, const std::st
 }
 
 std::vector<json> read_arc_json(const std::filesystem::path& path) {
-  const json all = json::parse(model::read_text_file(path));
+  const json all = model::read_json_file(path);
   if (!all.is_array()) throw std::runtime_error(path.string() + ": expected a JSON array");
   std::vector<json> docs;
   for (const auto& e : all) {

@@ -47,10 +47,23 @@ std::vector<int> EmbeddedBackend::encode(const std::string& s) const {
 
 std::pair<std::vector<int>, std::vector<int>> EmbeddedBackend::encode_pair(
     const std::string& context, const std::string& continuation) const {
+  return encode_pair(context, continuation, nullptr);
+}
+
+std::pair<std::vector<int>, std::vector<int>> EmbeddedBackend::encode_pair(
+    const std::string& context, const std::string& continuation, ContextIds* memo) const {
   if (context.empty()) return {{prefix_token()}, encode(continuation)};
   const std::string_view kept = python_rstrip(context);
   std::vector<int> whole = encode(context + continuation);
-  std::vector<int> ctx = encode(std::string(kept));
+  // A question's choices share their context: encode it once per call.
+  std::vector<int> ctx;
+  if (memo) {
+    auto it = memo->find(context);
+    if (it == memo->end()) it = memo->emplace(context, encode(std::string(kept))).first;
+    ctx = it->second;
+  } else {
+    ctx = encode(std::string(kept));
+  }
   // lm-eval slices whole[len(ctx):] without checking that ctx is a prefix of
   // whole; neither do we (a merge across the boundary changes the split).
   std::vector<int> cont(whole.begin() + std::min(ctx.size(), whole.size()), whole.end());
@@ -61,8 +74,9 @@ std::vector<LoglikelihoodAnswer> EmbeddedBackend::loglikelihood(
     std::span<const TextLoglikelihood> reqs) {
   std::vector<LoglikelihoodRequest> enc(reqs.size());
   std::vector<LoglikelihoodAnswer> out(reqs.size());
+  ContextIds memo;
   for (size_t i = 0; i < reqs.size(); ++i) {
-    auto [ctx, cont] = encode_pair(reqs[i].context, reqs[i].continuation);
+    auto [ctx, cont] = encode_pair(reqs[i].context, reqs[i].continuation, &memo);
     if (cont.empty())
       throw std::runtime_error("loglikelihood request " + std::to_string(i) +
                                ": the continuation encodes to no token (continuation \"" +

@@ -21,6 +21,8 @@
 // Engine::loglikelihood_batch (contexts shared by several requests are
 // prefilled once when reuse_prefix), generations in parallel.
 
+#include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -53,6 +55,10 @@ class EmbeddedBackend : public Backend {
   int prefix_token() const;
 
  private:
+  using ContextIds = std::unordered_map<std::string, std::vector<int>>;  // context -> encode(rstrip(context))
+  std::pair<std::vector<int>, std::vector<int>> encode_pair(const std::string& context,
+                                                            const std::string& continuation,
+                                                            ContextIds* memo) const;
   std::vector<int> encode(const std::string& s) const;
 
   const Engine& engine_;

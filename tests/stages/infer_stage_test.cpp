@@ -50,10 +50,9 @@ class InferStageTest : public ::testing::Test {
                               (dir_ / "model").string());
   }
 
-  // Runs the infer stage into `out` with `params` over the defaults.
-  std::string run_infer(const std::string& out, json params = json::object(),
-                        const fs::path& task = {}) {
-    InferStage st;
+  // An infer node's context: output into `out`, the shared journal, the
+  // stage's defaults overridden by `params`, the imported model as checkpoint.
+  StageContext node_ctx(const std::string& out, const json& params) {
     StageContext ctx;
     ctx.node_id = "infer[test]";
     ctx.output_dir = dir_ / out;
@@ -61,12 +60,20 @@ class InferStageTest : public ::testing::Test {
     ctx.journal_dir = dir_ / "journal";
     ctx.resources.threads = 2;
     ctx.progress = &progress_;
-    json p = json::object();
-    for (const auto& s : st.params()) p[s.name] = s.default_value;
-    for (const auto& [k, v] : params.items()) p[k] = v;
-    ctx.params = p;
-    const fs::path tf = task.empty() ? testing::source_dir() / "experiments/tasks/mmlu_anatomy.yaml" : task;
+    ctx.params = json::object();
+    for (const auto& s : InferStage().params()) ctx.params[s.name] = s.default_value;
+    for (const auto& [k, v] : params.items()) ctx.params[k] = v;
     ctx.inputs["checkpoint"] = {"checkpoint", false, {{"hf[m]", "model-key-1", dir_ / "model"}}};
+    return ctx;
+  }
+
+  // Runs the infer stage into `out` with `params` over the defaults.
+  std::string run_infer(const std::string& out, json params = json::object(),
+                        const fs::path& task = {}) {
+    InferStage st;
+    StageContext ctx = node_ctx(out, params);
+    const json& p = ctx.params;
+    const fs::path tf = task.empty() ? testing::source_dir() / "experiments/tasks/mmlu_anatomy.yaml" : task;
     ctx.inputs["dataset"] = {"dataset", false, {{"data[mmlu]", "data-key", data_ / "benchmarks/mmlu"}}};
     ctx.inputs["task"] = {"task", false, {{"file:t.yaml", "task-key", tf}}};
     if (std::string e = st.check_params(p); !e.empty()) return e;
@@ -241,24 +248,10 @@ TEST(MtBench, FastChatTemperatures) {
 TEST_F(InferStageTest, MtBenchAnswersTwoTurnsAndResumes) {
   const fs::path q = data_ / "benchmarks/mt_bench";
   auto run_mt = [&](const std::string& out, int limit) {
-    InferStage st;
-    StageContext ctx;
-    ctx.node_id = "mt_bench[test]";
-    ctx.output_dir = dir_ / out;
-    fs::create_directories(ctx.output_dir);
-    ctx.journal_dir = dir_ / "journal";
-    ctx.resources.threads = 2;
-    ctx.progress = &progress_;
-    json p = json::object();
-    for (const auto& s : st.params()) p[s.name] = s.default_value;
-    p["mode"] = "mt_bench";
-    p["chat_template"] = "chatml";
-    p["limit"] = limit;
-    p["max_new_tokens"] = 48;
-    ctx.params = p;
-    ctx.inputs["checkpoint"] = {"checkpoint", false, {{"hf[m]", "model-key-1", dir_ / "model"}}};
+    StageContext ctx = node_ctx(out, {{"mode", "mt_bench"}, {"chat_template", "chatml"},
+                                      {"limit", limit}, {"max_new_tokens", 48}});
     ctx.inputs["dataset"] = {"dataset", false, {{"data_mt_bench", "k", q}}};
-    st.run(ctx);
+    InferStage().run(ctx);
   };
   run_mt("a", 3);
   const auto a = jsonl(dir_ / "a/answers.jsonl");
@@ -292,18 +285,7 @@ TEST_F(InferStageTest, MtBenchBadQuestionNamesFileAndLine) {
                       "{\"question_id\": 1, \"category\": \"math\", \"turns\": [\"a\", \"b\"]}\n"
                       "{\"question_id\": 2, \"turns\": [\"only one\"]}\n");
   InferStage st;
-  StageContext ctx;
-  ctx.node_id = "mt_bench[test]";
-  ctx.output_dir = dir_ / "x";
-  fs::create_directories(ctx.output_dir);
-  ctx.resources.threads = 1;
-  ctx.progress = &progress_;
-  json p = json::object();
-  for (const auto& s : st.params()) p[s.name] = s.default_value;
-  p["mode"] = "mt_bench";
-  p["chat_template"] = "chatml";
-  ctx.params = p;
-  ctx.inputs["checkpoint"] = {"checkpoint", false, {{"hf[m]", "k", dir_ / "model"}}};
+  StageContext ctx = node_ctx("x", {{"mode", "mt_bench"}, {"chat_template", "chatml"}});
   ctx.inputs["dataset"] = {"dataset", false, {{"d", "k", t.path()}}};
   try {
     st.run(ctx);
