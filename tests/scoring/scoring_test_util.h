@@ -66,8 +66,11 @@ inline void check_golden(const std::string& task_name, const std::string& data_s
   EXPECT_EQ(es.num_fewshot, golden.at("num_fewshot").get<int>());
   EXPECT_EQ(es.fewshot_from_eval_split, golden.at("fewshot_from_eval_split").get<bool>());
   EXPECT_EQ(es.docs_before_limit, golden.at("docs_before_limit").get<std::size_t>());
-  if (golden.contains("subtasks")) EXPECT_EQ(json(es.subtasks), golden.at("subtasks"));
-  else EXPECT_TRUE(es.subtasks.empty());
+  if (golden.contains("subtasks")) {
+    EXPECT_EQ(json(es.subtasks), golden.at("subtasks"));
+  } else {
+    EXPECT_TRUE(es.subtasks.empty());
+  }
   for (const auto& g : golden.at("docs")) {
     const std::string subtask = g.at("subtask");
     const std::size_t doc_id = g.at("doc_id");
@@ -84,7 +87,9 @@ inline void check_golden(const std::string& task_name, const std::string& data_s
       EXPECT_EQ(d.prompt, g.at("context").get<std::string>());
     }
     EXPECT_EQ(json(d.fewshot_ids), g.at("fewshot_ids"));
-    if (g.contains("mc2_labels")) EXPECT_EQ(d.doc.at("mc2_targets").at("labels"), g.at("mc2_labels"));
+    if (g.contains("mc2_labels")) {
+      EXPECT_EQ(d.doc.at("mc2_targets").at("labels"), g.at("mc2_labels"));
+    }
     const auto reqs = requests_of(es, at);
     ASSERT_EQ(reqs.size(), g.at("requests").size());
     for (std::size_t i = 0; i < reqs.size(); ++i) {
