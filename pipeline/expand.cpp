@@ -593,8 +593,16 @@ class Expander {
               if (s.compare(k, 3, "$${") == 0) continue;
               plain += s[k];
             }
+            // A reference written as one whole placeholder that resolves to
+            // null/empty (`manifest: ${vars.manifest}` with the variable
+            // null) is no reference: an optional input left out.
+            const std::string& raw = x.Scalar();
+            if (plain.empty() && raw.rfind("${", 0) == 0 && raw.back() == '}' &&
+                raw.find("${", 2) == std::string::npos)
+              continue;
             pi.refs.push_back({plain, x});
           }
+          if (pi.refs.empty() && !pi.is_list) continue;
           pins.push_back(std::move(pi));
         }
       }

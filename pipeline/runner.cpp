@@ -257,11 +257,11 @@ bool Runner::run_stage(int i, const Resources& granted, std::atomic<int>& cancel
     for (const auto& it : in.items) {
       if (it.node >= 0) {
         const std::string& k = scan_.nodes[it.node].key;
-        ri.items.push_back({g_.nodes[it.node].id, k, store_.output_dir(k)});
+        ri.items.push_back({g_.nodes[it.node].id, k, store_.output_dir(k), g_.nodes[it.node].axes});
         m.inputs.push_back({in.name, k, g_.nodes[it.node].id});
       } else {
         const std::string& digest = scan_.file_digests.at(it.file);
-        ri.items.push_back({"file:" + it.file_shown, digest, it.file});
+        ri.items.push_back({"file:" + it.file_shown, digest, it.file, {}});
         m.inputs.push_back({in.name, digest, "file:" + it.file_shown});
       }
     }

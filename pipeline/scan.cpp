@@ -47,7 +47,7 @@ bool input_digest(const fs::path& p, cache::FileDigestCache& digests, std::strin
 }
 
 bool scan_graph(const Graph& g, cache::FileDigestCache& digests, const cache::Store* store,
-                ScanResult* out, Diagnostics* diags) {
+                ScanResult* out, Diagnostics* diags, const ScanOptions& opt) {
   out->nodes.assign(g.nodes.size(), {});
   const uint64_t hashed_before = digests.hashed_count();
   size_t before = diags->size();
@@ -55,6 +55,14 @@ bool scan_graph(const Graph& g, cache::FileDigestCache& digests, const cache::St
   file_memo.clear();
   for (int i : g.topo) {
     const Node& n = g.nodes[i];
+    if (opt.allow_unresolved) {  // an upstream without a key leaves this one without one
+      auto up = std::find_if(n.deps.begin(), n.deps.end(),
+                             [&](int d) { return !out->nodes[d].unresolved.empty(); });
+      if (up != n.deps.end()) {
+        out->nodes[i].unresolved = "after " + g.nodes[*up].id;
+        continue;
+      }
+    }
     cache::KeyHasher h;
     h.field("qsweep-key", k_key_schema_version);
     h.field("kind", n.kind);
@@ -67,6 +75,10 @@ bool scan_graph(const Graph& g, cache::FileDigestCache& digests, const cache::St
       try {
         fp = n.impl->fingerprint(n.params);
       } catch (const std::exception& e) {
+        if (opt.allow_unresolved) {
+          out->nodes[i].unresolved = e.what();
+          continue;
+        }
         diags->push_back({n.loc, n.id + ": cannot compute the key: " + e.what(),
                           "the " + n.kind + " stage resolves this when planning; fix the cause and run again"});
         continue;
@@ -98,6 +110,18 @@ bool scan_graph(const Graph& g, cache::FileDigestCache& digests, const cache::St
       }
       if (in.is_list) v += "]";
       h.field("input:" + in.name, v);
+    }
+    if (ok && n.impl && n.impl->keys_input_identity()) {
+      for (const auto& in : n.inputs) {
+        nlohmann::json ids = nlohmann::json::array();
+        for (const InputItem& it : in.items) {
+          if (it.node < 0) continue;
+          nlohmann::json axes = nlohmann::json::array();
+          for (const auto& [axis, value] : g.nodes[it.node].axes) axes.push_back({axis, value});
+          ids.push_back({{"node", g.nodes[it.node].id}, {"axes", axes}});
+        }
+        h.field("inputid:" + in.name, ids.dump());
+      }
     }
     if (!ok) continue;
     NodeScan& s = out->nodes[i];

@@ -9,6 +9,8 @@
 //   fp:NAME         stage fingerprint fields (engine/backend), if any
 //   input:NAME      per input, sorted by name: the upstream key, or
 //                   "file:" + content digest; lists as "[a,b,...]"
+//   inputid:NAME    only for stages with keys_input_identity(): per input,
+//                   the upstream node ids and their matrix axes (JSON)
 // Node ids, experiment names, YAML layout and resources are not hashed, so
 // two experiments that compute the same thing share the artifact.
 // Single-threaded and deterministic.
@@ -33,6 +35,17 @@ struct NodeScan {
   std::vector<cache::KeyField> fields;  ///< exactly what was hashed
   cache::ArtifactState state = cache::ArtifactState::kMissing;
   std::string why;  ///< when kCorrupt: what is wrong with the cached artifact
+  /// Non-empty when the key could not be computed and the scan was asked to
+  /// go on (ScanOptions::allow_unresolved): why, e.g. "the Hub is
+  /// unreachable: ..." or "after download[llama]" for a node downstream of one.
+  std::string unresolved;
+};
+
+struct ScanOptions {
+  /// A fingerprint that cannot be resolved (a Hub revision while offline)
+  /// leaves the node and everything downstream without a key instead of
+  /// failing the scan: `qsweep plan` still shows the sweep.
+  bool allow_unresolved = false;
 };
 
 struct ScanResult {
@@ -46,7 +59,7 @@ struct ScanResult {
 /// when a local input is missing or unreadable, or a stage's fingerprint()
 /// throws (e.g. a Hub revision that cannot be resolved).
 bool scan_graph(const Graph& g, cache::FileDigestCache& digests, const cache::Store* store,
-                ScanResult* out, Diagnostics* diags);
+                ScanResult* out, Diagnostics* diags, const ScanOptions& opt = {});
 
 /// Digest of a local input: a file's content, or for a directory the sorted
 /// (relative path, file digest) pairs of every regular file beneath it.

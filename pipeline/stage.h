@@ -62,6 +62,11 @@ struct InputArtifact {
   std::string node;             ///< upstream node id, or "file:<path>"
   std::string key;              ///< artifact key (hex) or file digest (hex)
   std::filesystem::path path;   ///< the artifact's out/ directory, or the file itself
+  /// The upstream node's matrix axes (axis, value) in matrix order, e.g.
+  /// {model: stories260K, recipe: rtn-w4, task: arc_challenge}; empty for
+  /// files and unmatrixed nodes. Enters the consumer's key only when its
+  /// stage says keys_input_identity() (tables label rows by them).
+  std::vector<std::pair<std::string, std::string>> axes;
 };
 struct ResolvedInput {
   std::string name;
@@ -120,6 +125,10 @@ class Stage {
   virtual std::vector<cache::KeyField> fingerprint(const nlohmann::json& params) const {
     return {};
   }
+  /// True when the stage's output depends on which upstream nodes its inputs
+  /// come from (node ids and matrix axes, e.g. the row labels of a table), not
+  /// only on their content: their identity then enters the key.
+  virtual bool keys_input_identity() const { return false; }
   /// Validates resolved params beyond types (ranges, combinations); returns an
   /// error message naming the param, or empty.
   virtual std::string check_params(const nlohmann::json& params) const { return {}; }

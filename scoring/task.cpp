@@ -10,6 +10,7 @@
 #include "model/util/python_random.h"
 #include "model/util/text_file.h"
 #include "scoring/processors.h"
+#include "scoring/yaml_json.h"
 
 namespace qsweep::scoring {
 
@@ -56,47 +57,6 @@ bool all_digits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
-/// A YAML scalar as JSON: quoted scalars stay strings; plain ones become
-/// null / bool / int / float when they read as such (YAML 1.2 core schema).
-json scalar_to_json(const YAML::Node& n) {
-  const std::string& s = n.Scalar();
-  if (n.Tag() == "!") return s;  // quoted
-  if (s == "~" || s == "null" || s == "Null" || s == "NULL" || s.empty()) return nullptr;
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  try {
-    std::size_t pos = 0;
-    long long v = std::stoll(s, &pos);
-    if (pos == s.size()) return v;
-  } catch (...) {
-  }
-  try {
-    std::size_t pos = 0;
-    double v = std::stod(s, &pos);
-    if (pos == s.size()) return v;
-  } catch (...) {
-  }
-  return s;
-}
-
-json yaml_to_json(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Sequence: {
-      json a = json::array();
-      for (const auto& e : n) a.push_back(yaml_to_json(e));
-      return a;
-    }
-    case YAML::NodeType::Map: {
-      json o = json::object();
-      for (const auto& kv : n) o[kv.first.Scalar()] = yaml_to_json(kv.second);
-      return o;
-    }
-    case YAML::NodeType::Scalar:
-      return scalar_to_json(n);
-    default:
-      return nullptr;
-  }
-}
 
 const char* node_kind(const YAML::Node& n) {
   switch (n.Type()) {

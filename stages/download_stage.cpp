@@ -29,6 +29,11 @@ HubSource parse_or_throw(const json& params) {
   return src;
 }
 
+// A full 40-hex commit resolves without the network.
+bool is_commit_sha_like(const std::string& r) {
+  return r.size() == 40 && r.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 [[noreturn]] void throw_hub(const model::HubError& e) {
   if (e.retryable) throw RetryableError(e.message);
   throw std::runtime_error(e.message);
@@ -188,10 +193,19 @@ std::string DownloadStage::resolve(const json& params) const {
   model::RetryPolicy plan_retry =
       retry_;  // planning waits less for an unreachable Hub than a download does
   plan_retry.max_attempts = std::min(plan_retry.max_attempts, 3);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!unreachable_.empty() && !env.offline && !is_commit_sha_like(src.revision))
+      throw std::runtime_error(unreachable_ + " (not retried: the Hub was unreachable for an earlier node)");
+  }
   model::HubClient client(*http_, env, plan_retry);
   std::string sha;
   model::HubError err;
   if (!client.resolve_revision(src, &sha, &err)) {
+    if (err.retryable) {
+      std::lock_guard<std::mutex> lk(mu_);
+      unreachable_ = err.message;
+    }
     std::string cached =
         model::HubCacheRepo(env.hub_cache, src.repo_type, src.repo_id).read_ref(src.revision);
     if (err.retryable && !cached.empty())

@@ -70,6 +70,10 @@ class DownloadStage : public Stage {
   model::RetryPolicy retry_;
   mutable std::mutex mu_;
   mutable std::map<std::string, std::string> resolved_;  ///< source + offline -> resolved value
+  /// Set after a resolution gave up on an unreachable Hub (retries spent):
+  /// later resolutions in this process fail at once with it instead of
+  /// retrying per node (an offline `qsweep plan` of a 9-model sweep).
+  mutable std::string unreachable_;
 };
 
 }  // namespace qsweep

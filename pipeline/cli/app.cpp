@@ -31,6 +31,19 @@ int run_cli(int argc, char** argv) {
   run->add_option("--gpus", ra.gpus, "GPU slots (overrides limits.gpu and detection)");
   run->add_option("--api", ra.api, "concurrent API calls (overrides limits.api)");
 
+  ReproduceArgs rp;
+  auto* repro = app.add_subcommand(
+      "reproduce", "run a manifest's experiment and compare its table with the published numbers");
+  repro->add_option("manifest", rp.manifest, "manifest YAML (e.g. experiments/lee2024/manifest.yaml)")->required();
+  repro->add_flag("--plan", rp.plan, "only show the sweep the reproduction needs");
+  repro->add_flag("--published", rp.published, "check the findings on the published numbers themselves");
+  repro->add_option("-o,--out", rp.out, "report folder (default: reproduction/<manifest name>)");
+  repro->add_option("-j,--jobs", rp.run.jobs, "nodes in flight at once");
+  repro->add_option("--threads", rp.run.threads, "limit CPU threads");
+  repro->add_option("--progress", rp.run.progress, "auto | live | lines | none")
+      ->check(CLI::IsMember({"auto", "live", "lines", "none"}));
+  repro->add_flag("-k,--keep-going", rp.run.keep_going, "after a failure, run what does not depend on it");
+
   std::string exp, node, what, format = "dot";
   std::vector<std::string> targets, keep;
   bool json = false, del = false, dry = false;
@@ -116,6 +129,7 @@ int run_cli(int argc, char** argv) {
   try {
     if (*run) return cmd_run(g, ra);
     if (*plan) return cmd_plan(g, exp, targets, json);
+    if (*repro) return cmd_reproduce(g, rp);
     if (*explain) return cmd_explain(g, exp, node);
     if (*dag) return cmd_dag(g, exp, format);
     if (*show) return cmd_show(g, what, exp, json);

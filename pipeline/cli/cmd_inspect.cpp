@@ -39,20 +39,25 @@ const nlohmann::json* last_built(const std::vector<nlohmann::json>& recs, const 
 
 }  // namespace
 
-int cmd_plan(const GlobalOptions& g, const std::string& file, const std::vector<std::string>& targets, bool json) {
-  Session s;
-  if (!open_session(file, g, true, &s)) return k_exit_usage;
-  std::vector<int> t;
-  if (!resolve_targets(s.graph, targets, &t)) return k_exit_usage;
+int print_plan(const Session& s, const std::vector<int>& t, bool json) {
   Plan p = make_plan(s.graph, s.scan, t);
+  size_t unresolved = 0;
+  std::string first_reason;
+  for (const auto& ns : s.scan.nodes) {
+    if (ns.unresolved.empty()) continue;
+    ++unresolved;
+    if (first_reason.empty() && ns.unresolved.rfind("after ", 0) != 0) first_reason = ns.unresolved;
+  }
   if (json) {
     nlohmann::json out = {{"experiment", s.exp.name}, {"cache", s.store->root().string()}, {"nodes", nlohmann::json::array()}};
     for (int i : s.graph.topo) {
       const Node& n = s.graph.nodes[i];
       nlohmann::json deps = nlohmann::json::array();
       for (int d : n.deps) deps.push_back(s.graph.nodes[d].id);
-      out["nodes"].push_back({{"id", n.id}, {"kind", n.kind}, {"key", s.scan.nodes[i].key},
-                              {"state", state_label(s.scan.nodes[i], p.state[i])}, {"deps", deps}});
+      nlohmann::json node = {{"id", n.id}, {"kind", n.kind}, {"key", s.scan.nodes[i].key},
+                             {"state", state_label(s.scan.nodes[i], p.state[i])}, {"deps", deps}};
+      if (!s.scan.nodes[i].unresolved.empty()) node["unresolved"] = s.scan.nodes[i].unresolved;
+      out["nodes"].push_back(std::move(node));
     }
     std::printf("%s\n", out.dump(2).c_str());
     return k_exit_ok;
@@ -64,18 +69,36 @@ int cmd_plan(const GlobalOptions& g, const std::string& file, const std::vector<
   for (int i : s.graph.topo) {
     if (p.state[i] == PlanState::kUnneeded) continue;
     const Node& n = s.graph.nodes[i];
+    const NodeScan& ns = s.scan.nodes[i];
     std::string extra;
     if (p.state[i] == PlanState::kBlocked) {
       std::string waits;
+      size_t n_waits = 0;
       for (int d : n.deps)
-        if (p.state[d] == PlanState::kReady || p.state[d] == PlanState::kBlocked) waits += (waits.empty() ? "" : ", ") + s.graph.nodes[d].id;
+        if (p.state[d] == PlanState::kReady || p.state[d] == PlanState::kBlocked) {
+          if (++n_waits <= 3) waits += (waits.empty() ? "" : ", ") + s.graph.nodes[d].id;
+        }
+      if (n_waits > 3) waits += " and " + std::to_string(n_waits - 3) + " more";
       extra = "  after " + waits;
     }
-    if (s.scan.nodes[i].state == cache::ArtifactState::kCorrupt) extra = "  (" + s.scan.nodes[i].why + ")";
-    std::printf("  %-8s %-*s %s%s\n", state_label(s.scan.nodes[i], p.state[i]), static_cast<int>(width), n.id.c_str(),
-                short_key(s.scan.nodes[i].key).c_str(), extra.c_str());
+    if (ns.state == cache::ArtifactState::kCorrupt) extra = "  (" + ns.why + ")";
+    const std::string key = ns.unresolved.empty() ? short_key(ns.key) : std::string("?") + std::string(11, ' ');
+    std::printf("  %-8s %-*s %s%s\n", state_label(ns, p.state[i]), static_cast<int>(width), n.id.c_str(),
+                key.c_str(), extra.c_str());
   }
+  if (unresolved)
+    std::printf("%zu node(s) have no key yet (shown as ?): %s\n`qsweep run` resolves them when it can "
+                "(pin hf://ORG/NAME@<commit> to plan offline)\n",
+                unresolved, first_reason.c_str());
   return k_exit_ok;
+}
+
+int cmd_plan(const GlobalOptions& g, const std::string& file, const std::vector<std::string>& targets, bool json) {
+  Session s;
+  if (!open_session(file, g, true, &s, /*allow_unresolved=*/true)) return k_exit_usage;
+  std::vector<int> t;
+  if (!resolve_targets(s.graph, targets, &t)) return k_exit_usage;
+  return print_plan(s, t, json);
 }
 
 int cmd_explain(const GlobalOptions& g, const std::string& file, const std::string& node) {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cache/journal.h"
+#include "model/util/text_file.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/plan.h"
 #include "pipeline/progress.h"
@@ -54,6 +55,41 @@ class SignalWatcher {
   std::atomic<int>* cancel_;
   sigset_t set_;
 };
+
+// The tables of the tabulate nodes this run covered, on stdout, with the
+// paths of their files: what a sweep is run for.
+void print_tables(const Session& s, const Plan& plan) {
+  for (int i : s.graph.topo) {
+    const Node& n = s.graph.nodes[i];
+    if (n.kind != "tabulate" || plan.state[i] == PlanState::kUnneeded) continue;
+    const auto dir = s.store->output_dir(s.scan.nodes[i].key);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(dir / "table.json", ec)) continue;  // not built (a failure upstream)
+    std::printf("\n%s\n", n.id.c_str());
+    if (std::filesystem::is_regular_file(dir / "table.md", ec)) {
+      std::string md;
+      try {
+        md = model::read_text_file(dir / "table.md");
+      } catch (const std::exception&) {
+      }
+      std::printf("%s", md.c_str());
+    }
+    if (std::filesystem::is_regular_file(dir / "reproduction.json", ec)) {
+      try {
+        const auto rep = model::read_json_file(dir / "reproduction.json");
+        const auto& c = rep["counts"];
+        std::printf("\nReproduction of %s: %d match, %d within noise, %d drift, %d missing\n",
+                    rep.value("manifest", std::string()).c_str(), c.value("match", 0), c.value("within_noise", 0),
+                    c.value("drift", 0), c.value("missing", 0));
+      } catch (const std::exception&) {
+      }
+    }
+    std::printf("\nFiles (%s):\n", dir.c_str());
+    for (const char* f : {"table.md", "table.csv", "table.tex", "table.json", "report.html", "reproduction.md"})
+      if (std::filesystem::is_regular_file(dir / f, ec)) std::printf("  %s\n", (dir / f).c_str());
+  }
+  std::fflush(stdout);
+}
 
 std::string host() {
   char b[256] = {0};
@@ -101,6 +137,7 @@ int cmd_run(const GlobalOptions& g, const RunArgs& a) {
   s.store->clean_stale_tmp();
   if (plan.to_run.empty()) {
     std::fprintf(stderr, "qsweep: %s: all %zu node(s) cached, nothing to run\n", s.exp.name.c_str(), plan.n_cached);
+    print_tables(s, plan);
     return k_exit_ok;
   }
 
@@ -124,6 +161,7 @@ int cmd_run(const GlobalOptions& g, const RunArgs& a) {
                               {"skipped", sum.skipped}, {"cancelled", sum.cancelled}}}},
                  &err);
   view->end(s.exp.name + ": " + sum.text() + (status == "ok" ? "" : " (" + status + ")"));
+  print_tables(s, plan);
   if (status == "cancelled") return k_exit_cancelled;
   return status == "ok" ? k_exit_ok : k_exit_failed;
 }

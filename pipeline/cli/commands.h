@@ -20,8 +20,20 @@ struct RunArgs {
 };
 int cmd_run(const GlobalOptions& g, const RunArgs& a);
 
+struct ReproduceArgs {
+  std::string manifest;
+  bool plan = false;       ///< only show what the reproduction needs
+  bool published = false;  ///< the findings' checks on the published numbers
+  std::string out;         ///< report folder (default reproduction/<manifest name>)
+  RunArgs run;             ///< jobs, threads, progress, ...
+};
+/// Exit 0 when every published cell matches or is within noise, 1 otherwise.
+int cmd_reproduce(const GlobalOptions& g, const ReproduceArgs& a);
+
 int cmd_plan(const GlobalOptions& g, const std::string& experiment,
              const std::vector<std::string>& targets, bool json);
+/// The plan of an opened session (targets: node indices, empty = all).
+int print_plan(const Session& s, const std::vector<int>& targets, bool json);
 int cmd_explain(const GlobalOptions& g, const std::string& experiment, const std::string& node);
 int cmd_dag(const GlobalOptions& g, const std::string& experiment, const std::string& format);
 int cmd_show(const GlobalOptions& g, const std::string& what, const std::string& experiment, bool json);

@@ -32,7 +32,8 @@ std::unique_ptr<cache::Store> open_store(const fs::path& dir, bool create) {
   return s;
 }
 
-bool open_session(const std::string& file, const GlobalOptions& g, bool check_cache, Session* s) {
+bool open_session(const std::string& file, const GlobalOptions& g, bool check_cache, Session* s,
+                  bool allow_unresolved) {
   s->registry = make_builtin_registry();
   LoadOptions lo;
   for (const auto& kv : g.sets) {
@@ -53,7 +54,9 @@ bool open_session(const std::string& file, const GlobalOptions& g, bool check_ca
   s->store = open_store(dir, /*create=*/true);
   if (!s->store) return false;
   s->digests = std::make_unique<cache::FileDigestCache>(s->store->stat_cache_path());
-  if (!scan_graph(s->graph, *s->digests, check_cache ? s->store.get() : nullptr, &s->scan, &d)) {
+  ScanOptions so;
+  so.allow_unresolved = allow_unresolved;
+  if (!scan_graph(s->graph, *s->digests, check_cache ? s->store.get() : nullptr, &s->scan, &d, so)) {
     std::fputs(format_diagnostics(d).c_str(), stderr);
     return false;
   }

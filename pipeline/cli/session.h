@@ -40,8 +40,11 @@ struct Session {
 std::filesystem::path resolve_cache_dir(const GlobalOptions& g, const Experiment* e);
 
 /// Loads + expands + scans (checking the cache when check_cache). False after
-/// printing every diagnostic to stderr.
-bool open_session(const std::string& file, const GlobalOptions& g, bool check_cache, Session* s);
+/// printing every diagnostic to stderr. allow_unresolved: nodes whose key
+/// needs something unreachable (a Hub revision offline) are left without one
+/// (NodeScan::unresolved) instead of failing (plan only; run needs keys).
+bool open_session(const std::string& file, const GlobalOptions& g, bool check_cache, Session* s,
+                  bool allow_unresolved = false);
 
 /// Opens just the store (status, show, cache ls/verify/gc); nullptr after
 /// printing the error. Read-only commands pass create = false: a missing

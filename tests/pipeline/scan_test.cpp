@@ -208,3 +208,124 @@ TEST_F(ScanFixture, PlanStatesAndTargets) {
 
 }  // namespace
 }  // namespace qsweep
+
+namespace qsweep {
+namespace {
+
+// A stage whose output depends on which upstream nodes it reads (a table
+// labelling rows by their matrix values), and one whose key needs the network.
+class IdentityStage : public testing::FakeStage {
+ public:
+  using FakeStage::FakeStage;
+  bool keys_input_identity() const override { return true; }
+};
+class OfflineStage : public testing::FakeStage {
+ public:
+  using FakeStage::FakeStage;
+  std::vector<cache::KeyField> fingerprint(const nlohmann::json&) const override {
+    throw std::runtime_error("Could not resolve host: huggingface.co");
+  }
+};
+
+const char* k_labels = R"(version: 1
+name: t
+recipes:
+  r1: {bits: 4}
+  r2: {bits: 8}
+stages:
+  - name: q
+    kind: fake
+    matrix: {recipe: "*"}
+    params: {n: "${recipe.bits}"}
+  - name: plain
+    kind: fake
+    inputs: {all: ["q[*]"]}
+  - name: table
+    kind: ident
+    inputs: {all: ["q[*]"]}
+)";
+
+TEST(ScanIdentity, RenamingAnUpstreamNodeChangesOnlyTheKeysOfStagesThatLabelByIt) {
+  testing::FakeBehaviour b;
+  StageRegistry reg;
+  reg.add(std::make_unique<testing::FakeStage>(&b));
+  reg.add(std::make_unique<IdentityStage>(&b, "ident"));
+  testing::TempDir dir;
+  auto a = keys_of(dir, k_labels, reg);
+  std::string renamed = k_labels;
+  renamed.replace(renamed.find("r2: {bits: 8}"), 13, "r9: {bits: 8}");
+  auto b2 = keys_of(dir, renamed, reg);
+  EXPECT_EQ(a["q[r2]"], b2["q[r9]"]);  // same content, same artifact
+  EXPECT_EQ(a["plain"], b2["plain"]);
+  EXPECT_NE(a["table"], b2["table"]);  // its rows would be labelled r9
+}
+
+TEST(ScanIdentity, UnresolvableFingerprintLeavesTheNodeAndItsUsersWithoutKeyWhenAllowed) {
+  testing::FakeBehaviour b;
+  StageRegistry reg;
+  reg.add(std::make_unique<testing::FakeStage>(&b));
+  reg.add(std::make_unique<OfflineStage>(&b, "net"));
+  testing::TempDir dir;
+  const char* yaml = R"(version: 1
+name: t
+stages:
+  - {name: dl, kind: net}
+  - {name: use, kind: fake, inputs: {x: dl}}
+  - {name: other, kind: fake}
+)";
+  Graph g;
+  ASSERT_EQ(testing::load_and_expand(dir, yaml, reg, &g), "");
+  cache::FileDigestCache digests("");
+  ScanResult s;
+  Diagnostics d;
+  EXPECT_FALSE(scan_graph(g, digests, nullptr, &s, &d));
+  EXPECT_NE(format_diagnostics(d).find("dl: cannot compute the key: Could not resolve host"), std::string::npos);
+  Diagnostics d2;
+  ScanOptions o;
+  o.allow_unresolved = true;
+  ASSERT_TRUE(scan_graph(g, digests, nullptr, &s, &d2, o)) << format_diagnostics(d2);
+  EXPECT_EQ(s.nodes[g.by_id.at("dl")].unresolved, "Could not resolve host: huggingface.co");
+  EXPECT_EQ(s.nodes[g.by_id.at("use")].unresolved, "after dl");
+  EXPECT_TRUE(s.nodes[g.by_id.at("use")].key.empty());
+  EXPECT_EQ(s.nodes[g.by_id.at("other")].key.size(), 32u);
+}
+
+}  // namespace
+}  // namespace qsweep
+
+namespace qsweep {
+namespace {
+
+TEST(ScanIdentity, AnInputThatIsOneNullVariableIsLeftOut) {
+  testing::FakeBehaviour b;
+  StageRegistry reg;
+  reg.add(std::make_unique<testing::FakeStage>(&b));
+  testing::TempDir dir;
+  const char* yaml = R"(version: 1
+name: t
+vars: {manifest: null, other: up}
+stages:
+  - {name: up, kind: fake}
+  - {name: use, kind: fake, inputs: {m: "${vars.manifest}", l: ["${vars.manifest}"], o: "${vars.other}"}}
+)";
+  Graph g;
+  ASSERT_EQ(testing::load_and_expand(dir, yaml, reg, &g), "");
+  const Node* n = g.find("use");
+  ASSERT_NE(n, nullptr);
+  ASSERT_EQ(n->inputs.size(), 2u);  // l (an empty list) and o; m is left out
+  EXPECT_EQ(n->inputs[0].name, "l");
+  EXPECT_TRUE(n->inputs[0].items.empty());
+  EXPECT_EQ(n->inputs[1].name, "o");
+  // A null variable inside a longer reference is still an error.
+  const char* bad = R"(version: 1
+name: t
+vars: {manifest: null}
+stages:
+  - {name: use, kind: fake, inputs: {m: "x${vars.manifest}"}}
+)";
+  Graph g2;
+  EXPECT_NE(testing::load_and_expand(dir, bad, reg, &g2), "");
+}
+
+}  // namespace
+}  // namespace qsweep
