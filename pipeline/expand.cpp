@@ -241,10 +241,18 @@ class Expander {
   // True when `raw` is exactly one placeholder (`${vars.limit}`) whose value
   // is YAML null: an unquoted param written so is null too (its default).
   bool whole_placeholder_is_null(const std::string& raw, const Combo& c) {
+    const nlohmann::json* v = whole_placeholder_value(raw, c);
+    return v && v->is_null();
+  }
+
+  // The value of `raw` when it is exactly one placeholder of a variable or a
+  // collection field (`${backend.spec}`), else null: an unquoted param
+  // written so takes a mapping or list value as it is.
+  const nlohmann::json* whole_placeholder_value(const std::string& raw, const Combo& c) {
     std::vector<TemplatePart> parts;
     std::string perr;
     if (!parse_template(raw, &parts, &perr) || parts.size() != 1 || !parts[0].is_placeholder)
-      return false;
+      return nullptr;
     const std::string& p = parts[0].text;
     const size_t dot = p.find('.');
     const nlohmann::json* v = nullptr;
@@ -252,7 +260,7 @@ class Expander {
       const std::string rest = p.substr(5);
       const size_t d2 = rest.find('.');
       auto it = e_.vars.find(rest.substr(0, d2));
-      if (it == e_.vars.end()) return false;
+      if (it == e_.vars.end()) return nullptr;
       v = d2 == std::string::npos ? &it->second : json_path(it->second, rest.substr(d2 + 1));
     } else if (dot != std::string::npos) {
       for (const auto& [axis, value] : c) {
@@ -262,7 +270,7 @@ class Expander {
         if (en) v = json_path(en->value, p.substr(dot + 1));
       }
     }
-    return v && v->is_null();
+    return v;
   }
 
   std::optional<std::string> resolve_axis(const Combo& c, const std::string& p) {
@@ -362,6 +370,13 @@ class Expander {
           (s == "null" || s == "~" || (s.empty() && whole_placeholder_is_null(x.Scalar(), c)))) {
         *j = nullptr;
         return true;
+      }
+      if (x.Tag() != "!" && t == Schema::Type::kAny) {
+        const nlohmann::json* v = whole_placeholder_value(x.Scalar(), c);
+        if (v && (v->is_object() || v->is_array())) {
+          *j = *v;
+          return true;
+        }
       }
       if (!scalar_to_json(s, x.Tag() == "!", t, j, &e)) {
         err(x, sd, node_id + ": " + w + ": " + e);

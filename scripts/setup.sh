@@ -9,7 +9,7 @@ pkgs=(
   libxxhash-dev libcli11-dev libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev libpcre2-dev libzip-dev
   libginac-dev libcln-dev libicu-dev libcld2-dev
-  curl chromium
+  libcpp-httplib-dev curl chromium
 )
 
 missing=()

@@ -8,7 +8,7 @@
 #include <unordered_map>
 
 #include "cache/hash.h"
-#include "model/backend/embedded_backend.h"
+#include "stages/infer_backend.h"
 #include "model/engine/engine.h"
 #include "model/tokenizer/chat_template.h"
 #include "model/tokenizer/tokenizer.h"
@@ -124,27 +124,6 @@ model::ChatTemplate chat_template_of(const json& p, const fs::path& model_dir) {
       cfg.string(), fam == "auto" ? std::nullopt : model::parse_chat_family(fam));
 }
 
-// The embedded backend of a node: the engine (quantized layers run their
-// kernels) with the node's threads, and the model's tokenizer.
-struct Embedded {
-  std::unique_ptr<model::Engine> engine;
-  std::unique_ptr<model::Tokenizer> tok;
-  std::unique_ptr<model::EmbeddedBackend> backend;
-  Embedded(const StageContext& ctx, const fs::path& model_dir) {
-    const json& p = ctx.params;
-    model::EngineOptions eo;
-    const int64_t threads = p.value("threads", int64_t(0));
-    eo.threads = threads > 0 ? int(threads) : std::max(1, ctx.resources.threads);
-    eo.max_length = int(p.value("max_length", int64_t(0)));
-    eo.linear_loader = quant::quantized_linear_loader();
-    engine = model::Engine::load(model_dir, eo);
-    tok = model::load_tokenizer(model_dir.string());
-    model::EmbeddedBackendOptions bo;
-    bo.add_bos_token = p.value("add_bos_token", false);
-    backend = std::make_unique<model::EmbeddedBackend>(*engine, *tok, bo);
-  }
-};
-
 }  // namespace
 
 std::string InferStage::description() const {
@@ -158,8 +137,11 @@ std::vector<ParamSpec> InferStage::params() const {
       {"mode", ParamType::kString, false, "lm_eval",
        "lm_eval (the task file's requests) or mt_bench (two-turn answers to MT-Bench "
        "questions with the chat template, FastChat's settings)"},
-      {"backend", ParamType::kString, false, "embedded",
-       "embedded (the CPU engine; quantized checkpoints run their quantized kernels)"},
+      {"backend", ParamType::kAny, false, "embedded",
+       "embedded (the CPU engine; quantized checkpoints run their quantized kernels), or "
+       "{kind: openai, endpoints: [URL...], model, api_key_env, concurrency, chat} for running "
+       "OpenAI-compatible servers, or {kind: vllm|qsweep, launch, model, health_timeout_s, "
+       "keep_alive_s} for a server qsweep starts (docs/serving.md)"},
       {"limit", ParamType::kInt, false, nullptr,
        "lm-eval --limit: only the first N docs (per subtask); results are marked as limited"},
       {"num_fewshot", ParamType::kInt, false, nullptr, "shots (default: the task file's)"},
@@ -198,9 +180,7 @@ std::string InferStage::check_params(const json& p) const {
   if (const std::string m = p.value("mode", std::string("lm_eval")); m != "lm_eval" && m != "mt_bench")
     return "params.mode: unknown mode '" + m + "' (lm_eval, mt_bench)";
   if (p.value("max_new_tokens", int64_t(1024)) <= 0) return "params.max_new_tokens: must be positive";
-  if (p.value("backend", std::string("embedded")) != "embedded")
-    return "params.backend: unknown backend '" + p["backend"].get<std::string>() +
-           "' (available: embedded)";
+  if (std::string e = check_backend_param(p.value("backend", json("embedded"))); !e.empty()) return e;
   if (auto l = opt_int(p, "limit"); l && *l <= 0)
     return "params.limit: must be a positive number of docs (or null for all)";
   if (auto n = opt_int(p, "num_fewshot"); n && *n < 0)
@@ -255,8 +235,8 @@ void InferStage::run(StageContext& ctx) const {
                     std::to_string(set.requests.size()) + " requests" +
                     (set.limit ? " (limit " + std::to_string(*set.limit) + ")" : ""));
 
-  const Embedded emb(ctx, model_dir);
-  model::EmbeddedBackend& backend = *emb.backend;
+  const NodeBackend nb = make_node_backend(ctx, model_dir);
+  model::Backend& backend = *nb.backend;
 
   // Answers: from the request journal, or computed a batch at a time.
   JournaledAnswers answers(ctx, ckpt_in.key, backend.fingerprint());
@@ -311,8 +291,8 @@ void InferStage::run_mt_bench(StageContext& ctx, const InputArtifact& ckpt_in,
   const json& p = ctx.params;
   const auto t0 = std::chrono::steady_clock::now();
   const model::ChatTemplate chat = chat_template_of(p, model_dir);
-  const Embedded emb(ctx, model_dir);
-  JournaledAnswers answers(ctx, ckpt_in.key, emb.backend->fingerprint());
+  const NodeBackend nb = make_node_backend(ctx, model_dir);
+  JournaledAnswers answers(ctx, ckpt_in.key, nb.backend->fingerprint());
   MtBenchOptions o;
   if (auto l = opt_int(p, "limit")) o.limit = size_t(*l);
   o.max_new_tokens = int(p.value("max_new_tokens", int64_t(1024)));
@@ -321,12 +301,12 @@ void InferStage::run_mt_bench(StageContext& ctx, const InputArtifact& ckpt_in,
   o.model_id = ckpt_in.node;
   o.batch = size_t(p.value("batch_size", int64_t(64)));
   const fs::path questions = find_data_file(data_dir, p.value("questions", std::string("question.jsonl")));
-  json summary = generate_mtbench_answers(ctx, *emb.backend, chat, answers, questions, o);
+  json summary = generate_mtbench_answers(ctx, *nb.backend, chat, answers, questions, o);
   summary["format"] = 1;
   summary["mode"] = "mt_bench";
   summary["limit"] = o.limit ? json(*o.limit) : json(nullptr);
-  summary["backend"] = emb.backend->fingerprint();
-  summary["model_args"] = emb.backend->describe();
+  summary["backend"] = nb.backend->fingerprint();
+  summary["model_args"] = nb.backend->describe();
   summary["chat_template"] = model::chat_family_name(chat.family());
   summary["model"] = ckpt_in.node;
   summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,14 +1,8 @@
 #pragma once
 // The embedded CPU engine as a Backend, encoding requests as lm-eval v0.4.4's
-// HFLM does (lm_eval/models/huggingface.py, lm_eval/api/model.py):
-//   - encode(s) = tokenizer.encode(s, add_special_tokens = add_bos_token)
-//     (lm-eval's default add_bos_token is False);
-//   - loglikelihood: TemplateLM._encode_pair — the context's trailing
-//     whitespace (Python str.rstrip) moves to the front of the continuation;
-//     whole = encode(context + continuation), ctx = encode(context),
-//     cont = whole[len(ctx):]; an empty context scores encode(continuation)
-//     after [prefix_token] (BOS, else EOS); context + continuation keep their
-//     last max_length + 1 tokens (the engine truncates);
+// HFLM does (hflm_encoding.h; lm-eval's default add_bos_token is False):
+//   - loglikelihood: HflmEncoder::encode_pair; context + continuation keep
+//     their last max_length + 1 tokens (the engine truncates);
 //   - loglikelihood_rolling: rolling windows of max_length over encode(text),
 //     the first predicted from prefix_token;
 //   - generate_until: the context keeps its last max_length - max_gen_toks
@@ -27,6 +21,7 @@
 #include <vector>
 
 #include "model/backend/backend.h"
+#include "model/backend/hflm_encoding.h"
 #include "model/engine/engine.h"
 #include "model/tokenizer/tokenizer.h"
 
@@ -50,20 +45,17 @@ class EmbeddedBackend : public Backend {
 
   /// lm-eval's token ids of a loglikelihood request (context, continuation).
   std::pair<std::vector<int>, std::vector<int>> encode_pair(const std::string& context,
-                                                            const std::string& continuation) const;
+                                                            const std::string& continuation) const {
+    return enc_.encode_pair(context, continuation);
+  }
   /// BOS if the tokenizer has one, else EOS (lm-eval prefix_token_id).
-  int prefix_token() const;
+  int prefix_token() const { return enc_.prefix_token(); }
 
  private:
-  using ContextIds = std::unordered_map<std::string, std::vector<int>>;  // context -> encode(rstrip(context))
-  std::pair<std::vector<int>, std::vector<int>> encode_pair(const std::string& context,
-                                                            const std::string& continuation,
-                                                            ContextIds* memo) const;
-  std::vector<int> encode(const std::string& s) const;
-
   const Engine& engine_;
   const Tokenizer& tok_;
   EmbeddedBackendOptions opts_;
+  HflmEncoder enc_;
 };
 
 }  // namespace qsweep::model

@@ -14,9 +14,7 @@
 #include "model/engine/transformer.h"
 
 namespace qsweep::model {
-namespace {
 
-/// log-softmax of `target` in logits [n], and whether target is the argmax.
 LoglikelihoodResult score_token(const float* logits, int n, int target) {
   const int best = argmax(logits, n);
   const double mx = logits[best];
@@ -24,6 +22,8 @@ LoglikelihoodResult score_token(const float* logits, int n, int target) {
   for (int i = 0; i < n; ++i) sum += std::exp(double(logits[i]) - mx);
   return {double(logits[target]) - mx - std::log(sum), best == target};
 }
+
+namespace {
 
 void add(LoglikelihoodResult& acc, const LoglikelihoodResult& r) {
   acc.logprob += r.logprob;

@@ -54,6 +54,11 @@ struct LoglikelihoodResult {
   bool is_greedy = false;  // every continuation token is the argmax at its position
 };
 
+/// log-softmax of `target` in logits [n] (fp32 logits, double arithmetic,
+/// max-shifted), and whether target is the argmax: the one definition every
+/// loglikelihood of the engine and of `qsweep serve` uses.
+LoglikelihoodResult score_token(const float* logits, int n, int target);
+
 struct RollingResult {
   double logprob = 0;  // sum over all tokens
   int n_tokens = 0;    // tokens scored (== ids.size())

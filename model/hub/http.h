@@ -1,6 +1,7 @@
 #pragma once
-// A narrow HTTP client interface (GET/HEAD, streaming bodies, redirects) with a
-// libcurl implementation; tests may pass their own. Used by the Hub client.
+// A narrow HTTP client interface (GET/HEAD/POST, streaming bodies, redirects)
+// with a libcurl implementation; tests may pass their own. Used by the Hub
+// client and the OpenAI-compatible backend.
 //
 // Redirects are followed by this layer, hop by hop, so that the rule for
 // credentials is explicit: the bearer token is sent only to the scheme, host
@@ -27,7 +28,8 @@ using HttpHeaders = std::map<std::string, std::string, HeaderNameLess>;
 
 struct HttpRequest {
   std::string url;
-  std::string method = "GET";  ///< "GET" or "HEAD"
+  std::string method = "GET";  ///< "GET", "HEAD" or "POST"
+  std::string body;            ///< POST body (send a Content-Type header with it)
   HttpHeaders headers;         ///< sent on every hop (never put credentials here)
   std::string
       bearer_token;  ///< "Authorization: Bearer ..." to the original origin only; empty = none
@@ -35,6 +37,7 @@ struct HttpRequest {
   int max_redirects = 10;              ///< 0 = return the 3xx response itself
   double connect_timeout_s = 15;       ///< TCP/TLS connect limit
   double stall_timeout_s = 60;         ///< abort when no byte arrives for this long
+  double timeout_s = 0;                ///< whole-transfer limit (0 = none)
   std::function<bool()> should_abort;  ///< polled during the transfer; true = abort (cancel)
   /// Called once with the status and headers of a final 2xx response, before
   /// its first body byte (not called for an empty body); false = abort.

@@ -121,6 +121,18 @@ int run_cli(int argc, char** argv) {
   mppl->add_option("--max-length", ma.max_length, "window length (default: the model's)");
   mppl->add_option("--threads", ma.threads, "CPU threads (default: all)");
 
+  ServeArgs sv;
+  auto* serve = app.add_subcommand("serve", "an OpenAI-compatible HTTP server over the embedded engine (docs/serving.md)");
+  serve->add_option("dir", sv.dir, "model folder (fp32 or a quantized artifact)")->required();
+  serve->add_option("--host", sv.host, "address to listen on (default 127.0.0.1)");
+  serve->add_option("--port", sv.port, "port (default 8000; 0 = any free port, printed)");
+  serve->add_option("--served-model-name", sv.served_name, "the model id clients name (default: the folder)");
+  serve->add_option("--threads", sv.threads, "CPU threads (default: all)");
+  serve->add_option("--max-length", sv.max_length, "context window (default: the model's)");
+  serve->add_option("--max-concurrent", sv.max_concurrent, "requests computed at once (default 8)");
+  serve->add_option("--chat-template", sv.chat_template, "auto (tokenizer_config.json) or a family name");
+  serve->add_option("--api-key-env", sv.api_key_env, "require the key in this environment variable as a bearer token");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -130,6 +142,7 @@ int run_cli(int argc, char** argv) {
     if (*run) return cmd_run(g, ra);
     if (*plan) return cmd_plan(g, exp, targets, json);
     if (*repro) return cmd_reproduce(g, rp);
+    if (*serve) return cmd_serve(sv);
     if (*explain) return cmd_explain(g, exp, node);
     if (*dag) return cmd_dag(g, exp, format);
     if (*show) return cmd_show(g, what, exp, json);

@@ -57,6 +57,20 @@ int cmd_model_perplexity(const ModelArgs& a);
 /// a.file (.jsonl/.json with "text", or blank-line separated text).
 int cmd_model_kl(const ModelArgs& a, const std::string& quant_dir, const std::string& json_out);
 
+/// `qsweep serve` arguments.
+struct ServeArgs {
+  std::string dir;                  ///< model folder (fp32 or quantized)
+  std::string host = "127.0.0.1";
+  int port = 8000;                  ///< 0 = any free port (printed)
+  std::string served_name;          ///< model id clients use (default: dir)
+  int threads = 0;                  ///< CPU threads (0 = all)
+  int max_length = 0;               ///< context window (0 = the model's)
+  int max_concurrent = 8;           ///< requests computed at once
+  std::string chat_template = "auto";
+  std::string api_key_env;          ///< require "Authorization: Bearer $VAR"
+};
+int cmd_serve(const ServeArgs& a);
+
 int cmd_cache_ls(const GlobalOptions& g, bool json);
 int cmd_cache_verify(const GlobalOptions& g, bool delete_corrupt);
 int cmd_cache_gc(const GlobalOptions& g, const std::vector<std::string>& keep, bool dry_run);

@@ -340,7 +340,7 @@ TEST(Store, CleanScratchKeepsLiveAndLockedKeys) {
   TempDir t;
   auto s = open_store(t / "cache");
   const std::string k3(32, 'c');
-  for (const std::string k : {std::string(k_key), std::string(k_key2), k3}) {
+  for (const std::string& k : {std::string(k_key), std::string(k_key2), k3}) {
     fs::create_directories(s->scratch_dir(k));
     write_file(s->scratch_dir(k) / "layer-0.safetensors", "12345");
   }

@@ -115,6 +115,7 @@ void Process::signal(int sig) {
 }
 
 std::string Process::err_so_far() const { return read_file(io_ / "stderr"); }
+std::string Process::out_so_far() const { return read_file(io_ / "stdout"); }
 
 void Process::kill_session() {
   // Two passes: a process may fork while we scan.

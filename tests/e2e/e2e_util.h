@@ -63,6 +63,8 @@ class Process {
   ProcResult wait(double timeout_s);
   /// What it has printed on stderr so far.
   std::string err_so_far() const;
+  /// What it has printed on stdout so far.
+  std::string out_so_far() const;
   /// SIGKILL to every process of its session (the runner and all stages).
   void kill_session();
 

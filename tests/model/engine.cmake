@@ -9,3 +9,7 @@ qsweep_test(model_engine_test
 qsweep_test(model_backend_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/backend_test.cpp
   LIBS qsweep_model)
+# model/serve + model/backend/openai_backend: the OpenAI-compatible API and client.
+qsweep_test(model_serve_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/serve_test.cpp
+  LIBS qsweep_model)

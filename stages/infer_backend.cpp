@@ -1,0 +1,125 @@
+#include "stages/infer_backend.h"
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+#include "model/backend/embedded_backend.h"
+#include "model/backend/openai_backend.h"
+#include "model/hub/http.h"
+#include "quant/formats/quantized_loader.h"
+
+namespace qsweep {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+const std::set<std::string> k_fields = {"kind",      "endpoints",   "model",            "api_key_env",
+                                        "concurrency", "chat",      "max_attempts",     "timeout_s", "backoff_s",
+                                        "launch",    "health_timeout_s", "keep_alive_s"};
+
+std::string kind_of(const json& b) {
+  if (b.is_null()) return "embedded";
+  if (b.is_string()) return b.get<std::string>();
+  return b.value("kind", std::string());
+}
+
+}  // namespace
+
+std::string check_backend_param(const json& b) {
+  if (!b.is_null() && !b.is_string() && !b.is_object())
+    return "params.backend: expected `embedded` or a mapping {kind: openai|vllm|qsweep, ...}";
+  const std::string kind = kind_of(b);
+  if (kind != "embedded" && kind != "openai" && kind != "vllm" && kind != "qsweep")
+    return "params.backend" + std::string(b.is_object() ? ".kind" : "") + ": unknown backend '" + kind +
+           "' (embedded, openai, vllm, qsweep)";
+  if (!b.is_object()) return kind == "embedded" ? "" : "params.backend: " + kind + " needs a mapping {kind: " + kind + ", ...}";
+  for (const auto& [k, v] : b.items())
+    if (!k_fields.count(k)) return "params.backend." + k + ": unknown field (kind, endpoints, model, api_key_env, concurrency, chat, max_attempts, backoff_s, timeout_s, launch, health_timeout_s, keep_alive_s)";
+  if (kind == "openai") {
+    if (!b.contains("endpoints") || !b["endpoints"].is_array() || b["endpoints"].empty())
+      return "params.backend.endpoints: the openai backend needs a list of base URLs (http://HOST:PORT/v1)";
+    for (const auto& e : b["endpoints"]) {
+      if (!e.is_string() || (e.get<std::string>().rfind("http://", 0) != 0 && e.get<std::string>().rfind("https://", 0) != 0))
+        return "params.backend.endpoints: '" + (e.is_string() ? e.get<std::string>() : e.dump()) + "' is not an http(s) URL";
+      if (e.get<std::string>().find('@') != std::string::npos)
+        return "params.backend.endpoints: an endpoint carries credentials; put the key in an environment variable named by api_key_env";
+    }
+    if (b.contains("launch")) return "params.backend.launch: only the vllm and qsweep kinds start servers";
+  } else if (b.contains("endpoints")) {
+    return "params.backend.endpoints: the " + kind + " kind starts its own server; use kind: openai for running ones";
+  }
+  if (b.contains("launch") && (!b["launch"].is_string() || b["launch"].get<std::string>().find("{port}") == std::string::npos))
+    return "params.backend.launch: a command template with {port} (and {model_dir}, {host}, {model})";
+  for (const char* k : {"concurrency", "max_attempts"})
+    if (b.contains(k) && (!b[k].is_number_integer() || b[k].get<int64_t>() < 1))
+      return "params.backend." + std::string(k) + ": a positive integer";
+  for (const char* k : {"timeout_s", "health_timeout_s", "keep_alive_s", "backoff_s"})
+    if (b.contains(k) && (!b[k].is_number() || b[k].get<double>() < 0)) return "params.backend." + std::string(k) + ": a number >= 0";
+  if (b.contains("api_key_env") && !b["api_key_env"].is_string())
+    return "params.backend.api_key_env: the NAME of an environment variable (the key itself never goes in a file)";
+  return {};
+}
+
+NodeBackend make_node_backend(const StageContext& ctx, const fs::path& model_dir) {
+  const json& p = ctx.params;
+  const json b = p.value("backend", json("embedded"));
+  const std::string kind = kind_of(b);
+  NodeBackend nb;
+  if (kind == "embedded") {
+    model::EngineOptions eo;
+    const int64_t threads = p.value("threads", int64_t(0));
+    eo.threads = threads > 0 ? int(threads) : std::max(1, ctx.resources.threads);
+    eo.max_length = int(p.value("max_length", int64_t(0)));
+    eo.linear_loader = quant::quantized_linear_loader();
+    nb.engine = model::Engine::load(model_dir, eo);
+    nb.tok = model::load_tokenizer(model_dir.string());
+    model::EmbeddedBackendOptions bo;
+    bo.add_bos_token = p.value("add_bos_token", false);
+    nb.backend = std::make_unique<model::EmbeddedBackend>(*nb.engine, *nb.tok, bo);
+    return nb;
+  }
+  model::OpenAIBackendOptions o;
+  o.model = b.value("model", std::string(kind == "openai" ? "" : "model"));
+  o.api_key_env = b.value("api_key_env", std::string());
+  o.concurrency = int(b.value("concurrency", int64_t(4)));
+  o.chat = b.value("chat", false);
+  o.max_attempts = int(b.value("max_attempts", int64_t(5)));
+  o.timeout_s = b.value("timeout_s", 600.0);
+  o.backoff_s = b.value("backoff_s", 1.0);
+  o.add_bos_token = p.value("add_bos_token", false);
+  o.max_length = int(p.value("max_length", int64_t(0)));
+  if (kind == "openai") {
+    for (const auto& e : b["endpoints"]) o.endpoints.push_back(e.get<std::string>());
+  } else {
+    ManagedServerSpec spec;
+    const int threads = int(std::max<int64_t>(1, p.value("threads", int64_t(0)) > 0 ? p.value("threads", int64_t(0))
+                                                                                    : ctx.resources.threads));
+    spec.launch = b.value("launch", std::string(kind == "vllm"
+                                                     ? "vllm serve {model_dir} --host {host} --port {port} "
+                                                       "--served-model-name {model}"
+                                                     : "{qsweep} serve {model_dir} --host {host} --port {port} "
+                                                       "--served-model-name {model} --threads " +
+                                                           std::to_string(threads) +
+                                                           (o.max_length > 0 ? " --max-length " + std::to_string(o.max_length) : "")));
+    spec.model_dir = model_dir;
+    spec.model = o.model;
+    spec.log_dir = ctx.journal_dir.empty() ? ctx.output_dir.parent_path() / "servers" : ctx.journal_dir / "servers";
+    spec.health_timeout_s = b.value("health_timeout_s", 600.0);
+    spec.keep_alive_s = b.value("keep_alive_s", 0.0);
+    nb.server = acquire_managed_server(spec, ctx.cancel, [&](const std::string& l) { ctx.progress->log(l); });
+    o.endpoints = {nb.server->base_url()};
+  }
+  try {  // the served model's tokenizer, for token-level requests
+    nb.tok = model::load_tokenizer(model_dir.string());
+  } catch (const std::exception& e) {
+    if (!o.chat) throw;  // loglikelihoods and token-id generation need it
+  }
+  nb.backend = std::make_unique<model::OpenAIBackend>(o, std::shared_ptr<model::HttpClient>(model::make_curl_http_client()),
+                                                      nb.tok.get());
+  return nb;
+}
+
+}  // namespace qsweep
