@@ -6,6 +6,7 @@
 #include "stages/infer_stage.h"
 #include "stages/quantize_stage.h"
 #include "stages/score_stage.h"
+#include "stages/judge_stage.h"
 #include "stages/tabulate_stage.h"
 
 namespace qsweep {
@@ -17,6 +18,7 @@ void register_builtin_stages(StageRegistry& r) {
   r.add(std::make_unique<QuantizeStage>());
   r.add(std::make_unique<InferStage>());
   r.add(std::make_unique<ScoreStage>());
+  r.add(std::make_unique<JudgeStage>());
   r.add(std::make_unique<TabulateStage>());
 }
 

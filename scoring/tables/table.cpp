@@ -93,7 +93,11 @@ std::string default_metric(const json& task_metrics) {
   return task_metrics.begin().key();
 }
 
+// Ratings (MT-Bench's 1-10 turn scores) are not fractions: never x 100.
+static bool rating_metric(const std::string& m) { return m == "turn1" || m == "turn2" || m == "avg" || m == "unparsed"; }
+
 bool lower_is_better(const std::string& metric) {
+  if (metric == "unparsed") return true;
   for (const char* s : {"perplexity", "bits_per_byte", "kl", "bpb", "ppl"})
     if (metric.find(s) != std::string::npos) return true;
   return false;
@@ -216,7 +220,7 @@ Table build_table(const std::vector<ScoreInput>& scores, const std::vector<Model
         c.metric = metric;
         c.convention = layout.convention;
         c.higher_is_better = !lower_is_better(c.metric);
-        c.scale = layout.percent && c.higher_is_better ? 100 : 1;
+        c.scale = layout.percent && c.higher_is_better && !rating_metric(c.metric) ? 100 : 1;
         auto di = layout.column_decimals.find(col_id);
         c.decimals = di != layout.column_decimals.end() ? di->second : layout.decimals;
         t.columns.push_back(c);
@@ -319,12 +323,14 @@ Table build_table(const std::vector<ScoreInput>& scores, const std::vector<Model
     double sum = 0, base_sum = 0;
     size_t n = 0, base_n = 0;
     size_t n_avg_cols = 0;
+    // The average: of the score columns (higher is better, not 1-10 ratings).
+    auto in_avg = [](const Column& c) { return c.higher_is_better && !rating_metric(c.metric); };
     for (const auto& c : t.columns) {
-      n_avg_cols += c.higher_is_better;
+      n_avg_cols += in_avg(c);
       if (!row["cells"].contains(c.id)) continue;
       json& cell = row["cells"][c.id];
       const double v = cell["value"].get<double>();
-      if (c.higher_is_better) sum += v, ++n;
+      if (in_avg(c)) sum += v, ++n;
       cell["diff"] = nullptr;
       if (!is_base && base && base->row["cells"].contains(c.id)) {
         const json& bc = base->row["cells"][c.id];
@@ -333,7 +339,7 @@ Table build_table(const std::vector<ScoreInput>& scores, const std::vector<Model
     }
     if (base)
       for (const auto& c : t.columns)
-        if (c.higher_is_better && base->row["cells"].contains(c.id) && row["cells"].contains(c.id))
+        if (in_avg(c) && base->row["cells"].contains(c.id) && row["cells"].contains(c.id))
           base_sum += base->row["cells"][c.id]["value"].get<double>(), ++base_n;
     json avg = {{"value", n ? json(sum / double(n)) : json(nullptr)},
                 {"n", n},

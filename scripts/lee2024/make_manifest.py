@@ -171,8 +171,7 @@ FINDINGS = [
         "text": "MT-Bench discriminates poorly among strong recent models; quantization loss "
                 "shows more in turn 2 and in larger models",
         "checks": [],
-        "note": "needs the MT-Bench judge stage (a later issue) for measured values. Not "
-                "checkable on the published numbers either: a turn-2-vs-turn-1 drop check "
+        "note": "not machine-checked: a turn-2-vs-turn-1 drop check "
                 "compares two different columns per side, which the check kinds do not "
                 "express, and over the 16 quantized Table 4 rows the mean turn-2 drop "
                 "(-0.16) is not larger than the mean turn-1 drop (-0.20) "
@@ -444,9 +443,8 @@ def emit(rows, src_rel, out_rel):
         w("  %s: %s" % (cid, flow_map([("task", task), ("metric", q(metric)), ("convention", "raw"),
                                        ("scale", "100"), ("label", q(label))])))
     w("  # Table 4: MT-Bench, GPT-4 single-answer grading, scores 1-10. The sweep")
-    w("  # generates the answers (mt_bench_fp16 / mt_bench nodes); the judge stage that")
-    w("  # produces turn1 / turn2 / avg comes with a later issue, so until then these")
-    w("  # cells show as missing.")
+    w("  # generates the answers (mt_bench_fp16 / mt_bench nodes) and the judge_fp16 /")
+    w("  # judge nodes grade them (summary metrics turn1 / turn2 / avg of task mt_bench).")
     for _, cid, task, metric, label in COLUMNS_T4:
         w("  %s: %s" % (cid, flow_map([("task", task), ("metric", q(metric)), ("convention", "raw"),
                                        ("scale", "1"), ("label", q(label)),

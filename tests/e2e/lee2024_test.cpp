@@ -1,8 +1,8 @@
 // experiments/lee2024/: the full sweep of Lee et al. 2024 plans anywhere
 // (offline, the Hub revisions stay unresolved and are shown as such), and
 // every published cell of its manifest names a row and task that the sweep
-// measures: a score node for each lm-eval cell, an MT-Bench answer node for
-// each Table 4 cell (judged by the judge stage of a later issue).
+// measures: a score node for each lm-eval cell, a judge node (GPT-4 grading
+// the MT-Bench answers) for each Table 4 cell.
 
 #include <set>
 
@@ -28,7 +28,7 @@ TEST_F(Lee2024Test, ManifestCellsAreMeasuredByTheSweepAndReproducePlanShowsIt) {
   const json plan = json::parse(p.out);
   std::set<std::string> ids;
   for (const auto& n : plan["nodes"]) ids.insert(n["id"].get<std::string>());
-  EXPECT_EQ(ids.size(), 937u);
+  EXPECT_EQ(ids.size(), 961u);
   const auto m = scoring::tables::load_manifest(dir / "manifest.yaml");
   size_t checked = 0;
   for (const auto& r : m.rows) {
@@ -38,7 +38,7 @@ TEST_F(Lee2024Test, ManifestCellsAreMeasuredByTheSweepAndReproducePlanShowsIt) {
       ASSERT_NE(c, nullptr);
       std::string node;
       if (c->task == "mt_bench")
-        node = recipe == "fp16" ? "mt_bench_fp16[" + model + "]" : "mt_bench[" + model + "," + recipe + "]";
+        node = recipe == "fp16" ? "judge_fp16[" + model + "]" : "judge[" + model + "," + recipe + "]";
       else
         node = recipe == "fp16" ? "score_fp16[" + model + "," + c->task + "]"
                                 : "score[" + model + "," + recipe + "," + c->task + "]";
@@ -53,7 +53,7 @@ TEST_F(Lee2024Test, ManifestCellsAreMeasuredByTheSweepAndReproducePlanShowsIt) {
                               240, dir_.path());
   ASSERT_EQ(rp.exit_code, 0) << describe(rp);
   EXPECT_THAT(rp.out, HasSubstr("94 published rows, 562 cells over 15 columns; 4 findings (14 checks)"));
-  EXPECT_THAT(rp.out, HasSubstr("lee2024: 937 nodes:"));
+  EXPECT_THAT(rp.out, HasSubstr("lee2024: 961 nodes:"));
   EXPECT_THAT(rp.out, HasSubstr("tables  "));
 }
 

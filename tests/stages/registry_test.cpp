@@ -15,7 +15,7 @@ TEST(Registry, BuiltinHasCommand) {
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->kind(), "command");
   EXPECT_EQ(r->find("no-such-kind"), nullptr);
-  EXPECT_EQ(r->kinds(), (std::vector<std::string>{"calibrate", "command", "download", "infer", "quantize", "score", "tabulate"}));
+  EXPECT_EQ(r->kinds(), (std::vector<std::string>{"calibrate", "command", "download", "infer", "judge", "quantize", "score", "tabulate"}));
 }
 
 TEST(Registry, DuplicateKindAborts) {
