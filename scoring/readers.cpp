@@ -13,19 +13,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// fnmatch-style match of one path component: `*` any run, `?` one byte.
-bool match_component(std::string_view pat, std::string_view name) {
-  std::size_t p = 0, n = 0, star = std::string_view::npos, mark = 0;
-  while (n < name.size()) {
-    if (p < pat.size() && (pat[p] == '?' || pat[p] == name[n])) ++p, ++n;
-    else if (p < pat.size() && pat[p] == '*') star = p++, mark = n;
-    else if (star != std::string_view::npos) p = star + 1, n = ++mark;
-    else return false;
-  }
-  while (p < pat.size() && pat[p] == '*') ++p;
-  return p == pat.size();
-}
-
 bool has_wildcard(const std::string& s) { return s.find_first_of("*?") != std::string::npos; }
 
 std::vector<std::string> split_components(const std::string& pattern) {
@@ -55,7 +42,7 @@ void glob_rec(const fs::path& base, const std::vector<std::string>& parts, std::
   if (!fs::is_directory(base)) return;
   for (const auto& e : fs::directory_iterator(base)) {
     const std::string name = e.path().filename().string();
-    if (match_component(parts[i], name)) glob_rec(e.path(), parts, i + 1, out);
+    if (wildcard_match(parts[i], name)) glob_rec(e.path(), parts, i + 1, out);
   }
 }
 
@@ -81,6 +68,18 @@ json targets_to_hf(const nlohmann::ordered_json& t, const std::string& where) {
 }
 
 }  // namespace
+
+bool wildcard_match(std::string_view pat, std::string_view name) {
+  std::size_t p = 0, n = 0, star = std::string_view::npos, mark = 0;
+  while (n < name.size()) {
+    if (p < pat.size() && (pat[p] == '?' || pat[p] == name[n])) ++p, ++n;
+    else if (p < pat.size() && pat[p] == '*') star = p++, mark = n;
+    else if (star != std::string_view::npos) p = star + 1, n = ++mark;
+    else return false;
+  }
+  while (p < pat.size() && pat[p] == '*') ++p;
+  return p == pat.size();
+}
 
 std::vector<fs::path> glob_files(const fs::path& dir, const std::string& pattern) {
   std::vector<fs::path> out;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +25,10 @@ std::vector<std::filesystem::path> glob_files(const std::filesystem::path& dir, 
 std::optional<std::vector<nlohmann::json>> read_split(const TaskConfig& task,
                                                       const std::filesystem::path& dataset_dir,
                                                       const std::string& split);
+
+/// fnmatch-style match of a whole string: `*` any run, `?` one byte (no
+/// character classes); used for data file globs and manifest row selectors.
+bool wildcard_match(std::string_view pattern, std::string_view s);
 
 /// One JSON object per non-empty line.
 std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path);

@@ -1,6 +1,8 @@
 #include "stages/infer_backend.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 
@@ -61,6 +63,39 @@ std::string check_backend_param(const json& b) {
   if (b.contains("api_key_env") && !b["api_key_env"].is_string())
     return "params.backend.api_key_env: the NAME of an environment variable (the key itself never goes in a file)";
   return {};
+}
+
+std::string remote_backend_identity(const json& b) {
+  if (kind_of(b) != "openai") return {};
+  static std::mutex mu;
+  static std::map<std::string, std::string> memo, failed;  // per process: one question per server
+  const std::string k = b.dump();
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    if (auto it = memo.find(k); it != memo.end()) return it->second;
+    if (auto it = failed.find(k); it != failed.end()) throw std::runtime_error(it->second);
+  }
+  model::OpenAIBackendOptions o;
+  for (const auto& e : b["endpoints"]) o.endpoints.push_back(e.get<std::string>());
+  o.model = b.value("model", std::string());
+  o.api_key_env = b.value("api_key_env", std::string());
+  o.max_attempts = std::min<int>(2, int(b.value("max_attempts", int64_t(5))));
+  o.backoff_s = 0.5;
+  o.timeout_s = 30;
+  o.chat = true;  // no tokenizer needed to ask
+  std::unique_ptr<model::OpenAIBackend> probe_ptr;
+  try {
+    probe_ptr = std::make_unique<model::OpenAIBackend>(o, std::shared_ptr<model::HttpClient>(model::make_curl_http_client()),
+                                                       nullptr);
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lk(mu);
+    failed[k] = e.what();
+    throw;
+  }
+  const model::OpenAIBackend& probe = *probe_ptr;
+  const std::string id = "model=" + probe.served_model() + " server=" + probe.server_version();
+  std::lock_guard<std::mutex> lk(mu);
+  return memo.emplace(k, id).first->second;
 }
 
 NodeBackend make_node_backend(const StageContext& ctx, const fs::path& model_dir) {

@@ -42,6 +42,14 @@ struct NodeBackend {
 /// "" when the param is valid, else the message (naming params.backend.FIELD).
 std::string check_backend_param(const nlohmann::json& backend);
 
+/// For a `kind: openai` backend (running servers): "model=<served id>
+/// server=<GET /version>", asked once per process and backend; it enters the
+/// node's key (a server upgrade or another served model is a new key). ""
+/// for the other kinds (a managed server's version is only known once it
+/// runs: it enters the request journal's name and infer.json). Throws when
+/// the server cannot be asked (the plan shows the node without a key).
+std::string remote_backend_identity(const nlohmann::json& backend);
+
 /// The backend of an infer node for the model folder (starting a managed
 /// server when the kind asks for one).
 NodeBackend make_node_backend(const StageContext& ctx, const std::filesystem::path& model_dir);

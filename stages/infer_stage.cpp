@@ -198,6 +198,12 @@ std::string InferStage::check_params(const json& p) const {
   return {};
 }
 
+std::vector<cache::KeyField> InferStage::fingerprint(const json& p) const {
+  const std::string id = remote_backend_identity(p.value("backend", json("embedded")));
+  if (id.empty()) return {};
+  return {{"server", id}};
+}
+
 std::string InferStage::check_file_input(const std::string& input, const fs::path& path) const {
   return check_task_file_input(input, path);
 }

@@ -46,6 +46,8 @@ class InferStage : public Stage {
   std::vector<ParamSpec> params() const override;
   Resources default_resources() const override;
   std::string check_params(const nlohmann::json& params) const override;
+  /// A running OpenAI-compatible server's served model and version (kind openai).
+  std::vector<cache::KeyField> fingerprint(const nlohmann::json& params) const override;
   std::string check_file_input(const std::string& input,
                                const std::filesystem::path& path) const override;
   void run(StageContext& ctx) const override;

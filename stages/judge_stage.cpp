@@ -128,6 +128,12 @@ std::string JudgeStage::check_params(const json& p) const {
   return {};
 }
 
+std::vector<cache::KeyField> JudgeStage::fingerprint(const json& p) const {
+  const std::string id = remote_backend_identity(p.value("judge", json(nullptr)));
+  if (id.empty()) return {};
+  return {{"judge_server", id}};
+}
+
 void JudgeStage::run(StageContext& ctx) const {
   if (std::string e = check_params(ctx.params); !e.empty()) throw std::runtime_error(e);
   const json& p = ctx.params;

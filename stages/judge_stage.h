@@ -37,6 +37,8 @@ class JudgeStage : public Stage {
   std::vector<ParamSpec> params() const override;
   Resources default_resources() const override;
   std::string check_params(const nlohmann::json& params) const override;
+  /// The judge server's served model and version (kind openai).
+  std::vector<cache::KeyField> fingerprint(const nlohmann::json& params) const override;
   void run(StageContext& ctx) const override;
 };
 

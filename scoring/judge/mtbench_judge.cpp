@@ -1,5 +1,7 @@
 #include "scoring/judge/mtbench_judge.h"
 
+#include "scoring/readers.h"
+
 #include <cmath>
 #include <fstream>
 #include <regex>
@@ -11,22 +13,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-std::vector<json> read_jsonl(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) throw std::runtime_error("cannot read " + p.string());
-  std::vector<json> out;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      out.push_back(json::parse(line));
-    } catch (const std::exception& e) {
-      throw std::runtime_error(p.string() + ":" + std::to_string(n) + ": not a JSON line: " + e.what());
-    }
-  }
-  return out;
-}
 
 std::string fill(std::string t, const std::map<std::string, std::string>& vars) {
   // Python str.format with named fields only ({{ and }} are not used by the templates).

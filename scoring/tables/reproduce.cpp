@@ -7,6 +7,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "scoring/readers.h"
 #include "scoring/tables/table.h"
 #include "scoring/yaml_json.h"
 
@@ -55,25 +56,13 @@ Tolerance tol_of(const fs::path& f, const YAML::Node& n, const std::string& fiel
   return t;
 }
 
-bool glob(const std::string& p, const std::string& s) {
-  size_t pi = 0, si = 0, star = std::string::npos, mark = 0;
-  while (si < s.size()) {
-    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) ++pi, ++si;
-    else if (pi < p.size() && p[pi] == '*') star = pi++, mark = si;
-    else if (star != std::string::npos) pi = star + 1, si = ++mark;
-    else return false;
-  }
-  while (pi < p.size() && p[pi] == '*') ++pi;
-  return pi == p.size();
-}
-
 // A table row matches a selector when every selector key globs its key value.
 bool selects(const json& selector, const json& row) {
   if (!selector.is_object()) return false;
   for (const auto& [k, v] : selector.items()) {
     if (!row["keys"].contains(k)) return false;
     const std::string want = v.is_string() ? v.get<std::string>() : v.dump();
-    if (!glob(want, row["keys"][k].get<std::string>())) return false;
+    if (!wildcard_match(want, row["keys"][k].get<std::string>())) return false;
   }
   return true;
 }

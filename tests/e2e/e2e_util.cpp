@@ -117,6 +117,12 @@ void Process::signal(int sig) {
 std::string Process::err_so_far() const { return read_file(io_ / "stderr"); }
 std::string Process::out_so_far() const { return read_file(io_ / "stdout"); }
 
+ProcResult import_stories260k(const std::filesystem::path& out) {
+  const std::filesystem::path stories = shared_data_dir() / "models" / "stories260K";
+  return run_command({qsweep_bin().string(), "model", "import", (stories / "stories260K.bin").string(),
+                      (stories / "tok512.bin").string(), out.string()});
+}
+
 void Process::kill_session() {
   // Two passes: a process may fork while we scan.
   for (int pass = 0; pass < 2; ++pass) {

@@ -81,6 +81,10 @@ ProcResult run_command(const std::vector<std::string>& argv, double timeout_s = 
                        const std::filesystem::path& cwd = {},
                        const std::map<std::string, std::string>& env = {});
 
+/// `qsweep model import` of ../shared/data's stories260K into `out` (a
+/// Hugging Face folder); the caller has checked that the data exists.
+ProcResult import_stories260k(const std::filesystem::path& out);
+
 /// Polls pred every 10 ms until it holds (true) or timeout_s passes (false).
 bool wait_until(const std::function<bool()>& pred, double timeout_s);
 

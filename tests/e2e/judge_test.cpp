@@ -158,6 +158,9 @@ TEST_F(JudgeTest, ScriptedJudgeCountsUnparsedDedupesBudgetsAndResumes) {
   EXPECT_EQ(ja["usage"]["prompt_tokens"], 6000);
   EXPECT_NEAR(ja["cost_usd"].get<double>(), 6000 * 30e-6 + 600 * 60e-6, 1e-9);
   EXPECT_THAT(read_file(out("judge[a]") / "judgments.jsonl"), HasSubstr("\"score\":-1"));
+  // The judge server's served model and version are part of the node's key.
+  EXPECT_THAT(read_file(out("judge[a]").parent_path() / "manifest.json"),
+              HasSubstr("\"value\": \"model=judge-1 server=scripted-1\""));
 
   // c under a budget too small for one call (worst case of a call: its
   // prompt bytes / 3 tokens at $30/M plus 2048 tokens at $60/M, about
@@ -179,9 +182,7 @@ TEST_F(JudgeTest, ScriptedJudgeCountsUnparsedDedupesBudgetsAndResumes) {
 
 TEST_F(JudgeTest, ARealLocalJudgeServedByQsweep) {
   if (!setup_data()) GTEST_SKIP() << "needs ../shared/data/benchmarks/mt_bench and stories260K";
-  const fs::path stories = shared_data_dir() / "models" / "stories260K";
-  ProcResult imp = run_command({qsweep_bin().string(), "model", "import", (stories / "stories260K.bin").string(),
-                                (stories / "tok512.bin").string(), path("model").string()});
+  ProcResult imp = import_stories260k(path("model"));
   ASSERT_EQ(imp.exit_code, 0) << describe(imp);
   write_exp(R"(version: 1
 name: judge-real

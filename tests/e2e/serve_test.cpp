@@ -97,9 +97,7 @@ TEST_F(ServeTest, KilledServerMakesTheNodeRetryThenFailClearly) {
   const fs::path data = shared_data_dir();
   if (data.empty()) GTEST_SKIP() << "needs ../shared/data (stories260K and TruthfulQA)";
   // A model folder, the task and its data as plain file inputs.
-  const fs::path stories = data / "models" / "stories260K";
-  ProcResult imp = run_command({qsweep_bin().string(), "model", "import", (stories / "stories260K.bin").string(),
-                                (stories / "tok512.bin").string(), path("model").string()});
+  ProcResult imp = import_stories260k(path("model"));
   ASSERT_EQ(imp.exit_code, 0) << describe(imp);
   fs::create_directories(path("data"));
   fs::copy_file(data / "benchmarks" / "truthfulqa" / "mc_task.json", path("data/mc_task.json"));
