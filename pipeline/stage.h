@@ -66,7 +66,7 @@ struct InputArtifact {
   /// {model: stories260K, recipe: rtn-w4, task: arc_challenge}; empty for
   /// files and unmatrixed nodes. Enters the consumer's key only when its
   /// stage says keys_input_identity() (tables label rows by them).
-  std::vector<std::pair<std::string, std::string>> axes;
+  std::vector<std::pair<std::string, std::string>> axes{};
 };
 struct ResolvedInput {
   std::string name;

@@ -78,6 +78,34 @@ void Engine::check_ids(const std::vector<int>& ids, const char* what) const {
                                   " outside the vocabulary [0, " + std::to_string(v) + ")");
 }
 
+std::vector<float> Engine::logits_batch(const std::vector<std::vector<int>>& seqs) const {
+  int n = 0;
+  std::vector<int> ids;
+  for (const auto& s : seqs) {
+    check_ids(s, "logits");
+    ids.insert(ids.end(), s.begin(), s.end());
+    n += int(s.size());
+  }
+  std::vector<float> out(size_t(n) * config().vocab_size);
+  if (n == 0) return out;
+  in_arena([&] {
+    std::vector<KvCache> caches;
+    caches.reserve(seqs.size());
+    std::vector<Segment> segs;
+    int row = 0;
+    for (const auto& s : seqs) {
+      if (s.empty()) continue;
+      caches.push_back(model_->new_cache());
+      segs.push_back({&caches.back(), row, int(s.size())});
+      row += int(s.size());
+    }
+    std::vector<int> rows(n);
+    for (int i = 0; i < n; ++i) rows[i] = i;
+    model_->forward(ids.data(), n, segs, rows, out.data());
+  });
+  return out;
+}
+
 std::vector<float> Engine::logits(const std::vector<int>& ids) const {
   check_ids(ids, "logits");
   const int n = static_cast<int>(ids.size());

@@ -91,6 +91,11 @@ class Engine {
 
   /// Logits [ids.size(), vocab] (row-major) of one sequence.
   std::vector<float> logits(const std::vector<int>& ids) const;
+  /// Logits of several sequences in one forward pass (each its own KV
+  /// cache): [sum of sizes, vocab], the sequences' rows one after another.
+  /// Row i of a sequence is bitwise what logits() gives only when the pass
+  /// holds that sequence alone (the batch changes fp32 summation order).
+  std::vector<float> logits_batch(const std::vector<std::vector<int>>& seqs) const;
   /// log p(continuation | context); the whole is left-truncated to
   /// max_length + 1 tokens as lm-eval does.
   LoglikelihoodResult loglikelihood(const std::vector<int>& context,

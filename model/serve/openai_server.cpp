@@ -53,6 +53,81 @@ OpenAIServer::OpenAIServer(const Engine& engine, const Tokenizer& tok, const Cha
   eos_ids_ = engine_.config().eos_token_ids;
   if (tok_.eos_id() >= 0 && std::find(eos_ids_.begin(), eos_ids_.end(), tok_.eos_id()) == eos_ids_.end())
     eos_ids_.push_back(tok_.eos_id());
+  batcher_ = std::thread([this] { batch_loop(); });
+}
+
+OpenAIServer::~OpenAIServer() {
+  {
+    std::lock_guard<std::mutex> lk(bmu_);
+    stop_ = true;
+  }
+  bcv_.notify_all();
+  batcher_.join();
+}
+
+std::vector<float> OpenAIServer::prompt_logits(const std::vector<int>& ids) {
+  if (ids.size() < 2) return {};
+  ScoreJob job;
+  job.ids.assign(ids.begin(), ids.end() - 1);
+  std::unique_lock<std::mutex> lk(bmu_);
+  queue_.push_back(&job);
+  bcv_.notify_all();
+  bdone_.wait(lk, [&] { return job.done; });
+  if (job.error) std::rethrow_exception(job.error);
+  return std::move(job.logits);
+}
+
+// Takes the queued prompts (after a short wait for more to arrive), runs as
+// many as fit max_batch_tokens in one forward pass, hands each its rows.
+void OpenAIServer::batch_loop() {
+  const size_t V = size_t(engine_.config().vocab_size);
+  for (;;) {
+    std::vector<ScoreJob*> batch;
+    {
+      std::unique_lock<std::mutex> lk(bmu_);
+      bcv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (stop_ && queue_.empty()) return;
+      if (opts_.max_batch_tokens > 0 && opts_.batch_wait_ms > 0) {
+        lk.unlock();
+        std::this_thread::sleep_for(std::chrono::milliseconds(opts_.batch_wait_ms));
+        lk.lock();
+      }
+      size_t tokens = 0, take = 0;
+      while (take < queue_.size() &&
+             (take == 0 || (opts_.max_batch_tokens > 0 &&
+                            tokens + queue_[take]->ids.size() <= size_t(opts_.max_batch_tokens)))) {
+        tokens += queue_[take]->ids.size();
+        ++take;
+      }
+      batch.assign(queue_.begin(), queue_.begin() + long(take));
+      queue_.erase(queue_.begin(), queue_.begin() + long(take));
+    }
+    std::vector<std::vector<int>> seqs;
+    for (auto* j : batch) seqs.push_back(j->ids);
+    std::exception_ptr err;
+    std::vector<float> all;
+    try {
+      all = engine_.logits_batch(seqs);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    ++passes;
+    scored += batch.size();
+    {
+      std::lock_guard<std::mutex> lk(bmu_);
+      size_t off = 0;
+      for (auto* j : batch) {
+        if (err) {
+          j->error = err;
+        } else {
+          j->logits.assign(all.begin() + long(off * V), all.begin() + long((off + j->ids.size()) * V));
+          off += j->ids.size();
+        }
+        j->done = true;
+      }
+    }
+    bdone_.notify_all();
+  }
 }
 
 json OpenAIServer::models() const {
@@ -164,12 +239,11 @@ OpenAIServer::Generated OpenAIServer::generate(const std::vector<int>& prompt, c
   return g;
 }
 
-json OpenAIServer::logprobs_of(const std::vector<int>& ids, size_t first, int top_k, size_t text_base) const {
+json OpenAIServer::logprobs_of(const std::vector<int>& ids, size_t first, int top_k, size_t text_base) {
   // Rows 0..n-2 of the logits predict tokens 1..n-1.
   const int V = engine_.config().vocab_size;
   json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
-  std::vector<float> lg;
-  if (ids.size() > 1) lg = engine_.logits(std::vector<int>(ids.begin(), ids.end() - 1));
+  const std::vector<float> lg = prompt_logits(ids);
   size_t off = text_base;
   for (size_t i = first; i < ids.size(); ++i) {
     const std::string piece = tok_.id_to_token(ids[i]);  // as vLLM: the vocabulary's piece

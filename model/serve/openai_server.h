@@ -28,6 +28,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -53,6 +54,12 @@ class ApiError : public std::runtime_error {
 struct OpenAIServerOptions {
   std::string served_name;  ///< the model id clients name
   int max_concurrent = 8;   ///< requests computed at once (more wait)
+  /// Prompt scoring (echo + logprobs) of concurrent requests is batched:
+  /// prompts arriving within batch_wait_ms share one forward pass of at most
+  /// this many tokens. 0: each prompt in a pass of its own, which makes its
+  /// logprobs bitwise those of the engine scoring that request alone.
+  int max_batch_tokens = 4096;
+  int batch_wait_ms = 2;
 };
 
 class OpenAIServer {
@@ -82,7 +89,10 @@ class OpenAIServer {
   void check_model(const nlohmann::json& req) const;
   std::vector<int> prompt_ids(const nlohmann::json& p) const;
   Generated generate(const std::vector<int>& prompt, const Sampling& s) const;
-  nlohmann::json logprobs_of(const std::vector<int>& ids, size_t first, int top_k, size_t text_base) const;
+  nlohmann::json logprobs_of(const std::vector<int>& ids, size_t first, int top_k, size_t text_base);
+  /// Logits [ids.size() - 1, vocab] of ids[:-1], through the batcher.
+  std::vector<float> prompt_logits(const std::vector<int>& ids);
+  void batch_loop();
 
   class Slot {  // at most max_concurrent requests on the engine at once
    public:
@@ -102,6 +112,23 @@ class OpenAIServer {
   std::condition_variable cv_;
   int running_ = 0;
   std::atomic<uint64_t> counter_{0};
+
+  struct ScoreJob {
+    std::vector<int> ids;
+    std::vector<float> logits;
+    std::exception_ptr error;
+    bool done = false;
+  };
+  std::mutex bmu_;
+  std::condition_variable bcv_, bdone_;
+  std::vector<ScoreJob*> queue_;
+  bool stop_ = false;
+  std::thread batcher_;
+
+ public:
+  ~OpenAIServer();
+  /// Forward passes run and prompts scored by the batcher so far (tests).
+  std::atomic<uint64_t> passes{0}, scored{0};
 };
 
 }  // namespace qsweep::model

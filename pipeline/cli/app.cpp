@@ -130,6 +130,9 @@ int run_cli(int argc, char** argv) {
   serve->add_option("--threads", sv.threads, "CPU threads (default: all)");
   serve->add_option("--max-length", sv.max_length, "context window (default: the model's)");
   serve->add_option("--max-concurrent", sv.max_concurrent, "requests computed at once (default 8)");
+  serve->add_option("--max-batch-tokens", sv.max_batch_tokens,
+                    "concurrent prompt scoring shares forward passes of up to N tokens (default 4096; 0 = one "
+                    "prompt per pass: logprobs bitwise those of the engine scoring it alone)");
   serve->add_option("--chat-template", sv.chat_template, "auto (tokenizer_config.json) or a family name");
   serve->add_option("--api-key-env", sv.api_key_env, "require the key in this environment variable as a bearer token");
 

@@ -58,6 +58,7 @@ int cmd_serve(const ServeArgs& a) {
     model::OpenAIServerOptions so;
     so.served_name = a.served_name.empty() ? a.dir : a.served_name;
     so.max_concurrent = a.max_concurrent;
+    so.max_batch_tokens = std::max(0, a.max_batch_tokens);
     model::OpenAIServer api(*engine, *tok, chat ? &*chat : nullptr, so);
     std::string key;
     if (!a.api_key_env.empty()) {

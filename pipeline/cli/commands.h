@@ -66,6 +66,7 @@ struct ServeArgs {
   int threads = 0;                  ///< CPU threads (0 = all)
   int max_length = 0;               ///< context window (0 = the model's)
   int max_concurrent = 8;           ///< requests computed at once
+  int max_batch_tokens = 4096;      ///< prompt scoring shares forward passes up to this (0 = one each)
   std::string chat_template = "auto";
   std::string api_key_env;          ///< require "Authorization: Bearer $VAR"
 };

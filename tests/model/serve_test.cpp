@@ -171,6 +171,44 @@ TEST(OpenAIBackend, AnswersEqualTheEmbeddedBackend) {
   EXPECT_NE(remote.fingerprint().find("model=stories server=qsweep-test"), std::string::npos);
 }
 
+// Bit for bit: the server scores a prompt in one forward pass of exactly the
+// tokens the in-process engine feeds when it runs a request alone (no
+// prefix reuse, one request per pass), so the sums are the same doubles.
+TEST(OpenAIBackend, LoglikelihoodsAreBitIdenticalToTheEngineRunningEachRequestAlone) {
+  NEED_STORIES();
+  // max_batch_tokens 0: every prompt in a forward pass of its own.
+  OpenAIServer s(*st->engine, *st->tok, nullptr, {.served_name = "stories", .max_batch_tokens = 0});
+  auto http = std::make_shared<InProcessClient>(s);
+  OpenAIBackend remote({.endpoints = {"http://127.0.0.1:1/v1"}}, http, st->tok.get());
+  auto alone = Engine::load(st->dir, {.threads = 2, .max_batch_tokens = 1});
+  EmbeddedBackend local(*alone, *st->tok, {.reuse_prefix = false});
+  const std::vector<TextLoglikelihood> ll = {{"Lily saw a big", " dog"}, {"Lily saw a big", " cat"},
+                                             {"", "Once upon a time"}, {"Tom had a red", " ball and a blue kite"}};
+  const auto a = remote.loglikelihood(ll), b = local.loglikelihood(ll);
+  for (size_t i = 0; i < ll.size(); ++i) {
+    EXPECT_EQ(a[i].logprob, b[i].logprob) << i;
+    EXPECT_EQ(a[i].is_greedy, b[i].is_greedy) << i;
+  }
+}
+
+// Concurrent scoring requests share forward passes (fewer passes than
+// prompts) and still agree with the engine.
+TEST(OpenAIServer, ConcurrentPromptScoringIsBatched) {
+  NEED_STORIES();
+  OpenAIServer s(*st->engine, *st->tok, nullptr, {.served_name = "stories", .batch_wait_ms = 20});
+  auto http = std::make_shared<InProcessClient>(s);
+  OpenAIBackend remote({.endpoints = {"http://127.0.0.1:1/v1"}, .concurrency = 8}, http, st->tok.get());
+  EmbeddedBackend local(*st->engine, *st->tok, {.reuse_prefix = false});
+  std::vector<TextLoglikelihood> ll;
+  for (const char* c : {" dog", " cat", " tree", " ball", " bird", " house", " girl", " boy"})
+    ll.push_back({"Lily saw a big", c});
+  const uint64_t before = s.passes;
+  const auto a = remote.loglikelihood(ll), b = local.loglikelihood(ll);
+  EXPECT_EQ(s.scored, 8u);
+  EXPECT_LT(s.passes - before, 8u) << "no two prompts shared a forward pass";
+  for (size_t i = 0; i < ll.size(); ++i) EXPECT_NEAR(a[i].logprob, b[i].logprob, 1e-4) << i;
+}
+
 // A scripted client: answers from a queue of (status, body) per request.
 class ScriptedClient : public HttpClient {
  public:

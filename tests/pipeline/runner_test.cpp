@@ -100,7 +100,9 @@ TEST_F(RunFixture, FailFastStopsSchedulingKeepGoingFinishesIndependentWork) {
   bool after_failure = false;
   for (const auto& r : cache::Journal::load(store->journal_path(), &err)) {
     if (r.value("event", "") == "node_failed") after_failure = true;
-    if (after_failure) EXPECT_NE(r.value("event", ""), "node_start") << r.dump();
+    if (after_failure) {
+      EXPECT_NE(r.value("event", ""), "node_start") << r.dump();
+    }
   }
   EXPECT_TRUE(std::filesystem::is_empty(dir / "cache" / "tmp")) << "the failed node's temp dir is gone";
   for (const auto& k : store->keys(&err)) store->remove(k, &err);
