@@ -113,6 +113,7 @@ NodeBackend make_node_backend(const StageContext& ctx, const fs::path& model_dir
     nb.tok = model::load_tokenizer(model_dir.string());
     model::EmbeddedBackendOptions bo;
     bo.add_bos_token = p.value("add_bos_token", false);
+    bo.batch_invariant = p.value("batch_invariant", false);
     nb.backend = std::make_unique<model::EmbeddedBackend>(*nb.engine, *nb.tok, bo);
     return nb;
   }
@@ -138,6 +139,7 @@ NodeBackend make_node_backend(const StageContext& ctx, const fs::path& model_dir
                                                      : "{qsweep} serve {model_dir} --host {host} --port {port} "
                                                        "--served-model-name {model} --threads " +
                                                            std::to_string(threads) +
+                                                           (p.value("batch_invariant", false) ? " --max-batch-tokens 0" : "") +
                                                            (o.max_length > 0 ? " --max-length " + std::to_string(o.max_length) : "")));
     spec.model_dir = model_dir;
     spec.model = o.model;

@@ -171,6 +171,10 @@ std::vector<ParamSpec> InferStage::params() const {
       {"batch_size", ParamType::kInt, false, 64,
        "requests per backend call and journal write (a kill loses at most one batch)"},
       {"threads", ParamType::kInt, false, 0, "engine threads (0: the node's granted threads)"},
+      {"batch_invariant", ParamType::kBool, false, false,
+       "answers independent of batching: the embedded engine scores each request in a pass of its "
+       "own (a managed `qsweep serve` gets --max-batch-tokens 0), so in-process and HTTP answers are "
+       "bitwise equal; slower"},
   };
 }
 

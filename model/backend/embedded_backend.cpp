@@ -25,7 +25,7 @@ std::string EmbeddedBackend::fingerprint() const {
   // they are deliberately not part of the fingerprint.
   return "embedded/v" + std::to_string(k_embedded_backend_version) +
          " dtype=fp32 add_bos_token=" + (opts_.add_bos_token ? "1" : "0") +
-         " max_length=" + std::to_string(engine_.max_length());
+         " max_length=" + std::to_string(engine_.max_length()) + (opts_.batch_invariant ? " batch_invariant=1" : "");
 }
 
 std::string EmbeddedBackend::describe() const {
@@ -52,7 +52,12 @@ std::vector<LoglikelihoodAnswer> EmbeddedBackend::loglikelihood(
     out[i].context_tokens = std::max(0, keep - int(cont.size()));
     enc[i] = {std::move(ctx), std::move(cont)};
   }
-  const auto res = engine_.loglikelihood_batch(enc, opts_.reuse_prefix);
+  std::vector<LoglikelihoodResult> res;
+  if (opts_.batch_invariant) {  // one request per forward pass
+    for (const auto& r : enc) res.push_back(engine_.loglikelihood(r.context, r.continuation));
+  } else {
+    res = engine_.loglikelihood_batch(enc, opts_.reuse_prefix);
+  }
   for (size_t i = 0; i < res.size(); ++i) {
     out[i].logprob = res[i].logprob;
     out[i].is_greedy = res[i].is_greedy;

@@ -29,7 +29,11 @@ namespace qsweep::model {
 
 struct EmbeddedBackendOptions {
   bool add_bos_token = false;  // lm-eval model arg add_bos_token
-  bool reuse_prefix = true;    // prefill a shared context once (same answers, faster)
+  bool reuse_prefix = true;    // prefill a shared context once (answers equal to ~1e-5, faster)
+  /// Each loglikelihood request in a forward pass of its own, no prefix
+  /// reuse: answers independent of the batch (bitwise what a `qsweep serve
+  /// --max-batch-tokens 0` returns); slower. Part of the fingerprint.
+  bool batch_invariant = false;
 };
 
 class EmbeddedBackend : public Backend {

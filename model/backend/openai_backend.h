@@ -42,10 +42,10 @@
 namespace qsweep::model {
 
 struct OpenAIBackendOptions {
-  std::vector<std::string> endpoints;  ///< base URLs, e.g. "http://127.0.0.1:8000/v1"
+  std::vector<std::string> endpoints{};  ///< base URLs, e.g. "http://127.0.0.1:8000/v1"
   int concurrency = 4;                 ///< requests in flight per endpoint
-  std::string model;                   ///< served model id ("" = the first of GET /models)
-  std::string api_key_env;             ///< environment variable holding the key ("" = none)
+  std::string model{};                 ///< served model id ("" = the first of GET /models)
+  std::string api_key_env{};           ///< environment variable holding the key ("" = none)
   bool chat = false;                   ///< generation through /chat/completions (text)
   bool add_bos_token = false;          ///< lm-eval add_bos_token (client-side encoding)
   int max_length = 0;                  ///< 0 = the server's max_model_len (else 2048)

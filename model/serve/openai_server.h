@@ -52,7 +52,7 @@ class ApiError : public std::runtime_error {
 };
 
 struct OpenAIServerOptions {
-  std::string served_name;  ///< the model id clients name
+  std::string served_name{};  ///< the model id clients name
   int max_concurrent = 8;   ///< requests computed at once (more wait)
   /// Prompt scoring (echo + logprobs) of concurrent requests is batched:
   /// prompts arriving within batch_wait_ms share one forward pass of at most

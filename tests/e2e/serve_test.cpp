@@ -79,6 +79,15 @@ TEST_F(ServeTest, ManagedServerAnswersLikeTheEngineAndIsStoppedAfterTheNode) {
     // The same metrics: identical accuracies, mc2 (a probability mass) to 1e-6.
     for (const auto& [metric, v] : sl[task].items())
       EXPECT_NEAR(v["value"].get<double>(), sh[task][metric]["value"].get<double>(), 1e-6) << task << " " << metric;
+    // With batch_invariant (one request per forward pass in process, a
+    // `qsweep serve --max-batch-tokens 0` over HTTP): bit for bit.
+    const auto lx = lines_of(out("infer[stories260K,embedded-exact," + task + "]") / "responses.jsonl");
+    const auto hx = lines_of(out("infer[stories260K,http-exact," + task + "]") / "responses.jsonl");
+    ASSERT_EQ(lx.size(), hx.size());
+    for (size_t i = 0; i < lx.size(); ++i) {
+      json a = lx[i], b = hx[i];
+      EXPECT_EQ(a, b) << task << " " << i;  // every field, logprobs as the same doubles
+    }
     const json info = json::parse(read_file(out("infer[stories260K,http," + task + "]") / "infer.json"));
     EXPECT_THAT(info["backend"].get<std::string>(), HasSubstr("openai/v1 model=model server=qsweep-"));
   }
