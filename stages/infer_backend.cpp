@@ -1,6 +1,7 @@
 #include "stages/infer_backend.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <set>
@@ -10,6 +11,7 @@
 #include "model/backend/openai_backend.h"
 #include "model/hub/http.h"
 #include "quant/formats/quantized_loader.h"
+#include "qsweep_version.h"
 
 namespace qsweep {
 
@@ -66,7 +68,31 @@ std::string check_backend_param(const json& b) {
 }
 
 std::string remote_backend_identity(const json& b) {
-  if (kind_of(b) != "openai") return {};
+  const std::string kind = kind_of(b);
+  if (kind == "qsweep")  // a managed `qsweep serve` is this executable
+    return "model=" + b.value("model", std::string("model")) + " server=qsweep-" QSWEEP_VERSION;
+  // (batch_invariant, which unbatches a managed qsweep serve, is a param of
+  // the node and so already in its key.)
+  if (kind == "vllm") {  // the installed vLLM's version, asked once per process
+    static std::mutex vmu;
+    static std::string version, error;
+    std::lock_guard<std::mutex> lk(vmu);
+    if (version.empty() && error.empty()) {
+      FILE* f = popen("vllm --version 2>/dev/null", "r");
+      char buf[256] = {0};
+      std::string out;
+      if (f) {
+        while (fgets(buf, sizeof buf, f)) out += buf;
+        const int rc = pclose(f);
+        while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+        if (rc == 0 && !out.empty()) version = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
+      }
+      if (version.empty()) error = "`vllm --version` failed: is vLLM installed on this machine (on PATH)?";
+    }
+    if (!error.empty()) throw std::runtime_error(error);
+    return "model=" + b.value("model", std::string("model")) + " server=vllm-" + version;
+  }
+  if (kind != "openai") return {};
   static std::mutex mu;
   static std::map<std::string, std::string> memo, failed;  // per process: one question per server
   const std::string k = b.dump();

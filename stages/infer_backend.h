@@ -42,12 +42,12 @@ struct NodeBackend {
 /// "" when the param is valid, else the message (naming params.backend.FIELD).
 std::string check_backend_param(const nlohmann::json& backend);
 
-/// For a `kind: openai` backend (running servers): "model=<served id>
-/// server=<GET /version>", asked once per process and backend; it enters the
-/// node's key (a server upgrade or another served model is a new key). ""
-/// for the other kinds (a managed server's version is only known once it
-/// runs: it enters the request journal's name and infer.json). Throws when
-/// the server cannot be asked (the plan shows the node without a key).
+/// "model=<served id> server=<version>", which enters the node's key (a
+/// server upgrade or another served model is a new key): for `kind: openai`
+/// from GET /models and GET /version of the running server (asked once per
+/// process and backend); for a managed `qsweep serve` this executable's
+/// version; for managed vLLM `vllm --version`. "" for the embedded engine.
+/// Throws when it cannot be asked (the plan shows the node without a key).
 std::string remote_backend_identity(const nlohmann::json& backend);
 
 /// The backend of an infer node for the model folder (starting a managed

@@ -61,6 +61,9 @@ OpenAIBackend::OpenAIBackend(OpenAIBackendOptions opts, std::shared_ptr<HttpClie
                              model_ + "' (it serves: " + have + ")");
   }
   model_ = (*entry)["id"].get<std::string>();
+  // A `qsweep serve` says whether it batches prompt scoring; unbatched
+  // answers are bitwise reproducible, so they get a journal of their own.
+  unbatched_ = entry->contains("max_batch_tokens") && (*entry)["max_batch_tokens"] == 0;
   max_length_ = opts_.max_length > 0 ? opts_.max_length : entry->value("max_model_len", 2048);
   try {
     version_ = get("/../version").value("version", std::string());
@@ -75,7 +78,7 @@ std::string OpenAIBackend::fingerprint() const {
   // model share answers); what it serves and its version are.
   return "openai/v" + std::to_string(k_openai_backend_version) + " model=" + model_ + " server=" + version_ +
          " add_bos_token=" + (opts_.add_bos_token ? "1" : "0") + " max_length=" + std::to_string(max_length_) +
-         (opts_.chat ? " chat=1" : "");
+         (opts_.chat ? " chat=1" : "") + (unbatched_ ? " unbatched=1" : "");
 }
 
 std::string OpenAIBackend::describe() const {

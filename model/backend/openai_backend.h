@@ -102,6 +102,7 @@ class OpenAIBackend : public Backend {
   std::optional<HflmEncoder> enc_;
   std::string model_, version_;
   int max_length_ = 2048;
+  bool unbatched_ = false;  ///< the server scores each prompt alone (qsweep serve --max-batch-tokens 0)
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<int> in_flight_;

@@ -136,7 +136,9 @@ json OpenAIServer::models() const {
                                  {"object", "model"},
                                  {"created", 0},
                                  {"owned_by", "qsweep"},
-                                 {"max_model_len", engine_.max_length()}}})}};
+                                 {"max_model_len", engine_.max_length()},
+                                 // answers depend on batching (see OpenAIServerOptions)
+                                 {"max_batch_tokens", opts_.max_batch_tokens}}})}};
 }
 
 void OpenAIServer::check_model(const json& req) const {

@@ -90,6 +90,10 @@ TEST_F(ServeTest, ManagedServerAnswersLikeTheEngineAndIsStoppedAfterTheNode) {
     }
     const json info = json::parse(read_file(out("infer[stories260K,http," + task + "]") / "infer.json"));
     EXPECT_THAT(info["backend"].get<std::string>(), HasSubstr("openai/v1 model=model server=qsweep-"));
+    // The unbatched server's answers have a journal of their own.
+    const json ix = json::parse(read_file(out("infer[stories260K,http-exact," + task + "]") / "infer.json"));
+    EXPECT_THAT(ix["backend"].get<std::string>(), HasSubstr(" unbatched=1"));
+    EXPECT_EQ(info["backend"].get<std::string>().find("unbatched"), std::string::npos);
   }
   // The server was told to stop (its log says so) and its port is closed.
   const fs::path logs = cache() / "journal" / "infer" / "servers";
