@@ -74,6 +74,15 @@ std::string expand(std::string t, const std::map<std::string, std::string>& vars
   return t;
 }
 
+bool setpriv_available() {
+  static const bool ok = [] {
+    for (const char* d : {"/usr/bin/setpriv", "/bin/setpriv"})
+      if (access(d, X_OK) == 0) return true;
+    return false;
+  }();
+  return ok;
+}
+
 std::string self_exe() {
   std::error_code ec;
   const fs::path p = fs::read_symlink("/proc/self/exe", ec);
@@ -170,7 +179,12 @@ std::shared_ptr<ManagedServerLease> acquire_managed_server(const ManagedServerSp
     s->err_log = spec.log_dir / ("server-" + std::to_string(port) + ".err.log");
     log("starting inference server: " + s->command + " (logs " + s->err_log.string() + ")");
     ProcessSpec ps;
-    ps.argv = {"sh", "-c", s->command};
+    // setpriv --pdeathsig: the server dies with this process even when it
+    // is SIGKILLed (no chance to stop it); a simple command is exec'd by the
+    // shell so that the server itself, not only `sh`, carries the signal.
+    const bool simple = s->command.find_first_of(";&|<>`$()\n") == std::string::npos;
+    ps.argv = {"sh", "-c", simple ? "exec " + s->command : s->command};
+    if (setpriv_available()) ps.argv.insert(ps.argv.begin(), {"setpriv", "--pdeathsig", "KILL", "--"});
     ps.stdout_path = s->out_log;
     ps.stderr_path = s->err_log;
     s->thread = std::thread([s, ps] {

@@ -11,7 +11,9 @@
 //
 // Launch templates: {model_dir}, {port}, {host}, {model} (the served model
 // id) and {qsweep} (this executable) are replaced; the result runs with
-// `sh -c`. The port is a free one chosen by qsweep.
+// `sh -c` (exec'd when it is a simple command) under `setpriv --pdeathsig
+// KILL` (util-linux), so a server also dies when qsweep is SIGKILLed. The
+// port is a free one chosen by qsweep.
 
 #include <atomic>
 #include <filesystem>

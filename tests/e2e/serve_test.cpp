@@ -158,5 +158,37 @@ stages:
   EXPECT_GE(lines, 8u);
 }
 
+TEST_F(ServeTest, ManagedServerDiesWithAKilledRunner) {
+  const fs::path data = shared_data_dir();
+  if (data.empty()) GTEST_SKIP() << "needs ../shared/data (stories260K and TruthfulQA)";
+  ProcResult imp = import_stories260k(path("model"));
+  ASSERT_EQ(imp.exit_code, 0) << describe(imp);
+  fs::create_directories(path("data"));
+  fs::copy_file(data / "benchmarks" / "truthfulqa" / "mc_task.json", path("data/mc_task.json"));
+  fs::copy_file(source_dir() / "experiments" / "tasks" / "truthfulqa_mc2.yaml", path("task.yaml"));
+  write_exp(R"(version: 1
+name: killed-runner
+stages:
+  - name: infer
+    kind: infer
+    inputs: {checkpoint: "file:model", dataset: "file:data", task: "file:task.yaml"}
+    params: {batch_size: 8, backend: {kind: qsweep, concurrency: 1}}
+)");
+  auto run = start_run();
+  // The server is up once its log exists and its port answers.
+  const fs::path logs = cache() / "journal" / "infer" / "servers";
+  int port = 0;
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& f : list_dir(logs)) {
+      std::smatch m;
+      if (std::regex_match(f, m, std::regex(R"(server-(\d+)\.err\.log)"))) port = std::stoi(m[1]);
+    }
+    return port && port_open(port);
+  }, 60)) << run->err_so_far();
+  run->signal(SIGKILL);  // the runner alone: no chance to stop its server
+  run->wait(30);
+  EXPECT_TRUE(wait_until([&] { return !port_open(port); }, 15)) << "the server outlived the runner on port " << port;
+}
+
 }  // namespace
 }  // namespace qsweep::testing
