@@ -8,8 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <atomic>
 #include <mutex>
 #include <thread>
 #include <stdexcept>
@@ -18,6 +16,7 @@
 #include "model/backend/openai_backend.h"
 #include "model/util/text_file.h"
 #include "scoring/judge/mtbench_judge.h"
+#include "scoring/readers.h"
 #include "stages/infer_backend.h"
 #include "stages/journaled_answers.h"
 #include "stages/model_input.h"
@@ -150,14 +149,11 @@ void JudgeStage::run(StageContext& ctx) const {
   std::map<int64_t, std::vector<std::string>> answers;
   {
     const fs::path f = ans_in.path / "answers.jsonl";
-    std::ifstream in(f);
-    if (!in) throw std::runtime_error(ans_in.node + ": no answers.jsonl (the answers input is an infer node of mode mt_bench)");
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) {
-      if (line.empty()) continue;
-      const json a = json::parse(line, nullptr, false);
-      if (!a.is_object() || !a.contains("question_id"))
-        throw std::runtime_error(f.string() + ":" + std::to_string(n) + ": not an answer record");
+    std::error_code ec;
+    if (!fs::is_regular_file(f, ec))
+      throw std::runtime_error(ans_in.node + ": no answers.jsonl (the answers input is an infer node of mode mt_bench)");
+    for (const auto& a : scoring::read_jsonl(f)) {  // names FILE:LINE for a bad line
+      if (!a.contains("question_id")) throw std::runtime_error(f.string() + ": an answer record without question_id");
       answers[a["question_id"].get<int64_t>()] = a.at("choices").at(0).at("turns").get<std::vector<std::string>>();
     }
   }
@@ -235,40 +231,25 @@ void JudgeStage::run(StageContext& ctx) const {
                                    "; raise budget_usd and run again (every judgment made is journaled and reused)");
           }
           std::vector<json> out(chunk.size());
-          std::exception_ptr err;
-          std::vector<std::thread> threads;
-          std::atomic<size_t> next{0};
-          auto work = [&] {
-            for (size_t k; (k = next++) < chunk.size();) {
-              const Job& j = jobs[chunk[k]];
-              try {
-                const json resp = judge->post(
-                    "/chat/completions",
-                    {{"model", judge->served_model()},
-                     {"messages", json::array({{{"role", "system"}, {"content", j.req.system}},
-                                               {{"role", "user"}, {"content", j.req.user}}})},
-                     {"temperature", 0},
-                     {"max_tokens", max_tokens},
-                     {"seed", j.repeat}});
-                const json& c = resp.at("choices").at(0);
-                const json u = resp.value("usage", json::object());
-                out[k] = {{"text", c.at("message").at("content").get<std::string>()},
-                          {"prompt_tokens", u.value("prompt_tokens", 0)},
-                          {"completion_tokens", u.value("completion_tokens", 0)}};
-                std::lock_guard<std::mutex> lk(mu);
-                spent_now += u.value("prompt_tokens", 0) * in_price + u.value("completion_tokens", 0) * out_price;
-                ++calls_now;
-              } catch (...) {
-                std::lock_guard<std::mutex> lk(mu);
-                if (!err) err = std::current_exception();
-                next = chunk.size();
-              }
-            }
-          };
-          for (int t = 1; t < 4; ++t) threads.emplace_back(work);
-          work();
-          for (auto& t : threads) t.join();
-          if (err) std::rethrow_exception(err);
+          judge->parallel(chunk.size(), [&](size_t k) {
+            const Job& j = jobs[chunk[k]];
+            const json resp = judge->post(
+                "/chat/completions",
+                {{"model", judge->served_model()},
+                 {"messages", json::array({{{"role", "system"}, {"content", j.req.system}},
+                                           {{"role", "user"}, {"content", j.req.user}}})},
+                 {"temperature", 0},
+                 {"max_tokens", max_tokens},
+                 {"seed", j.repeat}});
+            const json& c = resp.at("choices").at(0);
+            const json u = resp.value("usage", json::object());
+            out[k] = {{"text", c.at("message").at("content").get<std::string>()},
+                      {"prompt_tokens", u.value("prompt_tokens", 0)},
+                      {"completion_tokens", u.value("completion_tokens", 0)}};
+            std::lock_guard<std::mutex> lk(mu);
+            spent_now += u.value("prompt_tokens", 0) * in_price + u.value("completion_tokens", 0) * out_price;
+            ++calls_now;
+          });
           return out;
         },
         ctx, "judgments");

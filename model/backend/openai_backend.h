@@ -77,6 +77,9 @@ class OpenAIBackend : public Backend {
 
   /// POST path (relative to the endpoint, e.g. "/completions") with retries.
   nlohmann::json post(const std::string& path, const nlohmann::json& body);
+  /// Runs fn(i) for i in [0, n) on up to endpoints x concurrency threads;
+  /// the first exception stops handing out work and is rethrown.
+  void parallel(size_t n, const std::function<void(size_t)>& fn);
 
  private:
   struct TokenScores {
@@ -92,8 +95,6 @@ class OpenAIBackend : public Backend {
   nlohmann::json request(const std::string& method, const std::string& path, const nlohmann::json* body);
   size_t acquire();
   void release(size_t e);
-  /// Runs fn(i) for i in [0, n) on up to endpoints x concurrency threads.
-  void parallel(size_t n, const std::function<void(size_t)>& fn);
   const HflmEncoder& enc() const;
 
   OpenAIBackendOptions opts_;

@@ -22,7 +22,21 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class ServeTest : public E2ETest {};
+class ServeTest : public E2ETest {
+ protected:
+  // model/ (stories260K), data/ (TruthfulQA) and task.yaml as plain file
+  // inputs; false when ../shared/data is absent.
+  bool setup_files() {
+    const fs::path data = shared_data_dir();
+    if (data.empty()) return false;
+    ProcResult imp = import_stories260k(path("model"));
+    EXPECT_EQ(imp.exit_code, 0) << describe(imp);
+    fs::create_directories(path("data"));
+    fs::copy_file(data / "benchmarks" / "truthfulqa" / "mc_task.json", path("data/mc_task.json"));
+    fs::copy_file(source_dir() / "experiments" / "tasks" / "truthfulqa_mc2.yaml", path("task.yaml"));
+    return imp.exit_code == 0;
+  }
+};
 
 std::vector<json> lines_of(const fs::path& p) {
   std::vector<json> v;
@@ -107,14 +121,8 @@ TEST_F(ServeTest, ManagedServerAnswersLikeTheEngineAndIsStoppedAfterTheNode) {
 }
 
 TEST_F(ServeTest, KilledServerMakesTheNodeRetryThenFailClearly) {
-  const fs::path data = shared_data_dir();
-  if (data.empty()) GTEST_SKIP() << "needs ../shared/data (stories260K and TruthfulQA)";
-  // A model folder, the task and its data as plain file inputs.
-  ProcResult imp = import_stories260k(path("model"));
-  ASSERT_EQ(imp.exit_code, 0) << describe(imp);
-  fs::create_directories(path("data"));
-  fs::copy_file(data / "benchmarks" / "truthfulqa" / "mc_task.json", path("data/mc_task.json"));
-  fs::copy_file(source_dir() / "experiments" / "tasks" / "truthfulqa_mc2.yaml", path("task.yaml"));
+  if (shared_data_dir().empty()) GTEST_SKIP() << "needs ../shared/data (stories260K and TruthfulQA)";
+  ASSERT_TRUE(setup_files());
 
   Process server({qsweep_bin().string(), "serve", path("model").string(), "--port", "0", "--threads", "1",
                   "--served-model-name", "stories"});
@@ -159,13 +167,8 @@ stages:
 }
 
 TEST_F(ServeTest, ManagedServerDiesWithAKilledRunner) {
-  const fs::path data = shared_data_dir();
-  if (data.empty()) GTEST_SKIP() << "needs ../shared/data (stories260K and TruthfulQA)";
-  ProcResult imp = import_stories260k(path("model"));
-  ASSERT_EQ(imp.exit_code, 0) << describe(imp);
-  fs::create_directories(path("data"));
-  fs::copy_file(data / "benchmarks" / "truthfulqa" / "mc_task.json", path("data/mc_task.json"));
-  fs::copy_file(source_dir() / "experiments" / "tasks" / "truthfulqa_mc2.yaml", path("task.yaml"));
+  if (shared_data_dir().empty()) GTEST_SKIP() << "needs ../shared/data (stories260K and TruthfulQA)";
+  ASSERT_TRUE(setup_files());
   write_exp(R"(version: 1
 name: killed-runner
 stages:
