@@ -1,6 +1,7 @@
 #include "pipeline/expand.h"
 
 #include <algorithm>
+#include <regex>
 #include <set>
 
 #include "pipeline/interpolate.h"
@@ -495,6 +496,33 @@ class Expander {
       }
     }
 
+    nlohmann::json slurm = nlohmann::json::object();
+    if (sd.slurm.IsDefined() && sd.slurm.IsMap()) {
+      for (auto it = sd.slurm.begin(); it != sd.slurm.end(); ++it) {
+        const std::string k = it->first.Scalar();
+        const YAML::Node& v = it->second;
+        if (v.IsSequence()) {
+          nlohmann::json list = nlohmann::json::array();
+          for (const auto& x : v) list.push_back(x.Scalar());
+          slurm[k] = list;
+        } else if (k == "local") {
+          slurm[k] = v.Scalar() == "true" || v.Scalar() == "yes" || v.Scalar() == "on";
+        } else if (k == "resubmits") {
+          slurm[k] = std::stoi(v.Scalar());  // validated by the schema: a literal integer
+        } else {
+          slurm[k] = v.Scalar();
+        }
+      }
+      if (slurm.contains("time")) {
+        static const std::regex time_re(R"(^(\d+|\d+:\d{2}(:\d{2})?|\d+-\d{1,2}(:\d{2}(:\d{2})?)?|UNLIMITED|INFINITE)$)");
+        if (!std::regex_match(slurm["time"].get<std::string>(), time_re)) {
+          err(sd.slurm["time"], sd, "stages." + sd.name + ".slurm.time: '" + slurm["time"].get<std::string>() +
+                                        "' is not a Slurm time limit; write MINUTES, HH:MM:SS or D-HH:MM:SS");
+          return;
+        }
+      }
+    }
+
     std::set<std::string> input_names;
     if (sd.inputs.IsDefined() && sd.inputs.IsMap())
       for (auto it = sd.inputs.begin(); it != sd.inputs.end(); ++it) input_names.insert(it->first.Scalar());
@@ -510,6 +538,7 @@ class Expander {
       node.loc = sd.loc;
       node.retries = sd.retries;
       node.resources = res;
+      node.slurm = slurm;
       node.id = sd.name;
       if (!c.empty()) {
         node.id += "[";

@@ -220,6 +220,7 @@ class Loader {
     rebind(st.params, s["params"]);
     rebind(st.overrides, s["overrides"]);
     rebind(st.resources, s["resources"]);
+    rebind(st.slurm, s["slurm"]);
     if (s["retries"].IsDefined()) {
       nlohmann::json j;
       std::string err;

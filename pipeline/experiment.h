@@ -48,7 +48,7 @@ struct StageDef {
   std::string description;
   const std::string* file = nullptr;  ///< the file that defined it (stable: Experiment::files)
   SourceLoc loc;
-  YAML::Node matrix, inputs, params, overrides, resources;  ///< undefined when absent
+  YAML::Node matrix, inputs, params, overrides, resources, slurm;  ///< undefined when absent
   int retries = 0;
 };
 

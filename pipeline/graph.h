@@ -40,6 +40,10 @@ struct Node {
   std::vector<NodeInput> inputs;    ///< sorted by name
   Resources resources;
   int retries = 0;
+  /// The stage's `slurm:` block as validated strings/lists/bools (partition,
+  /// account, qos, constraint, time, sbatch_args, local, retry_on,
+  /// resubmits); empty object when absent. Read by the Slurm executor only.
+  nlohmann::json slurm = nlohmann::json::object();
   SourceLoc loc;                    ///< the stage definition
   std::vector<int> deps;            ///< upstream node indices (deduplicated, sorted)
   std::vector<int> users;           ///< downstream node indices

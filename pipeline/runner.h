@@ -1,13 +1,10 @@
 #pragma once
-// The runner: executes a Plan as a oneTBB flow graph of continue_nodes (one
-// per node that runs; an edge per dependency between them). Each node:
+// The local executor: runs a Plan as a oneTBB flow graph of continue_nodes
+// (one per node that runs; an edge per dependency between them). Each node:
 //   skip if cancelled or an upstream node failed
 //   -> acquire resources (pipeline/resources.h)
-//   -> take the key's lock (another qsweep may hold it: wait, then re-check
-//      the cache, so no key is ever computed twice at once)
-//   -> run the stage into a fresh tmp dir (in its own task_arena when it
-//      uses several threads), retrying RetryableError with backoff
-//   -> publish atomically -> journal -> release.
+//   -> execute_node (node_exec.h): key lock, run with retries, publish, journal
+//   -> release.
 // Fail-fast by default (stop scheduling after the first failure, let running
 // nodes finish); keep_going runs everything that does not depend on a failure.
 // Only this file includes tbb/flow_graph.h.
@@ -18,6 +15,7 @@
 
 #include "cache/journal.h"
 #include "cache/store.h"
+#include "pipeline/executor.h"
 #include "pipeline/graph.h"
 #include "pipeline/plan.h"
 #include "pipeline/progress.h"
@@ -34,27 +32,19 @@ struct RunOptions {
   std::string run_id;       ///< journal run id
 };
 
-struct RunSummary {
-  size_t done = 0, hit = 0, failed = 0, skipped = 0, cancelled = 0;
-  bool ok() const { return failed == 0 && skipped == 0 && cancelled == 0; }
-  std::vector<std::string> failures;  ///< "node: message"
-  std::string text() const;
-};
-
-class Runner {
+class Runner : public Executor {
  public:
   Runner(const Graph& g, const ScanResult& scan, const Plan& plan, cache::Store& store,
          cache::Journal& journal, ProgressView& progress, RunOptions opts);
 
   /// Runs the plan. cancel: 0 run, 1 stop scheduling and let running stages
   /// stop at a checkpoint, 2 abort running stages. Never throws.
-  RunSummary run(std::atomic<int>& cancel);
+  RunSummary run(std::atomic<int>& cancel) override;
 
  private:
   /// *ran: seconds the stage body ran (set only when it started; the wait
   /// for resources and locks is not counted).
   NodeOutcome execute(int i, std::atomic<int>& cancel, std::string* msg, double* ran);
-  bool run_stage(int i, const Resources& granted, std::atomic<int>& cancel, std::string* msg);
 
   const Graph& g_;
   const ScanResult& scan_;

@@ -63,6 +63,32 @@ SchemaPtr resources_schema(const std::string& what) {
   return r;
 }
 
+// Per-stage settings of the Slurm executor (pipeline/slurm/slurm_job.h);
+// they win over the --slurm-* command-line options.
+SchemaPtr slurm_stage_schema() {
+  auto s = object("how `qsweep run --executor slurm` submits this stage's nodes (ignored by the local executor)");
+  add(s, "partition", make(Type::kString, "sbatch --partition"));
+  add(s, "account", make(Type::kString, "sbatch --account"));
+  add(s, "qos", make(Type::kString, "sbatch --qos"));
+  add(s, "constraint", make(Type::kString, "sbatch --constraint (node features)"));
+  add(s, "time", make(Type::kString, "sbatch --time: MINUTES, HH:MM:SS or D-HH:MM:SS"));
+  auto args = make(Type::kList, "extra sbatch arguments, e.g. [\"--exclusive\", \"--nice=10\"]");
+  args->items = make(Type::kString, "");
+  add(s, "sbatch_args", args);
+  auto local = make(Type::kBool, "run this stage's nodes in the runner instead (e.g. downloads where compute nodes have no internet)");
+  local->default_value = false;
+  add(s, "local", local);
+  auto retry_on = make(Type::kList, "Slurm end states after which a node is resubmitted (default NODE_FAIL, PREEMPTED, BOOT_FAIL)");
+  auto state = make(Type::kString, "");
+  state->enum_values = {"NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "CANCELLED", "OUT_OF_MEMORY", "TIMEOUT", "FAILED"};
+  retry_on->items = state;
+  add(s, "retry_on", retry_on);
+  auto resubmits = make(Type::kInt, "how often a node is resubmitted after those states (default 2)");
+  resubmits->minimum = 0;
+  add(s, "resubmits", resubmits);
+  return s;
+}
+
 const char* type_name(Type t) {
   switch (t) {
     case Type::kString: return "a string";
@@ -169,6 +195,7 @@ SchemaPtr experiment_schema(const StageRegistry& registry) {
   retries->minimum = 0;
   retries->default_value = 0;
   add(stage, "retries", retries);
+  add(stage, "slurm", slurm_stage_schema());
   auto stages = make(Type::kList, "the stages of the DAG");
   stages->items = stage;
   add(root, "stages", stages);

@@ -10,6 +10,7 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev libsentencepiece-dev libpcre2-dev libzip-dev
   libginac-dev libcln-dev libicu-dev libcld2-dev
   libcpp-httplib-dev curl chromium
+  slurmctld slurmd slurm-client munge
 )
 
 missing=()

@@ -30,6 +30,23 @@ int run_cli(int argc, char** argv) {
   run->add_option("--threads", ra.threads, "limit CPU threads (overrides limits.threads)");
   run->add_option("--gpus", ra.gpus, "GPU slots (overrides limits.gpu and detection)");
   run->add_option("--api", ra.api, "concurrent API calls (overrides limits.api)");
+  run->add_option("--executor", ra.executor, "local (this machine, default) | slurm (one Slurm job per node; docs/slurm.md)")
+      ->check(CLI::IsMember({"local", "slurm"}));
+  run->add_option("--slurm-partition", ra.slurm_partition, "sbatch --partition for every job (a stage's slurm.partition wins)");
+  run->add_option("--slurm-account", ra.slurm_account, "sbatch --account");
+  run->add_option("--slurm-qos", ra.slurm_qos, "sbatch --qos");
+  run->add_option("--slurm-constraint", ra.slurm_constraint, "sbatch --constraint");
+  run->add_option("--slurm-time", ra.slurm_time, "sbatch --time (MINUTES, HH:MM:SS, D-HH:MM:SS)");
+  run->add_option("--slurm-sbatch-arg", ra.slurm_sbatch_args, "an extra sbatch argument (repeatable), e.g. --slurm-sbatch-arg=--exclusive")
+      ->allow_extra_args(false);
+  run->add_option("--slurm-poll", ra.slurm_poll, "seconds between squeue calls at first (default 2; doubles while nothing changes)");
+  run->add_option("--slurm-poll-max", ra.slurm_poll_max, "longest interval between squeue calls (default 30)");
+  run->add_flag("--slurm-no-probe", ra.slurm_no_probe, "skip the probe job that checks compute nodes see the cache");
+
+  ExecNodeArgs xa;
+  auto* exec_node = app.add_subcommand("exec-node", "run one node from its plan in the cache (what a Slurm job of `run --executor slurm` runs)");
+  exec_node->add_option("key", xa.key, "the node's key (its plan is <cache>/plans/KEY.json)")->required();
+  exec_node->add_option("--threads", xa.threads, "CPU threads (default: $SLURM_CPUS_PER_TASK or all)");
 
   ReproduceArgs rp;
   auto* repro = app.add_subcommand(
@@ -143,6 +160,7 @@ int run_cli(int argc, char** argv) {
   }
   try {
     if (*run) return cmd_run(g, ra);
+    if (*exec_node) return cmd_exec_node(g, xa);
     if (*plan) return cmd_plan(g, exp, targets, json);
     if (*repro) return cmd_reproduce(g, rp);
     if (*serve) return cmd_serve(sv);

@@ -7,6 +7,8 @@
 #include <map>
 
 #include "cache/journal.h"
+#include "pipeline/cli/slurm_commands.h"
+#include "pipeline/slurm/slurm_job.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/plan.h"
 #include "pipeline/schema.h"
@@ -250,7 +252,8 @@ int cmd_status(const GlobalOptions& g, const std::string& file, int runs, bool j
   struct Run {
     nlohmann::json start, end;
     std::vector<std::string> order;
-    std::map<std::string, nlohmann::json> last;  // node -> latest record
+    std::map<std::string, nlohmann::json> last;  // node -> latest node_* record
+    std::map<std::string, std::pair<std::string, std::string>> job;  // node -> (Slurm job id, state)
   };
   std::vector<std::string> run_order;
   std::map<std::string, Run> by_run;
@@ -264,8 +267,39 @@ int cmd_status(const GlobalOptions& g, const std::string& file, int runs, bool j
     else if (ev == "run_end") run.end = r;
     else if (r.contains("node")) {
       std::string n = r.value("node", "");
-      if (!run.last.count(n)) run.order.push_back(n);
-      run.last[n] = r;
+      if (!run.last.count(n) && !run.job.count(n)) run.order.push_back(n);
+      if (ev.rfind("slurm_", 0) == 0) {
+        // Slurm executor records: the job and its last known state.
+        auto& [job, state] = run.job[n];
+        if (r.contains("job")) job = r.value("job", "");
+        state = ev == "slurm_submit" ? "PENDING" : ev == "slurm_cancel" ? "CANCELLED"
+              : r.value("state", state);
+      } else {
+        run.last[n] = r;
+        if (r.contains("job") && r.value("executor", "") != "local") {
+          auto& [job, state] = run.job[n];
+          job = r.value("job", "");
+          if (ev == "node_start") state = "RUNNING";
+        }
+      }
+    }
+  }
+  // Live states of this cache's Slurm jobs that have not ended in the
+  // journal: one squeue call, when the Slurm client is installed.
+  std::map<std::string, std::string> live;
+  {
+    std::vector<std::string> ids;
+    size_t first_run = run_order.size() > static_cast<size_t>(runs) ? run_order.size() - runs : 0;
+    for (size_t k = first_run; k < run_order.size(); ++k)
+      for (const auto& [n, js] : by_run[run_order[k]].job)
+        if (!js.first.empty() && (js.second == "PENDING" || js.second == "RUNNING")) ids.push_back(js.first);
+    if (!ids.empty()) {
+      std::string joined, out, e;
+      for (const auto& i : ids) joined += (joined.empty() ? "" : ",") + i;
+      if (make_slurm_command_runner()({"squeue", "--noheader", "--states=all",
+                                       std::string("--Format=") + slurm::k_squeue_format, "--jobs=" + joined},
+                                      &out, &e) == 0)
+        for (const auto& j : slurm::parse_squeue(out)) live[j.id] = j.state;
     }
   }
   char myhost[256] = {0};
@@ -285,16 +319,27 @@ int cmd_status(const GlobalOptions& g, const std::string& file, int runs, bool j
     }
     nlohmann::json jr = {{"run", run_order[k]}, {"experiment", run.start.value("experiment", "?")},
                          {"started", run.start.value("t", "?")}, {"status", status},
+                         {"executor", run.start.value("executor", "local")},
                          {"cached_at_start", run.start.value("n_cached", 0)}, {"nodes", nlohmann::json::array()}};
     std::map<std::string, int> counts;
     for (const auto& n : run.order) {
-      const auto& r = run.last[n];
+      const nlohmann::json r = run.last.count(n) ? run.last[n] : nlohmann::json::object();
       std::string ev = r.value("event", "");
       std::string st = ev == "node_done" ? "done" : ev == "node_hit" ? "hit" : ev == "node_failed" ? "failed"
                      : ev == "node_skipped" ? "skipped" : ev == "node_retry" ? "retrying"
                      : (status == "running" ? "running" : "interrupted");
+      nlohmann::json jn = {{"node", n}, {"key", r.value("key", "")}};
+      if (auto it = run.job.find(n); it != run.job.end()) {
+        std::string sst = it->second.second;
+        if (auto l = live.find(it->second.first); l != live.end()) sst = l->second;
+        jn["slurm_job"] = it->second.first;
+        jn["slurm_state"] = sst;
+        // A queued job of a runner that is gone goes on in Slurm.
+        if (ev.empty() || ev == "node_start" || ev == "node_retry")
+          st = sst == "PENDING" ? "queued" : sst == "RUNNING" ? "running" : st;
+      }
       ++counts[st];
-      nlohmann::json jn = {{"node", n}, {"state", st}, {"key", r.value("key", "")}};
+      jn["state"] = st;
       if (r.contains("error")) jn["error"] = r["error"];
       if (r.contains("reason")) jn["reason"] = r["reason"];
       if (r.contains("seconds")) jn["seconds"] = r["seconds"];
@@ -313,7 +358,11 @@ int cmd_status(const GlobalOptions& g, const std::string& file, int runs, bool j
       if (jn.contains("reason")) extra = ": " + jn["reason"].get<std::string>();
       size_t nl = extra.find('\n');
       if (nl != std::string::npos) extra = extra.substr(0, nl) + " ...";
-      std::printf("  %-11s %s%s\n", jn["state"].get<std::string>().c_str(), jn["node"].get<std::string>().c_str(), extra.c_str());
+      std::string job;
+      if (jn.contains("slurm_job"))
+        job = "  [job " + jn["slurm_job"].get<std::string>() + " " + jn["slurm_state"].get<std::string>() + "]";
+      std::printf("  %-11s %s%s%s\n", jn["state"].get<std::string>().c_str(), jn["node"].get<std::string>().c_str(),
+                  job.c_str(), extra.c_str());
     }
   }
   if (json) std::printf("%s\n", out.dump(2).c_str());

@@ -13,48 +13,15 @@
 #include "pipeline/cli/commands.h"
 #include "pipeline/plan.h"
 #include "pipeline/progress.h"
+#include "pipeline/cli/signals.h"
+#include "pipeline/cli/slurm_commands.h"
 #include "pipeline/runner.h"
+#include "pipeline/slurm/slurm_executor.h"
 #include "stages/process.h"
 
 namespace qsweep::cli {
 
 namespace {
-
-// SIGINT/SIGTERM are blocked in every thread and taken by one sigwait()
-// thread: the first one asks running stages to stop at a checkpoint, the
-// second aborts them (SIGKILL to their process groups), a third exits.
-class SignalWatcher {
- public:
-  explicit SignalWatcher(std::atomic<int>* cancel) : cancel_(cancel) {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    std::thread([this] { loop(); }).detach();
-  }
-
- private:
-  void loop() {
-    while (true) {
-      int sig = 0;
-      if (sigwait(&set_, &sig) != 0) continue;
-      int level = ++*cancel_;
-      if (level == 1) {
-        std::fprintf(stderr, "\nqsweep: %s: stopping: no new nodes start; running stages finish or stop at a checkpoint (press Ctrl-C again to abort them)\n", strsignal(sig));
-      } else if (level == 2) {
-        std::fprintf(stderr, "\nqsweep: aborting running stages; nothing half-written is published\n");
-        kill_all_children(SIGKILL);
-      } else {
-        std::fprintf(stderr, "\nqsweep: exiting now\n");
-        kill_all_children(SIGKILL);
-        _exit(k_exit_cancelled);
-      }
-    }
-  }
-  std::atomic<int>* cancel_;
-  sigset_t set_;
-};
 
 // The tables of the tabulate nodes this run covered, on stdout, with the
 // paths of their files: what a sweep is run for.
@@ -101,7 +68,15 @@ std::string host() {
 
 int cmd_run(const GlobalOptions& g, const RunArgs& a) {
   static std::atomic<int> cancel{0};
-  SignalWatcher watcher(&cancel);  // before any other thread exists
+  const bool slurm = a.executor == "slurm";
+  // Before any other thread exists.
+  static SignalWatcher watcher(
+      &cancel,
+      slurm ? "stopping: no more Slurm jobs are submitted; queued and running ones go on and are watched "
+              "(press Ctrl-C again to scancel them; or kill qsweep: the next `qsweep run` adopts them)"
+            : "stopping: no new nodes start; running stages finish or stop at a checkpoint (press Ctrl-C again to abort them)",
+      slurm ? "cancelling this run's Slurm jobs (scancel); nothing half-written is published"
+            : "aborting running stages; nothing half-written is published");
 
   Session s;
   if (!open_session(a.experiment, g, true, &s)) return k_exit_usage;
@@ -133,6 +108,32 @@ int cmd_run(const GlobalOptions& g, const RunArgs& a) {
   else
     view = make_null_progress();
 
+  slurm::SlurmRunOptions so;
+  slurm::CommandRunner slurm_cmd;
+  if (slurm && !plan.to_run.empty()) {
+    slurm_cmd = make_slurm_command_runner();
+    if (std::string e = slurm::check_slurm_available(slurm_cmd, &so.config); !e.empty()) {
+      std::fprintf(stderr, "qsweep: error: %s\n", e.c_str());
+      return k_exit_usage;
+    }
+    so.defaults.partition = a.slurm_partition;
+    so.defaults.account = a.slurm_account;
+    so.defaults.qos = a.slurm_qos;
+    so.defaults.constraint = a.slurm_constraint;
+    so.defaults.time = a.slurm_time;
+    so.defaults.sbatch_args = a.slurm_sbatch_args;
+    std::error_code ec;
+    so.qsweep_bin = std::filesystem::read_symlink("/proc/self/exe", ec);
+    so.run_id = ro.run_id;
+    so.user = std::getenv("USER") && *std::getenv("USER") ? std::getenv("USER") : std::to_string(getuid());
+    so.poll_min_s = std::max(0.05, a.slurm_poll);
+    so.poll_max_s = std::max(so.poll_min_s, a.slurm_poll_max);
+    so.keep_going = a.keep_going;
+    so.probe = !a.slurm_no_probe;
+    so.local_capacity = ro.capacity;
+    if (a.threads > 0) so.max_threads = a.threads;
+  }
+
   // Leftovers of killed runs (their key locks are free) go before we start.
   s.store->clean_stale_tmp();
   if (plan.to_run.empty()) {
@@ -148,17 +149,32 @@ int cmd_run(const GlobalOptions& g, const RunArgs& a) {
   for (const auto& t : a.targets) argv.push_back(t);
   journal.append({{"run", ro.run_id}, {"event", "run_start"}, {"experiment", s.exp.name},
                   {"file", a.experiment}, {"pid", static_cast<int>(getpid())}, {"host", host()},
-                  {"argv", argv}, {"cache", s.store->root().string()},
+                  {"argv", argv}, {"cache", s.store->root().string()}, {"executor", a.executor},
                   {"n_to_run", plan.to_run.size()}, {"n_cached", plan.n_cached}},
                  &err);
 
-  Runner runner(s.graph, s.scan, plan, *s.store, journal, *view, ro);
-  RunSummary sum = runner.run(cancel);
+  std::unique_ptr<Executor> executor;
+  if (slurm)
+    executor = std::make_unique<slurm::SlurmExecutor>(s.graph, s.scan, plan, *s.store, journal, *view, so, slurm_cmd);
+  else
+    executor = std::make_unique<Runner>(s.graph, s.scan, plan, *s.store, journal, *view, ro);
+  RunSummary sum = executor->run(cancel);
+  nlohmann::json slurm_stats;
+  if (slurm) {
+    const auto& st = static_cast<slurm::SlurmExecutor*>(executor.get())->stats();
+    slurm_stats = {{"sbatch_calls", st.sbatch_calls}, {"submit_seconds", st.submit_seconds},
+                   {"monitor_calls", st.monitor_calls}, {"polls", st.polls}, {"adopted", st.adopted},
+                   {"resubmitted", st.resubmitted}};
+    if (a.verbose || mode == "lines")
+      std::fprintf(stderr, "qsweep: slurm: %zu job(s) submitted (%.1f s in sbatch), %zu adopted, %zu resubmitted; %zu squeue/sacct call(s) in %zu polling interval(s)\n",
+                   st.sbatch_calls, st.submit_seconds, st.adopted, st.resubmitted, st.monitor_calls, st.polls);
+  }
 
   std::string status = cancel.load() ? "cancelled" : (sum.failed || sum.skipped) ? "failed" : "ok";
   journal.append({{"run", ro.run_id}, {"event", "run_end"}, {"status", status},
                   {"counts", {{"done", sum.done}, {"hit", sum.hit}, {"failed", sum.failed},
-                              {"skipped", sum.skipped}, {"cancelled", sum.cancelled}}}},
+                              {"skipped", sum.skipped}, {"cancelled", sum.cancelled}}},
+                  {"slurm", slurm_stats}},
                  &err);
   view->end(s.exp.name + ": " + sum.text() + (status == "ok" ? "" : " (" + status + ")"));
   print_tables(s, plan);

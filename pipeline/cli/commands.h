@@ -17,8 +17,21 @@ struct RunArgs {
   std::string progress = "auto";  ///< auto | live | lines | none
   bool verbose = false;
   int threads = 0, gpus = -1, api = 0;  ///< override limits (0 / -1 = unset)
+  std::string executor = "local";       ///< local | slurm
+  // --slurm-*: defaults for every job (a stage's `slurm:` block overrides them).
+  std::string slurm_partition, slurm_account, slurm_qos, slurm_constraint, slurm_time;
+  std::vector<std::string> slurm_sbatch_args;
+  double slurm_poll = 2, slurm_poll_max = 30;  ///< polling interval bounds, seconds
+  bool slurm_no_probe = false;
 };
 int cmd_run(const GlobalOptions& g, const RunArgs& a);
+
+/// `qsweep exec-node --cache DIR KEY`: what a Slurm job runs.
+struct ExecNodeArgs {
+  std::string key;
+  int threads = 0;  ///< 0 = the job's allocation ($SLURM_CPUS_PER_TASK) or the machine
+};
+int cmd_exec_node(const GlobalOptions& g, const ExecNodeArgs& a);
 
 struct ReproduceArgs {
   std::string manifest;

@@ -1,0 +1,31 @@
+#pragma once
+// An executor runs a Plan: it decides where and when each node that must run
+// is started and learns how it ended. Two implementations share the graph,
+// scan, plan, cache and node execution (node_exec.h):
+//   local  (runner.h)            a oneTBB flow graph in this process
+//   slurm  (slurm/slurm_executor.h)  one Slurm job per node, `qsweep exec-node`
+// Both journal every node's outcome and never compute a key twice (per-key
+// locks in the cache).
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+namespace qsweep {
+
+struct RunSummary {
+  size_t done = 0, hit = 0, failed = 0, skipped = 0, cancelled = 0;
+  bool ok() const { return failed == 0 && skipped == 0 && cancelled == 0; }
+  std::vector<std::string> failures;  ///< "node: message"
+  std::string text() const;
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  /// Runs the plan. cancel: 0 run, 1 stop starting nodes and let running ones
+  /// finish (or stop at a checkpoint), 2 abort running ones. Never throws.
+  virtual RunSummary run(std::atomic<int>& cancel) = 0;
+};
+
+}  // namespace qsweep
