@@ -14,7 +14,15 @@
 //   node_failed node, key, error, (attempt)
 //   node_retry  node, key, error, attempt, delay_s
 //   node_skipped node, key, reason   (upstream failed, or cancelled)
-//   run_end     status ("ok" | "failed" | "cancelled"), counts {done,hit,failed,skipped}
+//   run_end     status ("ok" | "failed" | "cancelled"), counts {done,hit,failed,skipped},
+//               slurm {sbatch_calls, submit_seconds, monitor_calls, polls, adopted, resubmitted} (or null)
+// The Slurm executor (docs/slurm.md) adds:
+//   slurm_probe  job                      slurm_probe_failed job, error
+//   slurm_submit node, key, job, after [job ids], submit (1, 2, ... with resubmissions)
+//   slurm_adopt  node, key, job, state    slurm_cancel node, key, job
+//   slurm_end    node, key, job, state, reason, exit
+// and the jobs' `qsweep exec-node` writes node_start / node_done / node_hit /
+// node_failed / node_retry with job (the Slurm job id) and host.
 // A run with run_start and no run_end was interrupted (or is still running:
 // `qsweep status` checks whether its pid is alive on this host).
 

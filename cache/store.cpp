@@ -537,16 +537,21 @@ size_t Store::clean_stale_tmp() {
 }
 
 size_t Store::clean_scratch(const std::set<std::string>& live, uint64_t* bytes) {
-  std::vector<fs::path> candidates;
+  return clean_per_key("scratch", live, bytes);
+}
+
+size_t Store::clean_per_key(const std::string& subdir, const std::set<std::string>& live, uint64_t* bytes) {
+  std::vector<std::pair<fs::path, std::string>> candidates;
   std::error_code ec;
-  for (fs::directory_iterator it(root_ / "scratch", ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string key = it->path().filename().string();
-    if (is_key_shape(key) && !live.count(key)) candidates.push_back(it->path());
+  for (fs::directory_iterator it(root_ / subdir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const std::string key = name.substr(0, name.find('.'));  // "<key>" or "<key>.json"
+    if (is_key_shape(key) && !live.count(key)) candidates.emplace_back(it->path(), key);
   }
   size_t removed = 0;
-  for (const fs::path& dir : candidates) {
+  for (const auto& [dir, key] : candidates) {
     std::string lerr;
-    auto lock = KeyLock::try_acquire(lock_path(dir.filename().string()), &lerr);
+    auto lock = KeyLock::try_acquire(lock_path(key), &lerr);
     if (!lock) continue;  // a live run owns it
     uint64_t size = 0;
     std::error_code rec;

@@ -98,6 +98,9 @@ class Store {
   /// not held (internal checkpoints of nodes no experiment refers to any
   /// more). Returns how many were removed; *bytes (optional) their size.
   size_t clean_scratch(const std::set<std::string>& live, uint64_t* bytes = nullptr);
+  /// The same for any per-key entry <root>/<subdir>/<key>[.ext] (file or
+  /// directory): the Slurm executor's plans/<key>.json and slurm/<key>/.
+  size_t clean_per_key(const std::string& subdir, const std::set<std::string>& live, uint64_t* bytes = nullptr);
 
  private:
   explicit Store(std::filesystem::path root) : root_(std::move(root)) {}

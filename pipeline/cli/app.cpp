@@ -9,6 +9,27 @@
 
 namespace qsweep::cli {
 
+namespace {
+
+// --executor and --slurm-*, shared by `run` and `reproduce`.
+void add_executor_options(CLI::App* sub, RunArgs& ra) {
+  sub->add_option("--executor", ra.executor, "local (this machine, default) | slurm (one Slurm job per node; docs/slurm.md)")
+      ->check(CLI::IsMember({"local", "slurm"}));
+  sub->add_option("--slurm-partition", ra.slurm_partition, "sbatch --partition for every job (a stage's slurm.partition wins)");
+  sub->add_option("--slurm-account", ra.slurm_account, "sbatch --account");
+  sub->add_option("--slurm-qos", ra.slurm_qos, "sbatch --qos");
+  sub->add_option("--slurm-constraint", ra.slurm_constraint, "sbatch --constraint");
+  sub->add_option("--slurm-time", ra.slurm_time, "sbatch --time (MINUTES, HH:MM:SS, D-HH:MM:SS)");
+  sub->add_option("--slurm-sbatch-arg", ra.slurm_sbatch_args, "an extra sbatch argument (repeatable), e.g. --slurm-sbatch-arg=--exclusive")
+      ->allow_extra_args(false);
+  sub->add_option("--slurm-poll", ra.slurm_poll, "seconds between squeue calls at first (default 2; doubles while nothing changes)");
+  sub->add_option("--slurm-poll-max", ra.slurm_poll_max, "longest interval between squeue calls (default 30)");
+  sub->add_flag("--slurm-no-probe", ra.slurm_no_probe, "skip the probe job that checks compute nodes see the cache");
+
+}
+
+}  // namespace
+
 int run_cli(int argc, char** argv) {
   CLI::App app{"qsweep " QSWEEP_VERSION
                ": run quantization x benchmark sweeps as a cached, resumable DAG of stages"};
@@ -30,18 +51,7 @@ int run_cli(int argc, char** argv) {
   run->add_option("--threads", ra.threads, "limit CPU threads (overrides limits.threads)");
   run->add_option("--gpus", ra.gpus, "GPU slots (overrides limits.gpu and detection)");
   run->add_option("--api", ra.api, "concurrent API calls (overrides limits.api)");
-  run->add_option("--executor", ra.executor, "local (this machine, default) | slurm (one Slurm job per node; docs/slurm.md)")
-      ->check(CLI::IsMember({"local", "slurm"}));
-  run->add_option("--slurm-partition", ra.slurm_partition, "sbatch --partition for every job (a stage's slurm.partition wins)");
-  run->add_option("--slurm-account", ra.slurm_account, "sbatch --account");
-  run->add_option("--slurm-qos", ra.slurm_qos, "sbatch --qos");
-  run->add_option("--slurm-constraint", ra.slurm_constraint, "sbatch --constraint");
-  run->add_option("--slurm-time", ra.slurm_time, "sbatch --time (MINUTES, HH:MM:SS, D-HH:MM:SS)");
-  run->add_option("--slurm-sbatch-arg", ra.slurm_sbatch_args, "an extra sbatch argument (repeatable), e.g. --slurm-sbatch-arg=--exclusive")
-      ->allow_extra_args(false);
-  run->add_option("--slurm-poll", ra.slurm_poll, "seconds between squeue calls at first (default 2; doubles while nothing changes)");
-  run->add_option("--slurm-poll-max", ra.slurm_poll_max, "longest interval between squeue calls (default 30)");
-  run->add_flag("--slurm-no-probe", ra.slurm_no_probe, "skip the probe job that checks compute nodes see the cache");
+  add_executor_options(run, ra);
 
   ExecNodeArgs xa;
   auto* exec_node = app.add_subcommand("exec-node", "run one node from its plan in the cache (what a Slurm job of `run --executor slurm` runs)");
@@ -60,6 +70,7 @@ int run_cli(int argc, char** argv) {
   repro->add_option("--progress", rp.run.progress, "auto | live | lines | none")
       ->check(CLI::IsMember({"auto", "live", "lines", "none"}));
   repro->add_flag("-k,--keep-going", rp.run.keep_going, "after a failure, run what does not depend on it");
+  add_executor_options(repro, rp.run);
 
   std::string exp, node, what, format = "dot";
   std::vector<std::string> targets, keep;

@@ -125,11 +125,17 @@ int cmd_cache_gc(const GlobalOptions& g, const std::vector<std::string>& keep, b
   size_t tmp = dry_run ? 0 : store->clean_stale_tmp();
   uint64_t scratch_bytes = 0;
   const size_t scratch = dry_run ? 0 : store->clean_scratch(live, &scratch_bytes);
+  uint64_t slurm_bytes = 0;
+  const size_t slurm = dry_run ? 0
+                               : store->clean_per_key("plans", live, &slurm_bytes) +
+                                     store->clean_per_key("slurm", live, &slurm_bytes);
   std::string extra;
   if (tmp) extra += ", and " + std::to_string(tmp) + " stale temp dir(s)";
   if (scratch)
     extra += ", and " + std::to_string(scratch) + " scratch dir(s) of unfinished nodes (" +
              human_bytes(scratch_bytes) + ")";
+  if (slurm)
+    extra += ", and " + std::to_string(slurm) + " node plan(s) / Slurm job folder(s) (" + human_bytes(slurm_bytes) + ")";
   std::printf("%s %zu artifact(s), %s; kept %zu referenced key(s)%s\n", dry_run ? "would remove" : "removed", removed,
               human_bytes(bytes).c_str(), live.size(), extra.c_str());
   return k_exit_ok;

@@ -351,6 +351,22 @@ TEST_F(SlurmTest, QuickstartThroughSlurmMatchesTheLocalRun) {
   ts = ts.substr(0, ts.find("\nFiles ("));
   tl = tl.substr(0, tl.find("\nFiles ("));
   EXPECT_EQ(ts, tl);
+
+  // A managed inference server (serve_stories' `http` backend: a `qsweep
+  // serve` the infer node starts) runs inside the node's Slurm job.
+  const std::string node = "infer[stories260K,http,gsm8k]";
+  ProcResult h = run_command({qsweep_bin().string(), "run", (source_dir() / "experiments" / "serve_stories.yaml").string(),
+                              node, "--progress", "lines", "--executor", "slurm", "--slurm-poll", "0.5", "--cache",
+                              path("slurm-cache").string()},
+                             290, dir_.path(), env);
+  ASSERT_EQ(h.exit_code, 0) << describe(h);
+  json done = read_journal(path("slurm-cache")).find("", "node_done", node);
+  ASSERT_FALSE(done.is_null()) << describe(h);
+  const std::string job = done.value("job", "");
+  ASSERT_FALSE(job.empty()) << done;
+  const std::string log = read_file(path("slurm-cache") / "slurm" / done.value("key", "") / (job + ".log"));
+  EXPECT_THAT(log, HasSubstr("starting inference server: ")) << log;
+  EXPECT_THAT(log, HasSubstr(" serve ")) << log;
 }
 
 }  // namespace
