@@ -11,11 +11,23 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/progress.h"
+
 namespace qsweep {
 
 struct RunSummary {
   size_t done = 0, hit = 0, failed = 0, skipped = 0, cancelled = 0;
   bool ok() const { return failed == 0 && skipped == 0 && cancelled == 0; }
+  /// Counts one node's outcome.
+  void add(NodeOutcome o) {
+    switch (o) {
+      case NodeOutcome::kDone: ++done; break;
+      case NodeOutcome::kHit: ++hit; break;
+      case NodeOutcome::kFailed: ++failed; break;
+      case NodeOutcome::kSkipped: ++skipped; break;
+      case NodeOutcome::kCancelled: ++cancelled; break;
+    }
+  }
   std::vector<std::string> failures;  ///< "node: message"
   std::string text() const;
 };

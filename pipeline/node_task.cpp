@@ -1,10 +1,9 @@
 #include "pipeline/node_task.h"
 
-#include <unistd.h>
-
 #include <fstream>
 #include <sstream>
 
+#include "cache/atomic_file.h"
 #include "qsweep_version.h"
 
 namespace qsweep {
@@ -121,26 +120,7 @@ fs::path node_plan_path(const cache::Store& store, const std::string& key) {
 }
 
 bool write_node_plan(const cache::Store& store, const NodeTask& t, std::string* err) {
-  const fs::path path = node_plan_path(store, t.key);
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << node_task_to_json(t).dump(1) << '\n';
-    f.flush();
-    if (!f) {
-      *err = "cannot write node plan " + tmp.string();
-      return false;
-    }
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    *err = "cannot rename " + tmp.string() + " to " + path.string() + ": " + ec.message();
-    fs::remove(tmp, ec);
-    return false;
-  }
-  return true;
+  return cache::write_file_atomic(node_plan_path(store, t.key), node_task_to_json(t).dump(1) + "\n", err);
 }
 
 bool read_node_plan(const cache::Store& store, const std::string& key, NodeTask* t, std::string* err) {

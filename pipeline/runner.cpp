@@ -84,16 +84,7 @@ RunSummary Runner::run(std::atomic<int>& cancel) {
     });
   }
 
-  for (int i : plan_.to_run) {
-    int o = outcome_[i].load();
-    switch (static_cast<NodeOutcome>(o)) {
-      case NodeOutcome::kDone: ++sum.done; break;
-      case NodeOutcome::kHit: ++sum.hit; break;
-      case NodeOutcome::kFailed: ++sum.failed; break;
-      case NodeOutcome::kSkipped: ++sum.skipped; break;
-      case NodeOutcome::kCancelled: ++sum.cancelled; break;
-    }
-  }
+  for (int i : plan_.to_run) sum.add(static_cast<NodeOutcome>(outcome_[i].load()));
   return sum;
 }
 

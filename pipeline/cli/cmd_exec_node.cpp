@@ -14,6 +14,7 @@
 #include <fstream>
 #include <thread>
 
+#include "cache/atomic_file.h"
 #include "cache/journal.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/cli/signals.h"
@@ -32,17 +33,6 @@ namespace {
 std::string env_or(const char* name, const std::string& dflt) {
   const char* v = std::getenv(name);
   return v && *v ? std::string(v) : dflt;
-}
-
-void write_result(const fs::path& path, const nlohmann::json& j) {
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << j.dump(1) << '\n';
-  }
-  fs::rename(tmp, path, ec);
 }
 
 }  // namespace
@@ -115,9 +105,12 @@ int cmd_exec_node(const GlobalOptions& g, const ExecNodeArgs& a) {
   const NodeOutcome out = execute_node(task, *impl, granted, *store, journal, *view, cancel, eo, &msg, &ran);
   const char* name = out == NodeOutcome::kDone ? "done" : out == NodeOutcome::kHit ? "hit"
                      : out == NodeOutcome::kCancelled ? "cancelled" : "failed";
-  write_result(store->root() / "slurm" / task.key / (job + ".result.json"),
-               {{"outcome", name}, {"error", msg}, {"seconds", ran}, {"host", host}, {"job", job},
-                {"node", task.node}, {"run", eo.run_id}});
+  const nlohmann::json result = {{"outcome", name}, {"error", msg}, {"seconds", ran}, {"host", host},
+                                 {"job", job}, {"node", task.node}, {"run", eo.run_id}};
+  std::string werr;
+  if (!cache::write_file_atomic(store->root() / "slurm" / task.key / (job + ".result.json"), result.dump(1) + "\n", &werr))
+    std::fprintf(stderr, "qsweep exec-node: warning: %s (the runner falls back to Slurm's state and the cache)\n",
+                 werr.c_str());
   std::fprintf(stderr, "qsweep exec-node: %s %s%s%s\n", task.node.c_str(), name, msg.empty() ? "" : ": ",
                msg.c_str());
   if (out == NodeOutcome::kDone || out == NodeOutcome::kHit) return k_exit_ok;

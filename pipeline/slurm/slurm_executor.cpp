@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cache/atomic_file.h"
 #include "pipeline/node_exec.h"
 #include "pipeline/node_task.h"
 
@@ -63,21 +64,6 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string r;
   for (const auto& x : v) r += (r.empty() ? "" : sep) + x;
   return r;
-}
-
-bool write_file(const fs::path& p, const std::string& text, bool executable = false) {
-  std::error_code ec;
-  fs::create_directories(p.parent_path(), ec);
-  const fs::path tmp = p.string() + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f.flush()) return false;
-  }
-  if (executable) fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                                           fs::perms::others_read | fs::perms::others_exec, ec);
-  fs::rename(tmp, p, ec);
-  return !ec;
 }
 
 }  // namespace
@@ -336,10 +322,9 @@ struct SlurmExecutor::Impl {
     if (!write_node_plan(store, task, err)) return false;
     const fs::path dir = node_dir(i);
     const fs::path script = dir / "job.sh";
-    if (!write_file(script, job_script(o.qsweep_bin, store.root(), key(i), node.id, o.run_id), true)) {
-      *err = "cannot write the job script " + script.string();
+    if (!cache::write_file_atomic(script, job_script(o.qsweep_bin, store.root(), key(i), node.id, o.run_id), err,
+                                  /*executable=*/true))
       return false;
-    }
     JobSpec spec;
     spec.job_name = "qsweep-" + key(i).substr(0, 16);
     spec.comment = prefix + key(i);
@@ -451,19 +436,13 @@ struct SlurmExecutor::Impl {
     probe_token = tok.str();
     probe_dir = store.root() / "slurm" / "probe" / o.run_id;
     const fs::path marker = probe_dir / "marker", seen = probe_dir / "seen", script = probe_dir / "probe.sh";
-    if (!write_file(marker, probe_token + "\n")) {
-      *err = "cannot write " + marker.string();
-      return false;
-    }
+    if (!cache::write_file_atomic(marker, probe_token + "\n", err)) return false;
     std::string sh = "#!/bin/sh\n# qsweep: can this compute node see the cache and run qsweep?\n"
                      "m='" + marker.string() + "'\n"
                      "test -r \"$m\" || { echo \"qsweep probe: $(hostname) cannot read $m\" >&2; exit 3; }\n"
                      "'" + o.qsweep_bin.string() + "' --version >/dev/null 2>&1 || exit 4\n"
                      "{ cat \"$m\"; hostname; } > '" + seen.string() + "' || exit 3\n";
-    if (!write_file(script, sh, true)) {
-      *err = "cannot write " + script.string();
-      return false;
-    }
+    if (!cache::write_file_atomic(script, sh, err, /*executable=*/true)) return false;
     std::vector<std::string> argv = {"sbatch", "--parsable", "--job-name=qsweep-probe",
                                      "--comment=" + prefix + "probe", "--output=/dev/null",
                                      "--cpus-per-task=1", "--time=5"};
@@ -740,15 +719,7 @@ struct SlurmExecutor::Impl {
     }
     for (auto& t : threads) t.join();
     threads.clear();
-    for (int i : plan.to_run) {
-      switch (ns[i].out) {
-        case NodeOutcome::kDone: ++sum.done; break;
-        case NodeOutcome::kHit: ++sum.hit; break;
-        case NodeOutcome::kFailed: ++sum.failed; break;
-        case NodeOutcome::kSkipped: ++sum.skipped; break;
-        case NodeOutcome::kCancelled: ++sum.cancelled; break;
-      }
-    }
+    for (int i : plan.to_run) sum.add(ns[i].out);
     return sum;
   }
 };

@@ -168,6 +168,14 @@ TEST_F(SlurmTest, SweepRunsAsJobsWithTheLocalExecutorsKeysAndResults) {
   ProcResult again = slurm_run();
   ASSERT_EQ(again.exit_code, 0) << describe(again);
   EXPECT_THAT(again.err, HasSubstr("all 5 node(s) cached"));
+
+  // `cache gc` drops the plans and job folders of keys no experiment refers to.
+  EXPECT_EQ(list_dir(cache() / "plans").size(), 5u);
+  write_exp(k_sweep, {{"SLEEP", "2"}});  // work[*] and sum get new keys; gen keeps its own
+  ProcResult gc = qsweep({"cache", "gc", "--keep", exp().string()});
+  ASSERT_EQ(gc.exit_code, 0) << describe(gc);
+  EXPECT_THAT(gc.out, HasSubstr("8 node plan(s) / Slurm job folder(s)"));
+  EXPECT_EQ(list_dir(cache() / "plans"), std::vector<std::string>{j.keys()["gen"] + ".json"});
 }
 
 TEST_F(SlurmTest, KilledRunnerIsRestartedAdoptsItsJobsAndNothingRunsTwice) {
