@@ -66,6 +66,7 @@ bool run_stage(const NodeTask& t, const Stage& impl, const Resources& granted, c
   ctx.journal_dir = store.root() / "journal" / t.kind;
   ctx.params = t.params;
   ctx.resources = granted;
+  ctx.gpu_ids = opts.gpu_ids;
   ctx.progress = &sink;
   ctx.cancel = &cancel;
   ctx.inputs = t.inputs;

@@ -24,6 +24,7 @@ struct ExecOptions {
   std::string run_id;              ///< journal run id
   double retry_base_s = 1;         ///< first retry delay; doubles per attempt, capped at 60 s
   nlohmann::json journal_extra = nlohmann::json::object();  ///< added to every record (e.g. the Slurm job id)
+  std::vector<int> gpu_ids;        ///< GPU slots granted (StageContext::gpu_ids)
 };
 
 /// Returns kDone (computed and published), kHit (another process published

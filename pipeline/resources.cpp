@@ -57,7 +57,7 @@ bool ResourcePool::fits(const Resources& r) const {
          r.api <= free_.api;
 }
 
-bool ResourcePool::acquire(const Resources& r, const std::function<bool()>& stop) {
+bool ResourcePool::acquire(const Resources& r, const std::function<bool()>& stop, std::vector<int>* gpu_ids) {
   std::unique_lock<std::mutex> lk(mu_);
   while (!fits(r)) {
     if (stop()) return false;
@@ -67,18 +67,52 @@ bool ResourcePool::acquire(const Resources& r, const std::function<bool()>& stop
   free_.memory -= r.memory;
   free_.gpu -= r.gpu;
   free_.api -= r.api;
+  // The lowest free slots: slot i is the i-th visible device.
+  if (gpu_used_.size() < size_t(std::max(0, cap_.gpu))) gpu_used_.resize(size_t(cap_.gpu), false);
+  std::vector<int> ids;
+  for (size_t i = 0; i < gpu_used_.size() && int(ids.size()) < r.gpu; ++i)
+    if (!gpu_used_[i]) {
+      gpu_used_[i] = true;
+      ids.push_back(int(i));
+    }
+  if (gpu_ids) *gpu_ids = std::move(ids);
   return true;
 }
 
-void ResourcePool::release(const Resources& r) {
+void ResourcePool::release(const Resources& r, const std::vector<int>& gpu_ids) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     free_.threads += r.threads;
     free_.memory += r.memory;
     free_.gpu += r.gpu;
     free_.api += r.api;
+    for (int i : gpu_ids)
+      if (i >= 0 && size_t(i) < gpu_used_.size()) gpu_used_[size_t(i)] = false;
   }
   cv_.notify_all();
+}
+
+std::string cuda_visible_devices(const std::vector<int>& slots) {
+  // Slot i is the i-th entry of our own CUDA_VISIBLE_DEVICES when set.
+  std::vector<std::string> visible;
+  if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES")) {
+    std::string cur;
+    for (const char* p = v;; ++p) {
+      if (*p == ',' || *p == 0) {
+        visible.push_back(cur);
+        cur.clear();
+        if (*p == 0) break;
+      } else {
+        cur += *p;
+      }
+    }
+  }
+  std::string out;
+  for (int i : slots) {
+    const std::string id = size_t(i) < visible.size() ? visible[size_t(i)] : std::to_string(i);
+    out += (out.empty() ? "" : ",") + id;
+  }
+  return out;
 }
 
 }  // namespace qsweep

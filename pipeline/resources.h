@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "pipeline/experiment.h"
 #include "pipeline/stage.h"
@@ -18,6 +19,11 @@ namespace qsweep {
 /// physical memory, gpu = NVIDIA devices visible (/dev/nvidiaN, limited by
 /// CUDA_VISIBLE_DEVICES), api = 16.
 Resources machine_capacity(const Limits& limits);
+
+/// CUDA_VISIBLE_DEVICES for a child that gets these GPU slots: the slots'
+/// entries of this process's CUDA_VISIBLE_DEVICES when set ("2,3" + slot 1
+/// -> "3"), else the slot numbers. "" for none.
+std::string cuda_visible_devices(const std::vector<int>& slots);
 
 class ResourcePool {
  public:
@@ -31,12 +37,15 @@ class ResourcePool {
   std::string fit(Resources* r) const;
 
   /// Blocks until r is free; false when stop() became true while waiting.
-  bool acquire(const Resources& r, const std::function<bool()>& stop);
-  void release(const Resources& r);
+  /// *gpu_ids (optional) gets the r.gpu GPU slots granted: indices among the
+  /// visible devices, lowest free first.
+  bool acquire(const Resources& r, const std::function<bool()>& stop, std::vector<int>* gpu_ids = nullptr);
+  void release(const Resources& r, const std::vector<int>& gpu_ids = {});
 
  private:
   bool fits(const Resources& r) const;
   Resources cap_, free_;
+  std::vector<bool> gpu_used_;  ///< per GPU slot
   std::mutex mu_;
   std::condition_variable cv_;
 };

@@ -118,7 +118,8 @@ NodeOutcome Runner::execute(int i, std::atomic<int>& cancel, std::string* msg, d
     if (!opts_.keep_going) stop_scheduling_ = true;
     return NodeOutcome::kFailed;
   }
-  if (!pool_.acquire(res, stopping)) {
+  std::vector<int> gpu_ids;
+  if (!pool_.acquire(res, stopping, &gpu_ids)) {
     *msg = cancel.load() ? "cancelled while waiting for resources" : "not started: an earlier node failed";
     journal("node_skipped", {{"reason", *msg}});
     return cancel.load() ? NodeOutcome::kCancelled : NodeOutcome::kSkipped;
@@ -126,12 +127,14 @@ NodeOutcome Runner::execute(int i, std::atomic<int>& cancel, std::string* msg, d
   struct Release {
     ResourcePool& p;
     Resources r;
-    ~Release() { p.release(r); }
-  } release{pool_, res};
+    std::vector<int> ids;
+    ~Release() { p.release(r, ids); }
+  } release{pool_, res, gpu_ids};
 
   ExecOptions eo;
   eo.run_id = opts_.run_id;
   eo.retry_base_s = opts_.retry_base_s;
+  eo.gpu_ids = gpu_ids;
   const NodeTask task = make_node_task(g_, scan_, store_, i);
   NodeOutcome o = execute_node(task, *n.impl, res, store_, journal_, progress_, cancel, eo, msg, ran);
   if (o == NodeOutcome::kFailed && !opts_.keep_going) stop_scheduling_ = true;

@@ -101,6 +101,10 @@ struct StageContext {
   nlohmann::json params;                        ///< resolved params (defaults filled in)
   std::map<std::string, ResolvedInput> inputs;  ///< by input name
   Resources resources;                          ///< what the runner granted
+  /// The GPU slots granted (resources.gpu of them): indices among the
+  /// devices this process sees (cudaSetDevice(id)); a child process gets
+  /// CUDA_VISIBLE_DEVICES = cuda_visible_devices(gpu_ids) (pipeline/resources.h).
+  std::vector<int> gpu_ids;
   ProgressSink* progress = nullptr;             ///< never null while run() runs
   const std::atomic<int>* cancel = nullptr;     ///< 0 = run, 1 = stop soon (checkpoint), 2 = abort now
   nlohmann::json outputs = nlohmann::json::object();  ///< small summary the stage may fill (goes into the manifest)

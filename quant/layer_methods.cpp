@@ -194,15 +194,15 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
     for (const auto& group : groups) {
       // One Hessian per distinct input (q/k/v share one, gate/up share one):
       // the same values AutoGPTQ computes once per Linear.
-      std::map<LinearId, HessianAccumulator> H;
+      GptqSolver& solver = r.gptq_solver ? *r.gptq_solver : cpu_gptq_solver();
+      std::map<LinearId, std::unique_ptr<HessianSink>> H;
       for (LinearId id : group) {
         if (skipped(id)) continue;
         const LinearId src = stats_source(id);
         if (H.count(src)) continue;
-        auto& acc =
-            H.emplace(src, HessianAccumulator(linear_slot(L, id)->in_features())).first->second;
-        hook_linear(L, src == id ? id : src, [&acc](const float* x, int n, const int*, int n_seq) {
-          acc.add_batch_rows(x, n, n_seq);
+        HessianSink* acc = H.emplace(src, solver.hessian(linear_slot(L, id)->in_features())).first->second.get();
+        hook_linear(L, src == id ? id : src, [acc](const float* x, int n, const int*, int n_seq) {
+          acc->add_batch_rows(x, n, n_seq);
         });
       }
       stream.forward_discard(L, *act);
@@ -214,7 +214,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
         bool last = true;
         for (size_t gj = gi + 1; gj < group.size(); ++gj)
           last = last && (skipped(group[gj]) || stats_source(group[gj]) != stats_source(id));
-        Eigen::MatrixXf h = last ? H.at(stats_source(id)).take() : H.at(stats_source(id)).h();
+        Eigen::MatrixXf h = last ? H.at(stats_source(id))->take() : H.at(stats_source(id))->h();
         QuantizedWeight qw;
         std::string err;
         // The weights as L holds them now (== W[id], which is not kept: one
@@ -228,7 +228,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
           w0 = w;
           h0 = h;
         }
-        if (!gptq_quantize_inplace(w, h, g, &qw, &err)) {
+        if (!solver.quantize(w, h, g, &qw, &err)) {
           // llm-compressor: warn and fall back to round-to-nearest for this
           // module (an identity Hessian).
           res.notes.push_back(linear_prefix(l, id) + ": " + err +

@@ -18,6 +18,7 @@
 
 #include "quant/act_stats.h"
 #include "quant/gptq.h"
+#include "quant/gptq_solver.h"
 #include "quant/layer_stream.h"
 #include "quant/quantized_linear.h"
 
@@ -39,6 +40,8 @@ struct LayerRecipe {
   /// Record each Linear's GPTQ output error tr(dW H dW^T) in
   /// LayerResult::gptq_errors (keeps a copy of W and H while it quantizes).
   bool gptq_record_error = false;
+  /// Where GPTQ's Hessians and solves run (not owned); null = the CPU.
+  GptqSolver* gptq_solver = nullptr;
   // AWQ (AutoAWQ defaults).
   bool awq_duo_scaling = true;
   int awq_n_grid = 20;

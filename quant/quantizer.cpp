@@ -10,9 +10,12 @@ void Quantizer::find_params(const Eigen::Ref<const Eigen::MatrixXf>& x) {
   const Eigen::Index n = x.rows();
   scale_.resize(n);
   zero_.resize(n);
+  // Row extremes column by column (contiguous in column-major storage; min
+  // and max are exact, so the order does not matter).
+  const Eigen::VectorXf rmin = x.rowwise().minCoeff(), rmax = x.rowwise().maxCoeff();
   for (Eigen::Index r = 0; r < n; ++r) {
-    float xmin = std::min(0.0f, x.row(r).minCoeff());  // range always includes 0
-    float xmax = std::max(0.0f, x.row(r).maxCoeff());
+    float xmin = std::min(0.0f, rmin[r]);  // range always includes 0
+    float xmax = std::max(0.0f, rmax[r]);
     if (sym_) {
       xmax = std::max(std::fabs(xmin), xmax);
       if (xmin < 0) xmin = -xmax;  // [QUIRK] an all->=0 row keeps xmin = 0

@@ -1,5 +1,7 @@
 #include "stages/command_stage.h"
 
+#include "pipeline/resources.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -282,6 +284,8 @@ void CommandStage::run(StageContext& ctx) const {
                   {"QSWEEP_KEY", ctx.key},
                   {"QSWEEP_THREADS", threads},
                   {"OMP_NUM_THREADS", threads}};
+  // The node's GPU slots (resources.gpu) and only those.
+  if (ctx.resources.gpu > 0 && !ctx.gpu_ids.empty()) spec.env_add["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices(ctx.gpu_ids);
   if (p.contains("env"))
     for (const auto& [k, v] : p["env"].items())
       spec.env_add[k] = substitute("env." + k, v.get<std::string>(), vars);

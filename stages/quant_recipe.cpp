@@ -40,6 +40,9 @@ std::vector<ParamSpec> quantize_param_specs() {
       {"skip_incompatible", ParamType::kBool, false, false,
        "keep Linears whose shape the method/format cannot handle in full precision (listed "
        "in the format's ignore list) instead of failing"},
+      {"device", ParamType::kString, false, "cpu",
+       "cpu | cuda: where GPTQ accumulates Hessians and solves (cuda: method gptq, a CUDA build, "
+       "resources.gpu >= 1; the calibration forward passes stay on the CPU engine)"},
   };
 }
 
@@ -61,6 +64,12 @@ ResolvedRecipe resolve_recipe(const json& p) {
   quant::LayerRecipe& r = rr.recipe;
   rr.method = get_or<std::string>(p, "method", "");
   rr.preset = get_or<std::string>(p, "preset", "");
+  rr.device = get_or<std::string>(p, "device", "cpu");
+  if (rr.device != "cpu" && rr.device != "cuda")
+    throw std::invalid_argument("params.device: '" + rr.device + "' is not cpu or cuda");
+  if (rr.device == "cuda" && rr.method != "gptq")
+    throw std::invalid_argument("params.device: cuda runs method gptq only so far (" + rr.method +
+                                " runs on the CPU: drop device or set it to cpu)");
   const std::string& m = rr.method;
   auto preset_is = [&](std::initializer_list<const char*> ok) {
     std::string list;

@@ -28,6 +28,7 @@ namespace qsweep {
 
 struct ResolvedRecipe {
   std::string method, preset;
+  std::string device = "cpu";  ///< cpu | cuda (GPTQ's Hessians and solves)
   quant::LayerRecipe recipe;
   quant::CheckpointFormat format = quant::CheckpointFormat::kCompressedTensors;
   bool skip_incompatible = false;

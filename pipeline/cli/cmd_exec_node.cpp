@@ -97,6 +97,8 @@ int cmd_exec_node(const GlobalOptions& g, const ExecNodeArgs& a) {
   ExecOptions eo;
   eo.run_id = env_or("QSWEEP_RUN_ID", make_run_id());
   eo.journal_extra = {{"job", job}, {"host", host}};
+  // Slurm makes the job's GPUs (--gres=gpu:N) devices 0..N-1 through CUDA_VISIBLE_DEVICES.
+  for (int i = 0; i < granted.gpu; ++i) eo.gpu_ids.push_back(i);
   auto view = make_line_progress(stderr, /*verbose=*/true);
   std::fprintf(stderr, "qsweep exec-node: %s (key %s) on %s, Slurm job %s, %d thread(s)\n", task.node.c_str(),
                task.key.c_str(), host, job.c_str(), granted.threads);

@@ -358,16 +358,17 @@ struct SlurmExecutor::Impl {
       NodeOutcome out = NodeOutcome::kFailed;
       if (std::string e = pool.fit(&res); !e.empty()) {
         msg = e;
-      } else if (!pool.acquire(res, [&] { return cancel.load() >= 2; })) {
+      } else if (std::vector<int> ids; !pool.acquire(res, [&] { return cancel.load() >= 2; }, &ids)) {
         out = NodeOutcome::kCancelled;
         msg = "cancelled while waiting for resources";
       } else {
         ExecOptions eo;
         eo.run_id = o.run_id;
         eo.journal_extra = {{"executor", "local"}};
+        eo.gpu_ids = ids;
         NodeTask t = make_node_task(g, scan, store, i);
         out = execute_node(t, *g.nodes[i].impl, res, store, journal, progress, cancel, eo, &msg, &ran);
-        pool.release(res);
+        pool.release(res, ids);
       }
       std::lock_guard<std::mutex> lk(mu);
       local_done.emplace_back(i, out, msg, ran);

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "quant/gptq.h"
+#include "quant/gptq_solver.h"
 #include "quant/quantizer.h"
 
 namespace qsweep::quant::cuda {
@@ -56,12 +57,21 @@ class HessianAccumulatorCuda {
 
 /// Seconds spent in each part of gptq_quantize_cuda (device synchronized).
 struct GptqCudaTimes {
-  double upload = 0, factorize = 0, quantize = 0, download = 0;
+  double prep = 0;       ///< host: per-channel params, dead columns, act-order permutation of W, static groups
+  double upload = 0;     ///< H, W, params to the device
+  double factorize = 0;  ///< permute H, damp, potrf, potri, potrf
+  double quantize = 0;   ///< the block kernels and lazy-update GEMMs
+  double download = 0;   ///< Q, codes, group params back
 };
 
 /// gptq_quantize on the device. False + *err when H + damp is not positive
 /// definite (cuSOLVER's potrf reports it) or on a CUDA error.
 bool gptq_quantize_cuda(const Eigen::MatrixXf& w, const Eigen::MatrixXf& h, const GptqConfig& cfg,
                         QuantizedWeight* out, std::string* err, GptqCudaTimes* times = nullptr);
+
+/// The GPTQ solver of the layer pipeline on GPU `device` (an index among the
+/// visible devices): Hessians accumulated there, solves there. Every call
+/// selects the device first (callers may be any thread).
+std::unique_ptr<GptqSolver> make_gptq_solver(int device);
 
 }  // namespace qsweep::quant::cuda

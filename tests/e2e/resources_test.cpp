@@ -69,6 +69,31 @@ TEST_F(ResourceTest, GpuNodesNeverOverlapOnOneGpu) {
   EXPECT_FALSE(overlap(v1)) << read_file(path("gpu.log"));
 }
 
+// Each gpu:1 node runs with CUDA_VISIBLE_DEVICES naming its own slot's device
+// (from qsweep's own CUDA_VISIBLE_DEVICES): two overlapping nodes get 5 and 7.
+TEST_F(ResourceTest, GpuSlotsBecomeTheNodesCudaVisibleDevices) {
+  write_exp(R"~(version: 1
+name: e2e-gpu-ids
+recipes: {g1: {}, g2: {}}
+stages:
+  - name: train
+    kind: command
+    matrix: {recipe: "*"}
+    resources: {gpu: 1}
+    params:
+      argv: [sh, -c, 'sleep 0.5; echo "$CUDA_VISIBLE_DEVICES" > "$0/dev"', "${output_dir}", "${recipe}"]
+      outputs: [dev]
+)~");
+  ProcResult r = run_command({qsweep_bin().string(), "run", exp().string(), "--gpus", "2", "-j", "2", "--threads", "2",
+                              "--progress", "none", "--cache", cache().string()},
+                             60, dir_.path(), {{"CUDA_VISIBLE_DEVICES", "5,7"}});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  std::vector<std::string> devs;
+  for (const auto& [node, key] : journal().keys())
+    devs.push_back(read_file(cache() / "objects" / key.substr(0, 2) / key / "out" / "dev"));
+  EXPECT_THAT(sorted(devs), ::testing::ElementsAre("5\n", "7\n"));
+}
+
 TEST_F(ResourceTest, GpuNodeWithoutGpusFailsNamingGpus) {
   write_exp(k_gpu);
   ProcResult r = run({"--gpus", "0"});

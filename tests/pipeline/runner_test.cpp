@@ -187,5 +187,33 @@ TEST_F(RunFixture, CorruptArtifactIsRecomputedNeverServed) {
   EXPECT_EQ(store->verify(key_of("a"), nullptr, &why), cache::ArtifactState::kValid) << why;
 }
 
+TEST(ResourcePool, GpuSlotsAreDistinctLowestFirstAndReturned) {
+  ResourcePool pool(Resources{4, UINT64_MAX, 3, 8});
+  std::vector<int> a, b, c;
+  auto never = [] { return false; };
+  ASSERT_TRUE(pool.acquire(Resources{1, 0, 2, 0}, never, &a));
+  ASSERT_TRUE(pool.acquire(Resources{1, 0, 1, 0}, never, &b));
+  EXPECT_EQ(a, (std::vector<int>{0, 1}));
+  EXPECT_EQ(b, (std::vector<int>{2}));
+  pool.release(Resources{1, 0, 2, 0}, a);
+  ASSERT_TRUE(pool.acquire(Resources{1, 0, 1, 0}, never, &c));
+  EXPECT_EQ(c, (std::vector<int>{0}));
+  ASSERT_TRUE(pool.acquire(Resources{1, 0, 0, 0}, never, &a));
+  EXPECT_TRUE(a.empty());
+}
+
+TEST(ResourcePool, CudaVisibleDevicesMapsSlotsThroughTheParentsList) {
+  const char* old = std::getenv("CUDA_VISIBLE_DEVICES");
+  const std::string saved = old ? old : "";
+  unsetenv("CUDA_VISIBLE_DEVICES");
+  EXPECT_EQ(cuda_visible_devices({0, 2}), "0,2");
+  setenv("CUDA_VISIBLE_DEVICES", "4,GPU-abc,6", 1);
+  EXPECT_EQ(cuda_visible_devices({1}), "GPU-abc");
+  EXPECT_EQ(cuda_visible_devices({0, 2}), "4,6");
+  EXPECT_EQ(cuda_visible_devices({}), "");
+  if (old) setenv("CUDA_VISIBLE_DEVICES", saved.c_str(), 1);
+  else unsetenv("CUDA_VISIBLE_DEVICES");
+}
+
 }  // namespace
 }  // namespace qsweep

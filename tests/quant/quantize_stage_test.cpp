@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "quant/cuda_plugin.h"
+
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -180,6 +182,77 @@ TEST(CalibrateAndQuantizeStages, GptqW4OnLlama2FixtureInASubFolder) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("calibration"), std::string::npos) << e.what();
   }
+}
+
+// params.device: cuda through the stage (the CUDA plugin, quant/cuda_plugin.h).
+// Where a GPU and the plugin are there (the GPU machine: QSWEEP_CUDA_PLUGIN)
+// the GPU run's codes match the CPU run's; elsewhere the run fails with a
+// message naming params.device and why.
+TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
+  QuantizeStage s;
+  EXPECT_NE(s.check_params(params({{"method", "awq"}, {"device", "cuda"}})).find("params.device: cuda runs method gptq only"),
+            std::string::npos);
+  EXPECT_NE(s.check_params(params({{"method", "gptq"}, {"device", "tpu"}})).find("params.device: 'tpu'"),
+            std::string::npos);
+  EXPECT_EQ(s.check_params(params({{"method", "gptq"}, {"device", "cuda"}})), "");
+
+  qsweep::testing::TempDir tmp;
+  const fs::path model = tmp / "art";
+  fs::create_directories(model);
+  for (const auto& e : fs::directory_iterator(fixture("llama3"))) fs::copy_file(e.path(), model / e.path().filename());
+  fs::create_directories(tmp / "cal");
+  {  // a calibration artifact as calibrate writes it: token sequences
+    json seqs = json::array();
+    for (int i = 0; i < 6; ++i) {
+      json seq = json::array();
+      for (int t = 0; t < 24; ++t) seq.push_back(1 + (i * 31 + t * 17) % 100);
+      seqs.push_back(seq);
+    }
+    std::ofstream(tmp / "cal/tokens.json") << json{{"seqs", seqs}}.dump();
+  }
+  RecordingSink sink;
+  std::atomic<int> cancel{0};
+  auto run = [&](const std::string& device, const fs::path& out) {
+    StageContext ctx = make_ctx(out, params({{"method", "gptq"}, {"bits", 4}, {"group_size", 32}, {"format", "gptq"}, {"device", device}}),
+                                {{"checkpoint", model}, {"calibration", tmp / "cal"}}, &sink, &cancel);
+    ctx.resources.gpu = 1;
+    ctx.gpu_ids = {0};
+    QuantizeStage().run(ctx);
+  };
+  std::string why;
+  const quant::CudaPlugin* plugin = quant::cuda_plugin(&why);
+  if (!plugin || !plugin->available(&why)) {
+    try {
+      run("cuda", tmp / "gpu");
+      FAIL() << "device: cuda ran without a GPU";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("params.device is cuda but "), std::string::npos) << e.what();
+    }
+    GTEST_SKIP() << "the GPU half needs a GPU and the CUDA plugin: " << why;
+  }
+  run("cpu", tmp / "cpu");
+  sink.lines.clear();
+  run("cuda", tmp / "gpu");
+  bool said = false;
+  for (const auto& l : sink.lines) said = said || l.find("GPTQ Hessians and solves on cuda:0") != std::string::npos;
+  EXPECT_TRUE(said);
+  // Same checkpoint layout; the packed weights agree to >= 99.5% of the codes.
+  const model::Checkpoint a(tmp / "cpu"), b(tmp / "gpu");
+  size_t same = 0, total = 0;
+  for (const auto& name : a.tensor_names()) {
+    if (name.find("qweight") == std::string::npos) continue;
+    const auto &ta = a.view(name), &tb = b.view(name);
+    ASSERT_EQ(ta.n_bytes, tb.n_bytes) << name;
+    const auto* pa = reinterpret_cast<const uint32_t*>(ta.data);
+    const auto* pb = reinterpret_cast<const uint32_t*>(tb.data);
+    for (size_t i = 0; i < ta.n_bytes / 4; ++i)
+      for (int nib = 0; nib < 8; ++nib) {
+        same += ((pa[i] >> (4 * nib)) & 15u) == ((pb[i] >> (4 * nib)) & 15u);
+        ++total;
+      }
+  }
+  ASSERT_GT(total, 0u);
+  EXPECT_GE(double(same) / double(total), 0.995);
 }
 
 TEST(QuantizeStage, RunFailsWithoutAModelFolderOrWhenCancelled) {

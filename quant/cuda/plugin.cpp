@@ -1,0 +1,30 @@
+// libqsweep_cuda.so: the GPU code as a plugin that qsweep loads only when a
+// stage asks for a GPU (quant/cuda_plugin.h), so the qsweep executable and
+// every process it starts (stages, `qsweep exec-node` in a Slurm job with a
+// --mem limit) stay free of the CUDA libraries' hundreds of MiB.
+// C entry points; ABI version k_cuda_plugin_abi (quant/cuda_plugin.h).
+#include <cstdio>
+#include <cstring>
+
+#include "quant/cuda/gptq_cuda.h"
+#include "quant/cuda_plugin.h"
+
+extern "C" {
+
+int qsweep_cuda_abi_version() { return qsweep::quant::k_cuda_plugin_abi; }
+
+int qsweep_cuda_available(char* why, size_t n) {
+  std::string w;
+  const bool ok = qsweep::quant::cuda::available(&w);
+  std::snprintf(why, n, "%s", w.c_str());
+  return ok ? 1 : 0;
+}
+
+void qsweep_cuda_device_description(char* out, size_t n) {
+  std::snprintf(out, n, "%s", qsweep::quant::cuda::device_description().c_str());
+}
+
+qsweep::quant::GptqSolver* qsweep_cuda_make_gptq_solver(int device) {
+  return qsweep::quant::cuda::make_gptq_solver(device).release();
+}
+}

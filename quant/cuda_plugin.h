@@ -1,0 +1,28 @@
+#pragma once
+// Loading the GPU code (libqsweep_cuda.so, built from quant/cuda/ when the
+// CUDA toolkit is found) at run time, only when a stage asks for a GPU. The
+// plugin is looked up in $QSWEEP_CUDA_PLUGIN, then next to the running
+// executable. No CUDA headers or libraries here.
+
+#include <memory>
+#include <string>
+
+#include "quant/gptq_solver.h"
+
+namespace qsweep::quant {
+
+inline constexpr int k_cuda_plugin_abi = 1;
+
+/// The loaded plugin's functions; loaded once per process.
+struct CudaPlugin {
+  std::string path;
+  bool (*available)(std::string* why) = nullptr;
+  std::string (*device_description)() = nullptr;
+  std::unique_ptr<GptqSolver> (*make_gptq_solver)(int device) = nullptr;
+};
+
+/// The plugin, or nullptr and *err saying why (not built: no CUDA toolkit at
+/// build time; a dlopen error; an ABI mismatch).
+const CudaPlugin* cuda_plugin(std::string* err);
+
+}  // namespace qsweep::quant
