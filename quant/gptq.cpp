@@ -26,16 +26,8 @@ bool gptq_impl(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg,
   quantizer.find_params(w);
 
   std::vector<int> dead;  // their W columns are zeroed below
-  for (int j = 0; j < k; ++j)
-    if (h(j, j) == 0) {
-      h(j, j) = 1;
-      dead.push_back(j);
-    }
-
-  std::vector<int> perm(k);
-  std::iota(perm.begin(), perm.end(), 0);
+  const std::vector<int> perm = gptq_dead_and_order(h, cfg, &dead);
   if (cfg.act_order) {
-    std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) { return h(a, a) > h(b, b); });
     Eigen::MatrixXf hp(k, k);
     for (int p = 0; p < k; ++p)
       for (int q = 0; q < k; ++q) hp(q, p) = h(perm[q], perm[p]);
@@ -67,18 +59,8 @@ bool gptq_impl(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg,
   }
   const auto u = hinv.transpose();  // U(i, j) = L2(j, i), upper triangle only
 
-  for (int j : dead) w.col(j).setZero();
-  std::vector<Quantizer> groups;  // static groups: params of the unpermuted, dead-zeroed W
-  if (grouped && cfg.static_groups)
-    for (int g0 = 0; g0 < k; g0 += g) {
-      groups.emplace_back(cfg.bits, cfg.sym);
-      groups.back().find_params(w.middleCols(g0, std::min(g, k - g0)));
-    }
-  if (cfg.act_order) {
-    Eigen::MatrixXf wp(n, k);
-    for (int p = 0; p < k; ++p) wp.col(p) = w.col(perm[p]);
-    w.swap(wp);
-  }
+  // static groups: params of the unpermuted, dead-zeroed W
+  const std::vector<Quantizer> groups = gptq_prepare_w(w, cfg, dead, perm);
 
   out->q.resize(n, k);
   out->codes.resize(n, k);
@@ -117,11 +99,7 @@ bool gptq_impl(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg,
 
   out->bits = cfg.bits;
   out->group_size = cfg.group_size;
-  out->g_idx.assign(k, 0);
-  for (int p = 0; p < k; ++p) {
-    // act-order non-static: group = permuted position / G; otherwise j / G.
-    if (grouped) out->g_idx[perm[p]] = (cfg.act_order && !cfg.static_groups) ? p / g : perm[p] / g;
-  }
+  out->g_idx = gptq_g_idx(cfg, perm);
   if (!grouped) {
     out->scale = quantizer.scale();
     out->zero = quantizer.zero();
@@ -144,6 +122,48 @@ bool gptq_impl(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg,
 }
 
 }  // namespace
+
+std::vector<int> gptq_dead_and_order(Eigen::MatrixXf& h, const GptqConfig& cfg, std::vector<int>* dead) {
+  const int k = int(h.rows());
+  for (int j = 0; j < k; ++j)
+    if (h(j, j) == 0) {
+      h(j, j) = 1;
+      dead->push_back(j);
+    }
+  std::vector<int> perm(k);
+  std::iota(perm.begin(), perm.end(), 0);
+  if (cfg.act_order) std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) { return h(a, a) > h(b, b); });
+  return perm;
+}
+
+std::vector<Quantizer> gptq_prepare_w(Eigen::MatrixXf& w, const GptqConfig& cfg, const std::vector<int>& dead,
+                                      const std::vector<int>& perm) {
+  const int n = int(w.rows()), k = int(w.cols());
+  const int g = cfg.group_size != -1 ? cfg.group_size : k;
+  for (int j : dead) w.col(j).setZero();
+  std::vector<Quantizer> groups;
+  if (cfg.group_size != -1 && cfg.static_groups)
+    for (int g0 = 0; g0 < k; g0 += g) {
+      groups.emplace_back(cfg.bits, cfg.sym);
+      groups.back().find_params(w.middleCols(g0, std::min(g, k - g0)));
+    }
+  if (cfg.act_order) {
+    Eigen::MatrixXf wp(n, k);
+    for (int p = 0; p < k; ++p) wp.col(p) = w.col(perm[p]);
+    w.swap(wp);
+  }
+  return groups;
+}
+
+std::vector<int32_t> gptq_g_idx(const GptqConfig& cfg, const std::vector<int>& perm) {
+  const int k = int(perm.size());
+  std::vector<int32_t> g_idx(k, 0);
+  if (cfg.group_size == -1) return g_idx;
+  const int g = cfg.group_size;
+  // act-order non-static: group = permuted position / G; otherwise j / G.
+  for (int p = 0; p < k; ++p) g_idx[perm[p]] = (cfg.act_order && !cfg.static_groups) ? p / g : perm[p] / g;
+  return g_idx;
+}
 
 bool gptq_quantize(const Eigen::MatrixXf& w, const Eigen::MatrixXf& h, const GptqConfig& cfg,
                    QuantizedWeight* out, std::string* err) {

@@ -279,31 +279,14 @@ bool gptq_quantize_cuda(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in
     Eigen::MatrixXf h = h_in;
     Eigen::MatrixXf w = w_in;
     std::vector<int> dead;
-    for (int j = 0; j < k; ++j)
-      if (h(j, j) == 0) {
-        h(j, j) = 1;
-        dead.push_back(j);
-      }
-    std::vector<int> perm(k);
-    std::iota(perm.begin(), perm.end(), 0);
-    if (cfg.act_order) std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) { return h(a, a) > h(b, b); });
+    const std::vector<int> perm = gptq_dead_and_order(h, cfg, &dead);
     // mean(diag(H[perm][:, perm])) summed in order, as Eigen sums a diagonal.
     Eigen::VectorXf pdiag(k);
     for (int p = 0; p < k; ++p) pdiag[p] = h(perm[p], perm[p]);
     const float damp =
         cfg.percdamp * Eigen::Map<const Eigen::VectorXf, 0, Eigen::InnerStride<>>(pdiag.data(), k, Eigen::InnerStride<>(1)).mean();
-    for (int j : dead) w.col(j).setZero();
-    std::vector<Quantizer> groups;
-    if (grouped && cfg.static_groups)
-      for (int g0 = 0; g0 < k; g0 += g) {
-        groups.emplace_back(cfg.bits, cfg.sym);
-        groups.back().find_params(w.middleCols(g0, std::min(g, k - g0)));
-      }
-    if (cfg.act_order) {
-      Eigen::MatrixXf wp(n, k);
-      for (int p = 0; p < k; ++p) wp.col(p) = w.col(perm[p]);
-      w.swap(wp);
-    }
+    // (the device factorization runs on its own copies: W may be prepared now)
+    const std::vector<Quantizer> groups = gptq_prepare_w(w, cfg, dead, perm);
     const int n_groups = (k + g - 1) / g;
     Eigen::MatrixXf pscale, pzero;  // static groups or per-channel
     if (grouped && cfg.static_groups) {
@@ -422,9 +405,7 @@ bool gptq_quantize_cuda(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in
       gs.download(out->scale.data(), size_t(n) * n_groups);
       gz.download(out->zero.data(), size_t(n) * n_groups);
     }
-    out->g_idx.assign(k, 0);
-    for (int p = 0; p < k; ++p)
-      if (grouped) out->g_idx[perm[p]] = (cfg.act_order && !cfg.static_groups) ? p / g : perm[p] / g;
+    out->g_idx = gptq_g_idx(cfg, perm);
     t.download = since(t0);
   } catch (const CudaFailure& e) {
     *err = std::string("gptq (cuda): ") + e.what();
