@@ -11,7 +11,7 @@
 
 namespace qsweep::quant {
 
-inline constexpr int k_cuda_plugin_abi = 1;
+inline constexpr int k_cuda_plugin_abi = 2;  ///< bump when GptqSolver / HessianSink change
 
 /// The loaded plugin's functions; loaded once per process.
 struct CudaPlugin {

@@ -19,6 +19,9 @@ struct GptqConfig {
   bool static_groups = false;
   float percdamp = 0.01f;  ///< preset autogptq 0.01, transformers 0.1
   int blocksize = 128;
+  /// GPU path only: allow TF32 tensor cores in the Hessian and the GEMMs (the
+  /// references run fp32 with TF32 off; the CPU path is always fp32).
+  bool tf32 = false;
 };
 
 /// Quantizes W ([N, K]) with Hessian H ([K, K], as accumulated: dead columns

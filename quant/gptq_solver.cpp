@@ -20,7 +20,7 @@ class CpuHessian : public HessianSink {
 class CpuSolver : public GptqSolver {
  public:
   std::string device() const override { return "cpu"; }
-  std::unique_ptr<HessianSink> hessian(int k) override { return std::make_unique<CpuHessian>(k); }
+  std::unique_ptr<HessianSink> hessian(int k, const GptqConfig&) override { return std::make_unique<CpuHessian>(k); }
   bool quantize(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg, QuantizedWeight* out,
                 std::string* err) override {
     return gptq_quantize_inplace(w, h, cfg, out, err);

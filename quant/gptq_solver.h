@@ -29,7 +29,8 @@ class GptqSolver {
   virtual ~GptqSolver() = default;
   /// "cpu", "cuda:0", ...
   virtual std::string device() const = 0;
-  virtual std::unique_ptr<HessianSink> hessian(int k) = 0;
+  /// A Hessian for a Linear with k inputs (cfg: e.g. tf32 on the GPU).
+  virtual std::unique_ptr<HessianSink> hessian(int k, const GptqConfig& cfg) = 0;
   /// gptq_quantize_inplace semantics: w and h are scratch.
   virtual bool quantize(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg, QuantizedWeight* out,
                         std::string* err) = 0;

@@ -200,7 +200,7 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
         if (skipped(id)) continue;
         const LinearId src = stats_source(id);
         if (H.count(src)) continue;
-        HessianSink* acc = H.emplace(src, solver.hessian(linear_slot(L, id)->in_features())).first->second.get();
+        HessianSink* acc = H.emplace(src, solver.hessian(linear_slot(L, id)->in_features(), g)).first->second.get();
         hook_linear(L, src == id ? id : src, [acc](const float* x, int n, const int*, int n_seq) {
           acc->add_batch_rows(x, n, n_seq);
         });

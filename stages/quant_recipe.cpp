@@ -40,6 +40,8 @@ std::vector<ParamSpec> quantize_param_specs() {
       {"skip_incompatible", ParamType::kBool, false, false,
        "keep Linears whose shape the method/format cannot handle in full precision (listed "
        "in the format's ignore list) instead of failing"},
+      {"tf32", ParamType::kBool, false, false,
+       "device cuda: allow TF32 tensor cores in GPTQ's Hessian and GEMMs (the references keep fp32)"},
       {"device", ParamType::kString, false, "cpu",
        "cpu | cuda: where GPTQ accumulates Hessians and solves (cuda: method gptq, a CUDA build, "
        "resources.gpu >= 1; the calibration forward passes stay on the CPU engine)"},
@@ -67,6 +69,9 @@ ResolvedRecipe resolve_recipe(const json& p) {
   rr.device = get_or<std::string>(p, "device", "cpu");
   if (rr.device != "cpu" && rr.device != "cuda")
     throw std::invalid_argument("params.device: '" + rr.device + "' is not cpu or cuda");
+  if (get_or<bool>(p, "tf32", false) && rr.device != "cuda")
+    throw std::invalid_argument("params.tf32 applies to device: cuda only (the CPU path is always fp32)");
+  r.gptq.tf32 = get_or<bool>(p, "tf32", false);
   if (rr.device == "cuda" && rr.method != "gptq")
     throw std::invalid_argument("params.device: cuda runs method gptq only so far (" + rr.method +
                                 " runs on the CPU: drop device or set it to cpu)");

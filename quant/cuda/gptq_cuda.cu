@@ -304,6 +304,7 @@ bool gptq_quantize_cuda(const Eigen::MatrixXf& w_in, const Eigen::MatrixXf& h_in
     t.prep = since(t0);
     t0 = Clock::now();
     Blas& blas = thread_blas();
+    CK(cublasSetMathMode(blas.h, cfg.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
     Solver& solver = thread_solver();
     Dev<float> hd(size_t(k) * k), hp(size_t(k) * k), wd(size_t(n) * k);
     Dev<int> permd(k);
@@ -421,9 +422,9 @@ namespace {
 
 class CudaHessian : public HessianSink {
  public:
-  CudaHessian(int device, int k) : device_(device) {
+  CudaHessian(int device, int k, bool tf32) : device_(device) {
     CK(cudaSetDevice(device_));
-    acc_ = std::make_unique<HessianAccumulatorCuda>(k);
+    acc_ = std::make_unique<HessianAccumulatorCuda>(k, tf32);
   }
   void add_batch_rows(const float* x, int n_rows, int n_seq) override {
     CK(cudaSetDevice(device_));
@@ -449,7 +450,9 @@ class CudaSolver : public GptqSolver {
  public:
   explicit CudaSolver(int device) : device_(device) {}
   std::string device() const override { return "cuda:" + std::to_string(device_); }
-  std::unique_ptr<HessianSink> hessian(int k) override { return std::make_unique<CudaHessian>(device_, k); }
+  std::unique_ptr<HessianSink> hessian(int k, const GptqConfig& cfg) override {
+    return std::make_unique<CudaHessian>(device_, k, cfg.tf32);
+  }
   bool quantize(Eigen::MatrixXf& w, Eigen::MatrixXf& h, const GptqConfig& cfg, QuantizedWeight* out,
                 std::string* err) override {
     if (cudaSetDevice(device_) != cudaSuccess) {

@@ -197,6 +197,33 @@ TEST(GptqCuda, WholeModelThroughTheLayerPipeline) {
   }
 }
 
+// tf32: true (the recipe allows TF32 tensor cores): a working, close result
+// (TF32 keeps 10 mantissa bits, so codes may differ more than in fp32).
+TEST(GptqCuda, Tf32IsCloseToFp32) {
+  REQUIRE_GPU();
+  const int n = 256, k = 512;
+  const Eigen::MatrixXf w = random_matrix(n, k, 9, 0.02f);
+  const Eigen::MatrixXf x = activations(1024, k, 4);
+  const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> xr = x;
+  HessianAccumulator cpu(k);
+  cuda::HessianAccumulatorCuda gpu(k, /*tf32=*/true);
+  for (int s = 0; s < 8; ++s) {
+    cpu.add_batch_rows(xr.data() + size_t(s) * 128 * k, 128, 1);
+    gpu.add_batch_rows(xr.data() + size_t(s) * 128 * k, 128, 1);
+  }
+  const Eigen::MatrixXf hc = cpu.take(), hg = gpu.take();
+  EXPECT_LT((hc - hg).cwiseAbs().maxCoeff() / hc.cwiseAbs().maxCoeff(), 1e-2f);
+  GptqConfig c = cfg(4, 128, true, true, false);
+  QuantizedWeight qc, qg;
+  std::string err;
+  ASSERT_TRUE(gptq_quantize(w, hc, c, &qc, &err)) << err;
+  c.tf32 = true;
+  ASSERT_TRUE(cuda::gptq_quantize_cuda(w, hg, c, &qg, &err)) << err;
+  const double same = (qc.codes.array() == qg.codes.array()).cast<double>().mean();
+  EXPECT_GE(same, 0.95);
+  EXPECT_NEAR(output_error(qg.q, w, hc), output_error(qc.q, w, hc), 0.05 * output_error(qc.q, w, hc));
+}
+
 TEST(GptqCuda, NotPositiveDefiniteIsAnError) {
   REQUIRE_GPU();
   Eigen::MatrixXf h = Eigen::MatrixXf::Identity(64, 64);

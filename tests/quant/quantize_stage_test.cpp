@@ -195,6 +195,9 @@ TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
   EXPECT_NE(s.check_params(params({{"method", "gptq"}, {"device", "tpu"}})).find("params.device: 'tpu'"),
             std::string::npos);
   EXPECT_EQ(s.check_params(params({{"method", "gptq"}, {"device", "cuda"}})), "");
+  EXPECT_EQ(s.check_params(params({{"method", "gptq"}, {"device", "cuda"}, {"tf32", true}})), "");
+  EXPECT_NE(s.check_params(params({{"method", "gptq"}, {"tf32", true}})).find("params.tf32 applies to device: cuda"),
+            std::string::npos);
 
   qsweep::testing::TempDir tmp;
   const fs::path model = tmp / "art";
