@@ -8,9 +8,12 @@
 // locks in the cache).
 
 #include <atomic>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "pipeline/graph.h"
 #include "pipeline/progress.h"
 
 namespace qsweep {
@@ -31,6 +34,23 @@ struct RunSummary {
   std::vector<std::string> failures;  ///< "node: message"
   std::string text() const;
 };
+
+/// Whether node i can no longer run because an input ended without an
+/// artifact: the outcome i gets (kCancelled after a cancelled input, else
+/// kSkipped) and *why = "upstream ID OUTCOME"; nullopt when no input failed.
+/// ended(d): the upstream's outcome once it ended, nullopt before (or when it
+/// is cached and never ran).
+inline std::optional<NodeOutcome> upstream_failure(const Graph& g, int i,
+                                                   const std::function<std::optional<NodeOutcome>(int)>& ended,
+                                                   std::string* why) {
+  for (int d : g.nodes[i].deps) {
+    const std::optional<NodeOutcome> o = ended(d);
+    if (!o || *o == NodeOutcome::kDone || *o == NodeOutcome::kHit) continue;
+    *why = "upstream " + g.nodes[d].id + " " + outcome_name(*o);
+    return *o == NodeOutcome::kCancelled ? NodeOutcome::kCancelled : NodeOutcome::kSkipped;
+  }
+  return std::nullopt;
+}
 
 class Executor {
  public:

@@ -16,12 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string hostname() {
-  char b[256] = {0};
-  gethostname(b, sizeof b - 1);
-  return b;
-}
-
 // Forwards a stage's progress to the view, tagged with the node id.
 class NodeProgress : public ProgressSink {
  public:
@@ -133,7 +127,7 @@ bool run_stage(const NodeTask& t, const Stage& impl, const Resources& granted, c
   m.started_at = started;
   m.finished_at = cache::iso8601_now();
   m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  m.host = hostname();
+  m.host = host_name();
   m.qsweep_version = QSWEEP_VERSION;
   if (!store.publish(pending, &m, &err)) {
     *msg = "publishing the artifact failed: " + err;
@@ -145,6 +139,12 @@ bool run_stage(const NodeTask& t, const Stage& impl, const Resources& granted, c
 }
 
 }  // namespace
+
+std::string host_name() {
+  char b[256] = {0};
+  gethostname(b, sizeof b - 1);
+  return b;
+}
 
 void journal_node_event(cache::Journal& journal, const std::string& run_id, const char* event,
                         const std::string& node, const std::string& key, nlohmann::json extra) {

@@ -34,6 +34,9 @@ NodeOutcome execute_node(const NodeTask& t, const Stage& impl, const Resources& 
                          cache::Journal& journal, ProgressView& progress, std::atomic<int>& cancel,
                          const ExecOptions& opts, std::string* msg, double* ran);
 
+/// This machine's host name (manifests, journal records).
+std::string host_name();
+
 /// Appends {run, event, node, key, ...extra} to the journal (errors ignored:
 /// the journal is a record, never a reason to fail a node).
 void journal_node_event(cache::Journal& journal, const std::string& run_id, const char* event,

@@ -95,14 +95,13 @@ NodeOutcome Runner::execute(int i, std::atomic<int>& cancel, std::string* msg, d
     journal_node_event(journal_, opts_.run_id, event, n.id, key, std::move(extra));
   };
 
-  for (int d : n.deps) {
-    int o = outcome_[d].load();
-    if (o == static_cast<int>(NodeOutcome::kFailed) || o == static_cast<int>(NodeOutcome::kSkipped) ||
-        o == static_cast<int>(NodeOutcome::kCancelled)) {
-      *msg = "upstream " + g_.nodes[d].id + " " + outcome_name(static_cast<NodeOutcome>(o));
-      journal("node_skipped", {{"reason", *msg}});
-      return o == static_cast<int>(NodeOutcome::kCancelled) ? NodeOutcome::kCancelled : NodeOutcome::kSkipped;
-    }
+  const auto ended = [this](int d) -> std::optional<NodeOutcome> {
+    const int o = outcome_[d].load();
+    return o < 0 ? std::nullopt : std::optional<NodeOutcome>(static_cast<NodeOutcome>(o));
+  };
+  if (const auto o = upstream_failure(g_, i, ended, msg)) {
+    journal("node_skipped", {{"reason", *msg}});
+    return *o;
   }
   auto stopping = [&] { return cancel.load() != 0 || stop_scheduling_.load(); };
   if (stopping()) {

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <thread>
 
 #include "cache/atomic_file.h"
@@ -90,8 +89,7 @@ int cmd_exec_node(const GlobalOptions& g, const ExecNodeArgs& a) {
   else if (const char* v = std::getenv("SLURM_CPUS_PER_TASK"); v && std::atoi(v) > 0) cpus = std::atoi(v);
   granted.threads = std::clamp(granted.threads, 1, cpus);
 
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
+  const std::string host = host_name();
   const std::string job = env_or("SLURM_JOB_ID", "manual-" + std::to_string(getpid()));
   cache::Journal journal(store->journal_path());
   ExecOptions eo;
@@ -101,7 +99,7 @@ int cmd_exec_node(const GlobalOptions& g, const ExecNodeArgs& a) {
   for (int i = 0; i < granted.gpu; ++i) eo.gpu_ids.push_back(i);
   auto view = make_line_progress(stderr, /*verbose=*/true);
   std::fprintf(stderr, "qsweep exec-node: %s (key %s) on %s, Slurm job %s, %d thread(s)\n", task.node.c_str(),
-               task.key.c_str(), host, job.c_str(), granted.threads);
+               task.key.c_str(), host.c_str(), job.c_str(), granted.threads);
   std::string msg;
   double ran = 0;
   const NodeOutcome out = execute_node(task, *impl, granted, *store, journal, *view, cancel, eo, &msg, &ran);

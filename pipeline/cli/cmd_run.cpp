@@ -15,6 +15,7 @@
 #include "pipeline/progress.h"
 #include "pipeline/cli/signals.h"
 #include "pipeline/cli/slurm_commands.h"
+#include "pipeline/node_exec.h"
 #include "pipeline/runner.h"
 #include "pipeline/slurm/slurm_executor.h"
 #include "stages/process.h"
@@ -58,11 +59,6 @@ void print_tables(const Session& s, const Plan& plan) {
   std::fflush(stdout);
 }
 
-std::string host() {
-  char b[256] = {0};
-  gethostname(b, sizeof b - 1);
-  return b;
-}
 
 }  // namespace
 
@@ -148,7 +144,7 @@ int cmd_run(const GlobalOptions& g, const RunArgs& a) {
   argv.push_back(a.experiment);
   for (const auto& t : a.targets) argv.push_back(t);
   journal.append({{"run", ro.run_id}, {"event", "run_start"}, {"experiment", s.exp.name},
-                  {"file", a.experiment}, {"pid", static_cast<int>(getpid())}, {"host", host()},
+                  {"file", a.experiment}, {"pid", static_cast<int>(getpid())}, {"host", host_name()},
                   {"argv", argv}, {"cache", s.store->root().string()}, {"executor", a.executor},
                   {"n_to_run", plan.to_run.size()}, {"n_cached", plan.n_cached}},
                  &err);

@@ -9,7 +9,6 @@
 #include <map>
 #include <mutex>
 #include <random>
-#include <set>
 #include <sstream>
 #include <thread>
 
@@ -117,8 +116,7 @@ struct SlurmExecutor::Impl {
   std::vector<NodeState> ns;
   std::vector<char> runs;
   bool stop = false;
-  std::vector<std::string> vanished;  // job ids to settle with sacct at the next poll
-  std::map<std::string, int> vanished_node;
+  std::vector<int> vanished;  // nodes whose jobs left the queue: settled with sacct at the next poll
   Probe probe = Probe::kNone;
   std::string probe_job, probe_token;
   fs::path probe_dir;
@@ -197,11 +195,28 @@ struct SlurmExecutor::Impl {
     return r;
   }
 
-  void stop_pending() {
-    std::vector<int> pending;
+  /// Nodes with a job in Slurm (only those whose job has not started: pending_only).
+  std::vector<int> queued(bool pending_only) const {
+    std::vector<int> r;
     for (int i : plan.to_run)
-      if (ns[i].phase == Phase::kQueued && !ns[i].running_seen) pending.push_back(i);
-    unqueue(pending);
+      if (ns[i].phase == Phase::kQueued && !(pending_only && ns[i].running_seen)) r.push_back(i);
+    return r;
+  }
+
+  /// After a failure without --keep-going: start nothing more, cancel what has not started.
+  void fail_fast() {
+    if (o.keep_going) return;
+    stop = true;
+    unqueue(queued(/*pending_only=*/true));
+  }
+
+  /// Every node still waiting fails with `why` (the probe or its submission failed).
+  void fail_waiting(const std::string& why) {
+    for (int i : plan.to_run)
+      if (ns[i].phase == Phase::kWait) {
+        jrec("node_failed", i, {{"error", why}});
+        end(i, NodeOutcome::kFailed, 0, why);
+      }
   }
 
   json read_result(int i, const std::string& job) {
@@ -261,10 +276,7 @@ struct SlurmExecutor::Impl {
     jrec("node_failed", i, {{"job", job}, {"slurm_state", state}, {"error", msg}});
     end(i, NodeOutcome::kFailed, secs, msg);
     unqueue(queued_dependents(i));  // they can never run; schedule() marks them skipped
-    if (!o.keep_going) {
-      stop = true;
-      stop_pending();
-    }
+    fail_fast();
   }
 
   // ---- submission ---------------------------------------------------------
@@ -381,29 +393,21 @@ struct SlurmExecutor::Impl {
     for (int i : plan.to_run) {
       NodeState& n = ns[i];
       if (n.phase != Phase::kWait) continue;
-      const Node& node = g.nodes[i];
-      bool ready = true, dead = false, dead_cancel = false;
       std::string why;
-      for (int d : node.deps) {
-        if (!runs[d]) continue;  // cached
-        const NodeState& dn = ns[d];
-        if (dn.phase == Phase::kEnd) {
-          if (dn.out == NodeOutcome::kDone || dn.out == NodeOutcome::kHit) continue;
-          dead = true;
-          dead_cancel = dn.out == NodeOutcome::kCancelled;
-          why = "upstream " + g.nodes[d].id + " " + outcome_name(dn.out);
-          break;
-        }
-        if (dn.phase == Phase::kQueued && !n.s.local) continue;
-        ready = false;
-      }
-      if (dead) {
+      const auto ended = [this](int d) -> std::optional<NodeOutcome> {
+        return runs[d] && ns[d].phase == Phase::kEnd ? std::optional<NodeOutcome>(ns[d].out) : std::nullopt;
+      };
+      if (const auto out = upstream_failure(g, i, ended, &why)) {
         jrec("node_skipped", i, {{"reason", why}});
-        end(i, dead_cancel ? NodeOutcome::kCancelled : NodeOutcome::kSkipped, 0, why);
+        end(i, *out, 0, why);
         continue;
       }
+      // Ready when every input is cached, done, or (for a Slurm job) queued.
+      bool ready = true;
+      for (int d : g.nodes[i].deps)
+        ready = ready && (!runs[d] || ns[d].phase == Phase::kEnd || (ns[d].phase == Phase::kQueued && !n.s.local));
       if (cancel.load() || stop || probe == Probe::kFailed) {
-        if (probe == Probe::kFailed) continue;  // settled by fail_all()
+        if (probe == Probe::kFailed) continue;  // settle_probe() failed them
         const std::string m = cancel.load() ? "cancelled before start"
                                             : "not started: an earlier node failed (use --keep-going)";
         jrec("node_skipped", i, {{"reason", m}});
@@ -419,10 +423,7 @@ struct SlurmExecutor::Impl {
       if (!submit(i, &err)) {
         jrec("node_failed", i, {{"error", err}});
         end(i, NodeOutcome::kFailed, 0, err);
-        if (!o.keep_going) {
-          stop = true;
-          stop_pending();
-        }
+        fail_fast();
       }
     }
   }
@@ -444,16 +445,15 @@ struct SlurmExecutor::Impl {
                      "'" + o.qsweep_bin.string() + "' --version >/dev/null 2>&1 || exit 4\n"
                      "{ cat \"$m\"; hostname; } > '" + seen.string() + "' || exit 3\n";
     if (!cache::write_file_atomic(script, sh, err, /*executable=*/true)) return false;
-    std::vector<std::string> argv = {"sbatch", "--parsable", "--job-name=qsweep-probe",
-                                     "--comment=" + prefix + "probe", "--output=/dev/null",
-                                     "--cpus-per-task=1", "--time=5"};
-    const SlurmSettings& s = o.defaults;
-    if (!s.partition.empty()) argv.push_back("--partition=" + s.partition);
-    if (!s.account.empty()) argv.push_back("--account=" + s.account);
-    if (!s.qos.empty()) argv.push_back("--qos=" + s.qos);
-    if (!s.constraint.empty()) argv.push_back("--constraint=" + s.constraint);
-    argv.push_back(script.string());
-    probe_job = sbatch(argv, s, err);
+    // The run's defaults (partition, account, ...), one CPU for five minutes.
+    SlurmSettings s = o.defaults;
+    s.time = "5";
+    JobSpec spec;
+    spec.job_name = "qsweep-probe";
+    spec.comment = prefix + "probe";
+    spec.log = "/dev/null";
+    spec.script = script;
+    probe_job = sbatch(sbatch_argv(s, spec), s, err);
     --stats.sbatch_calls;  // counts node jobs only
     if (probe_job.empty()) return false;
     probe = Probe::kQueued;
@@ -463,7 +463,7 @@ struct SlurmExecutor::Impl {
   }
 
   /// The probe job ended (state as seen, or empty when it left the queue).
-  void settle_probe(const JobInfo& info, std::atomic<int>& cancel) {
+  void settle_probe(const JobInfo& info) {
     const std::string seen = read_file(probe_dir / "seen");
     if (seen.rfind(probe_token + "\n", 0) == 0) {
       probe = Probe::kOk;
@@ -482,16 +482,8 @@ struct SlurmExecutor::Impl {
             "with the compute nodes (--cache DIR or QSWEEP_CACHE)";
     std::string jerr;
     journal.append({{"run", o.run_id}, {"event", "slurm_probe_failed"}, {"job", probe_job}, {"error", why}}, &jerr);
-    std::vector<int> queued;
-    for (int i : plan.to_run)
-      if (ns[i].phase == Phase::kQueued) queued.push_back(i);
-    unqueue(queued);
-    for (int i : plan.to_run)
-      if (ns[i].phase == Phase::kWait) {
-        jrec("node_failed", i, {{"error", why}});
-        end(i, NodeOutcome::kFailed, 0, why);
-      }
-    (void)cancel;
+    unqueue(queued(/*pending_only=*/false));
+    fail_waiting(why);
   }
 
   // ---- monitoring -------------------------------------------------------------
@@ -568,8 +560,7 @@ struct SlurmExecutor::Impl {
     }
     const std::string acct = o.config_value("AccountingStorageType");
     if (!acct.empty() && acct != "accounting_storage/none") {
-      vanished.push_back(job);
-      vanished_node[job] = i;
+      vanished.push_back(i);
       return;
     }
     finish(i, {job, "UNKNOWN", "", "", ""}, cancel);
@@ -581,19 +572,18 @@ struct SlurmExecutor::Impl {
     std::string out, err;
     if (!vanished.empty()) {
       // This interval's call is sacct, for the jobs that left the queue.
+      std::vector<std::string> jobs;
+      for (int i : vanished) jobs.push_back(ns[i].job);
       std::vector<std::string> argv = {"sacct", "--noheader", "--parsable2", "--allocations",
-                                       std::string("--format=") + k_sacct_format, "--jobs=" + join(vanished, ",")};
+                                       std::string("--format=") + k_sacct_format, "--jobs=" + join(jobs, ",")};
       std::map<std::string, JobInfo> got;
       if (call(argv, &out, &err, true) == 0)
         for (auto& j : parse_sacct(out)) got[j.id] = j;
-      for (const auto& job : vanished) {
-        int i = vanished_node[job];
-        if (ns[i].phase != Phase::kQueued || ns[i].job != job) continue;
-        auto it = got.find(job);
-        finish(i, it != got.end() ? it->second : JobInfo{job, "UNKNOWN", "", "", ""}, cancel);
+      for (int i : vanished) {
+        auto it = got.find(ns[i].job);
+        finish(i, it != got.end() ? it->second : JobInfo{ns[i].job, "UNKNOWN", "", "", ""}, cancel);
       }
       vanished.clear();
-      vanished_node.clear();
       return true;
     }
     std::vector<std::string> ids;
@@ -614,10 +604,10 @@ struct SlurmExecutor::Impl {
     if (probe == Probe::kQueued) {
       auto it = by_id.find(probe_job);
       if (it == by_id.end()) {
-        settle_probe({}, cancel);
+        settle_probe({});
         changed = true;
       } else if (!is_active(it->second.state)) {
-        settle_probe(it->second, cancel);
+        settle_probe(it->second);
         changed = true;
       }
       if (probe == Probe::kFailed) return true;
@@ -647,7 +637,7 @@ struct SlurmExecutor::Impl {
     return changed;
   }
 
-  void collect_local(std::atomic<int>& cancel) {
+  void collect_local() {
     std::vector<std::tuple<int, NodeOutcome, std::string, double>> done;
     {
       std::lock_guard<std::mutex> lk(mu);
@@ -656,12 +646,8 @@ struct SlurmExecutor::Impl {
     for (auto& [i, out, msg, ran] : done) {
       --local_running;
       end(i, out, ran, msg);
-      if (out == NodeOutcome::kFailed && !o.keep_going) {
-        stop = true;
-        stop_pending();
-      }
+      if (out == NodeOutcome::kFailed) fail_fast();
     }
-    (void)cancel;
   }
 
   bool all_ended() const {
@@ -680,13 +666,7 @@ struct SlurmExecutor::Impl {
       if (ns[i].phase == Phase::kWait && !ns[i].s.local) need_probe = true;
     if (o.probe && need_probe) {
       std::string err;
-      if (!start_probe(&err)) {
-        for (int i : plan.to_run)
-          if (ns[i].phase == Phase::kWait) {
-            jrec("node_failed", i, {{"error", err}});
-            end(i, NodeOutcome::kFailed, 0, err);
-          }
-      }
+      if (!start_probe(&err)) fail_waiting(err);
     }
     double interval = o.poll_min_s;
     auto next_poll = Clock::now() + std::chrono::duration<double>(interval);
@@ -694,20 +674,18 @@ struct SlurmExecutor::Impl {
     while (true) {
       if (cancel.load() >= 2 && !aborted) {
         aborted = true;
-        std::vector<int> queued;
-        for (int i : plan.to_run)
-          if (ns[i].phase == Phase::kQueued) queued.push_back(i);
+        const std::vector<int> in_slurm = queued(/*pending_only=*/false);
         if (probe == Probe::kQueued) {
           std::string out, err;
           call({"scancel", probe_job}, &out, &err, false);
         }
-        unqueue(queued);
-        for (int i : queued) {
+        unqueue(in_slurm);
+        for (int i : in_slurm) {
           jrec("node_skipped", i, {{"reason", "cancelled (scancel)"}});
           end(i, NodeOutcome::kCancelled, 0, "cancelled: Slurm job cancelled");
         }
       }
-      collect_local(cancel);
+      collect_local();
       schedule(cancel);
       if (all_ended() && local_running == 0) break;
       if (Clock::now() >= next_poll) {
