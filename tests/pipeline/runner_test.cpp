@@ -2,8 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/pipeline/fake_stage.h"
-#include "tests/pipeline/pipeline_util.h"
+#include "tests/pipeline/pipeline_fixture.h"
 
 namespace qsweep {
 namespace {
@@ -13,50 +12,18 @@ using testing::FakeStage;
 using testing::load_and_expand;
 using testing::TempDir;
 
-struct RunFixture : ::testing::Test {
-  RunFixture() {
-    reg.add(std::make_unique<FakeStage>(&b));
-    std::string err;
-    store = cache::Store::open(dir / "cache", &err);
-    EXPECT_TRUE(store) << err;
-    journal = std::make_unique<cache::Journal>(store->journal_path());
-  }
-
+struct RunFixture : testing::PipelineFixture {
   // Loads, scans against the store, plans, runs.
   RunSummary run(const std::string& yaml, RunOptions o = {}, int cancel_level = 0) {
-    Graph g;
-    EXPECT_EQ(load_and_expand(dir, yaml, reg, &g), "");
-    cache::FileDigestCache digests("");
-    Diagnostics d;
-    scan = ScanResult{};
-    EXPECT_TRUE(scan_graph(g, digests, store.get(), &scan, &d));
-    plan = make_plan(g, scan, {});
+    load(yaml);
     if (o.capacity.threads == 1 && o.capacity.memory == 0) o.capacity = Resources{4, UINT64_MAX, 1, 8};
     o.retry_base_s = 0.01;
     o.run_id = "test";
     auto view = make_null_progress();
-    Runner r(g, scan, plan, *store, *journal, *view, o);
+    Runner r(graph, scan, plan, *store, *journal, *view, o);
     std::atomic<int> cancel{cancel_level};
-    graph = g;
     return r.run(cancel);
   }
-  std::string key_of(const std::string& id) { return scan.nodes[graph.by_id.at(id)].key; }
-  int events(const std::string& ev) {
-    std::string err;
-    int n = 0;
-    for (const auto& r : cache::Journal::load(store->journal_path(), &err))
-      if (r.value("event", "") == ev) ++n;
-    return n;
-  }
-
-  FakeBehaviour b;
-  StageRegistry reg;
-  TempDir dir;
-  std::unique_ptr<cache::Store> store;
-  std::unique_ptr<cache::Journal> journal;
-  ScanResult scan;
-  Plan plan;
-  Graph graph;
 };
 
 const char* k_chain = R"(version: 1

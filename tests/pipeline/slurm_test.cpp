@@ -15,8 +15,7 @@
 
 #include "pipeline/node_exec.h"
 #include "pipeline/node_task.h"
-#include "tests/pipeline/fake_stage.h"
-#include "tests/pipeline/pipeline_util.h"
+#include "tests/pipeline/pipeline_fixture.h"
 
 namespace qsweep {
 namespace {
@@ -251,13 +250,8 @@ struct FakeSlurm {
   }
 };
 
-struct SlurmExecFixture : ::testing::Test {
+struct SlurmExecFixture : testing::PipelineFixture {
   SlurmExecFixture() {
-    reg.add(std::make_unique<FakeStage>(&b));
-    std::string err;
-    store = cache::Store::open(dir / "cache", &err);
-    EXPECT_TRUE(store) << err;
-    journal = std::make_unique<cache::Journal>(store->journal_path());
     slurm.run_job = [this](const std::string& key, std::string* state) {
       // What `qsweep exec-node` does inside the job.
       NodeTask t;
@@ -274,13 +268,7 @@ struct SlurmExecFixture : ::testing::Test {
   }
 
   RunSummary run(const std::string& yaml, bool keep_going = false) {
-    graph = Graph{};
-    EXPECT_EQ(load_and_expand(dir, yaml, reg, &graph), "");
-    cache::FileDigestCache digests("");
-    Diagnostics d;
-    scan = ScanResult{};
-    EXPECT_TRUE(scan_graph(graph, digests, store.get(), &scan, &d));
-    plan = make_plan(graph, scan, {});
+    load(yaml);
     SlurmRunOptions o;
     o.qsweep_bin = "/usr/bin/qsweep";
     o.run_id = "test";
@@ -300,7 +288,6 @@ struct SlurmExecFixture : ::testing::Test {
     stats = ex.stats();
     return s;
   }
-  std::string key_of(const std::string& id) { return scan.nodes[graph.by_id.at(id)].key; }
   const FakeSlurm::Job& job_of(const std::string& node, int nth = 0) {
     int seen = 0;
     for (const auto& id : slurm.order)
@@ -314,14 +301,6 @@ struct SlurmExecFixture : ::testing::Test {
     return n;
   }
 
-  FakeBehaviour b;
-  StageRegistry reg;
-  TempDir dir;
-  std::unique_ptr<cache::Store> store;
-  std::unique_ptr<cache::Journal> journal;
-  Graph graph;
-  ScanResult scan;
-  Plan plan;
   FakeSlurm slurm;
   SlurmStats stats;
 };
@@ -362,12 +341,7 @@ TEST_F(SlurmExecFixture, SubmitsEveryNodeUpfrontWithAfterokOnItsInputs) {
 }
 
 TEST_F(SlurmExecFixture, NodeFailAndPreemptionAreResubmittedAndDependentsRepointed) {
-  EXPECT_EQ(load_and_expand(dir, k_chain, reg, &graph), "");
-  {
-    cache::FileDigestCache digests("");
-    Diagnostics d;
-    ASSERT_TRUE(scan_graph(graph, digests, store.get(), &scan, &d));
-  }
+  load(k_chain);
   slurm.forced[key_of("a[r1]")] = {"NODE_FAIL", "PREEMPTED"};
   RunSummary s = run(k_chain);
   EXPECT_TRUE(s.ok()) << s.text();
@@ -383,12 +357,7 @@ TEST_F(SlurmExecFixture, NodeFailAndPreemptionAreResubmittedAndDependentsRepoint
 }
 
 TEST_F(SlurmExecFixture, RetryBudgetEndsInAFailureNamingTheState) {
-  EXPECT_EQ(load_and_expand(dir, k_chain, reg, &graph), "");
-  {
-    cache::FileDigestCache digests("");
-    Diagnostics d;
-    ASSERT_TRUE(scan_graph(graph, digests, store.get(), &scan, &d));
-  }
+  load(k_chain);
   slurm.forced[key_of("a[r2]")] = {"NODE_FAIL", "NODE_FAIL", "NODE_FAIL"};
   RunSummary s = run(k_chain, /*keep_going=*/true);
   EXPECT_EQ(s.failed, 1u);
@@ -412,12 +381,7 @@ TEST_F(SlurmExecFixture, StageFailureFailsFastAndCancelsPendingJobs) {
 }
 
 TEST_F(SlurmExecFixture, AdoptsQueuedJobsOfAnEarlierRunnerByComment) {
-  EXPECT_EQ(load_and_expand(dir, k_chain, reg, &graph), "");
-  {
-    cache::FileDigestCache digests("");
-    Diagnostics d;
-    ASSERT_TRUE(scan_graph(graph, digests, store.get(), &scan, &d));
-  }
+  load(k_chain);
   // An earlier runner submitted a[r1] and died before journaling it.
   NodeTask t = make_node_task(graph, scan, *store, graph.by_id.at("a[r1]"));
   std::string err;
