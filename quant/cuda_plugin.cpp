@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <stdexcept>
 
 namespace qsweep::quant {
 
@@ -17,6 +18,7 @@ namespace {
 int (*g_available)(char*, size_t) = nullptr;
 void (*g_describe)(char*, size_t) = nullptr;
 GptqSolver* (*g_make)(int) = nullptr;
+model::TokenEngine* (*g_engine)(const model::Checkpoint*, const model::cuda::GpuEngineOptions*, char*, size_t) = nullptr;
 
 bool available_fn(std::string* why) {
   char b[512] = {0};
@@ -30,6 +32,14 @@ std::string describe_fn() {
   return b;
 }
 std::unique_ptr<GptqSolver> make_fn(int device) { return std::unique_ptr<GptqSolver>(g_make(device)); }
+
+std::unique_ptr<model::TokenEngine> engine_fn(const model::Checkpoint& ckpt,
+                                              const model::cuda::GpuEngineOptions& opts) {
+  char err[2048] = {0};
+  model::TokenEngine* e = g_engine(&ckpt, &opts, err, sizeof err);
+  if (!e) throw std::runtime_error(err);
+  return std::unique_ptr<model::TokenEngine>(e);
+}
 
 fs::path plugin_path() {
   if (const char* p = std::getenv("QSWEEP_CUDA_PLUGIN"); p && *p) return p;
@@ -61,7 +71,8 @@ const CudaPlugin* cuda_plugin(std::string* err) {
       g_available = reinterpret_cast<int (*)(char*, size_t)>(dlsym(h, "qsweep_cuda_available"));
       g_describe = reinterpret_cast<void (*)(char*, size_t)>(dlsym(h, "qsweep_cuda_device_description"));
       g_make = reinterpret_cast<GptqSolver* (*)(int)>(dlsym(h, "qsweep_cuda_make_gptq_solver"));
-      if (!abi || !g_available || !g_describe || !g_make || abi() != k_cuda_plugin_abi) {
+      g_engine = reinterpret_cast<decltype(g_engine)>(dlsym(h, "qsweep_cuda_make_engine"));
+      if (!abi || !g_available || !g_describe || !g_make || !g_engine || abi() != k_cuda_plugin_abi) {
         load_error = path.string() + " is not a qsweep CUDA plugin of ABI version " +
                      std::to_string(k_cuda_plugin_abi) + " (rebuild it with this qsweep)";
       } else {
@@ -69,6 +80,7 @@ const CudaPlugin* cuda_plugin(std::string* err) {
         plugin.available = available_fn;
         plugin.device_description = describe_fn;
         plugin.make_gptq_solver = make_fn;
+        plugin.make_engine = engine_fn;
       }
     }
   }

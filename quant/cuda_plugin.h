@@ -7,11 +7,17 @@
 #include <memory>
 #include <string>
 
+#include "model/cuda/gpu_options.h"
+#include "model/engine/token_engine.h"
 #include "quant/gptq_solver.h"
+
+namespace qsweep::model {
+class Checkpoint;
+}
 
 namespace qsweep::quant {
 
-inline constexpr int k_cuda_plugin_abi = 2;  ///< bump when GptqSolver / HessianSink change
+inline constexpr int k_cuda_plugin_abi = 3;  ///< bump when GptqSolver / HessianSink / TokenEngine change
 
 /// The loaded plugin's functions; loaded once per process.
 struct CudaPlugin {
@@ -19,6 +25,10 @@ struct CudaPlugin {
   bool (*available)(std::string* why) = nullptr;
   std::string (*device_description)() = nullptr;
   std::unique_ptr<GptqSolver> (*make_gptq_solver)(int device) = nullptr;
+  /// The GPU engine (model/cuda/gpu_engine.h) of a checkpoint; throws
+  /// std::runtime_error with the plugin's message.
+  std::unique_ptr<model::TokenEngine> (*make_engine)(const model::Checkpoint& ckpt,
+                                                     const model::cuda::GpuEngineOptions& opts) = nullptr;
 };
 
 /// The plugin, or nullptr and *err saying why (not built: no CUDA toolkit at

@@ -9,9 +9,12 @@
 
 #include "model/backend/embedded_backend.h"
 #include "model/backend/openai_backend.h"
+#include "model/checkpoint/checkpoint.h"
+#include "model/cuda/gpu_options.h"
 #include "model/hub/http.h"
 #include "quant/formats/quantized_loader.h"
 #include "qsweep_version.h"
+#include "stages/node_gpu.h"
 
 namespace qsweep {
 
@@ -64,6 +67,25 @@ std::string check_backend_param(const json& b) {
     if (b.contains(k) && (!b[k].is_number() || b[k].get<double>() < 0)) return "params.backend." + std::string(k) + ": a number >= 0";
   if (b.contains("api_key_env") && !b["api_key_env"].is_string())
     return "params.backend.api_key_env: the NAME of an environment variable (the key itself never goes in a file)";
+  return {};
+}
+
+std::string check_device_params(const json& p) {
+  const std::string device = p.value("device", std::string("cpu"));
+  if (device != "cpu" && device != "cuda") return "params.device: '" + device + "' is not cpu or cuda";
+  const std::string dtype = p.value("dtype", std::string("float32"));
+  try {
+    model::cuda::parse_gpu_dtype(dtype);
+  } catch (const std::exception& e) {
+    return std::string("params.dtype: ") + e.what();
+  }
+  const bool fp32 = model::cuda::parse_gpu_dtype(dtype) == model::cuda::GpuDType::kFloat32;
+  if (device == "cpu" && !fp32)
+    return "params.dtype: the CPU engine computes in float32 only; " + dtype + " needs device: cuda";
+  if (p.value("tf32", false) && (device != "cuda" || !fp32))
+    return "params.tf32: applies to device: cuda with dtype float32 only";
+  if (device == "cuda" && kind_of(p.value("backend", json("embedded"))) != "embedded")
+    return "params.device: cuda selects the embedded GPU engine; a server backend places itself (drop device)";
   return {};
 }
 
@@ -130,12 +152,26 @@ NodeBackend make_node_backend(const StageContext& ctx, const fs::path& model_dir
   const std::string kind = kind_of(b);
   NodeBackend nb;
   if (kind == "embedded") {
-    model::EngineOptions eo;
-    const int64_t threads = p.value("threads", int64_t(0));
-    eo.threads = threads > 0 ? int(threads) : std::max(1, ctx.resources.threads);
-    eo.max_length = int(p.value("max_length", int64_t(0)));
-    eo.linear_loader = quant::quantized_linear_loader();
-    nb.engine = model::Engine::load(model_dir, eo);
+    const int max_batch = int(p.value("max_batch_tokens", int64_t(0)));
+    if (p.value("device", std::string("cpu")) == "cuda") {
+      const NodeGpu gpu = require_node_gpu(ctx);
+      model::cuda::GpuEngineOptions go;
+      go.device = gpu.device;
+      go.dtype = model::cuda::parse_gpu_dtype(p.value("dtype", std::string("float32")));
+      go.tf32 = p.value("tf32", false);
+      go.max_length = int(p.value("max_length", int64_t(0)));
+      if (max_batch > 0) go.max_batch_tokens = max_batch;
+      nb.engine = gpu.plugin->make_engine(model::Checkpoint(model_dir), go);
+    } else {
+      model::EngineOptions eo;
+      const int64_t threads = p.value("threads", int64_t(0));
+      eo.threads = threads > 0 ? int(threads) : std::max(1, ctx.resources.threads);
+      eo.max_length = int(p.value("max_length", int64_t(0)));
+      if (max_batch > 0) eo.max_batch_tokens = max_batch;
+      eo.linear_loader = quant::quantized_linear_loader();
+      nb.engine = model::Engine::load(model_dir, eo);
+    }
+    ctx.progress->log("infer: " + nb.engine->describe());
     nb.tok = model::load_tokenizer(model_dir.string());
     model::EmbeddedBackendOptions bo;
     bo.add_bos_token = p.value("add_bos_token", false);

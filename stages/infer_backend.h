@@ -1,7 +1,8 @@
 #pragma once
 // The backend an infer node answers with (its `backend` param):
 //
-//   backend: embedded                       # the CPU engine in this process (default)
+//   backend: embedded                       # the CPU engine in this process (default);
+//                                           # with device: cuda the GPU engine on the node's GPU
 //   backend: {kind: openai, endpoints: [http://gpu1:8000/v1, http://gpu2:8000/v1],
 //             model: meta-llama/Llama-3.1-8B-Instruct, api_key_env: OPENAI_API_KEY,
 //             concurrency: 8, chat: false, max_attempts: 5, timeout_s: 600}
@@ -33,7 +34,7 @@
 namespace qsweep {
 
 struct NodeBackend {
-  std::unique_ptr<model::Engine> engine;       ///< embedded only
+  std::unique_ptr<model::TokenEngine> engine;  ///< embedded only (CPU or GPU engine)
   std::unique_ptr<model::Tokenizer> tok;
   std::shared_ptr<ManagedServerLease> server;  ///< managed kinds: held while the node runs
   std::unique_ptr<model::Backend> backend;
@@ -41,6 +42,10 @@ struct NodeBackend {
 
 /// "" when the param is valid, else the message (naming params.backend.FIELD).
 std::string check_backend_param(const nlohmann::json& backend);
+
+/// "" when params.device / dtype / tf32 are valid together (cuda and dtypes
+/// other than float32 with the embedded backend only), else the message.
+std::string check_device_params(const nlohmann::json& params);
 
 /// "model=<served id> server=<version>", which enters the node's key (a
 /// server upgrade or another served model is a new key): for `kind: openai`

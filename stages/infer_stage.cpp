@@ -171,6 +171,15 @@ std::vector<ParamSpec> InferStage::params() const {
       {"batch_size", ParamType::kInt, false, 64,
        "requests per backend call and journal write (a kill loses at most one batch)"},
       {"threads", ParamType::kInt, false, 0, "engine threads (0: the node's granted threads)"},
+      {"device", ParamType::kString, false, "cpu",
+       "embedded backend: cpu (the CPU engine) or cuda (the GPU engine on the node's GPU slot; needs "
+       "resources: {gpu: 1}; dense checkpoints only; docs/gpu.md)"},
+      {"dtype", ParamType::kString, false, "float32",
+       "device cuda: float32, bfloat16 or float16 weights, GEMM inputs and KV cache (fp32 "
+       "accumulation); the CPU engine is float32 only"},
+      {"tf32", ParamType::kBool, false, false, "device cuda, dtype float32: TF32 tensor-core GEMMs"},
+      {"max_batch_tokens", ParamType::kInt, false, 0,
+       "embedded backend: tokens per forward pass when scoring (0: 4096 on the CPU, 8192 on a GPU)"},
       {"batch_invariant", ParamType::kBool, false, false,
        "answers independent of batching: the embedded engine scores each request in a pass of its "
        "own (a managed `qsweep serve` gets --max-batch-tokens 0), so in-process and HTTP answers are "
@@ -195,6 +204,8 @@ std::string InferStage::check_params(const json& p) const {
   if (p.value("max_gen_toks", int64_t(256)) <= 0) return "params.max_gen_toks: must be positive";
   if (p.value("max_length", int64_t(0)) < 0) return "params.max_length: must be >= 0";
   if (p.value("threads", int64_t(0)) < 0) return "params.threads: must be >= 0";
+  if (p.value("max_batch_tokens", int64_t(0)) < 0) return "params.max_batch_tokens: must be >= 0";
+  if (std::string e = check_device_params(p); !e.empty()) return e;
   const std::string fam = p.value("chat_template", std::string("auto"));
   if (fam != "auto" && !model::parse_chat_family(fam))
     return "params.chat_template: unknown family '" + fam + "' (auto, " +

@@ -8,7 +8,7 @@
 #include "quant/quantize_model.h"
 #include "stages/model_input.h"
 #include "stages/quant_recipe.h"
-#include "quant/cuda_plugin.h"
+#include "stages/node_gpu.h"
 
 namespace qsweep {
 
@@ -83,19 +83,11 @@ void QuantizeStage::run(StageContext& ctx) const {
 
   std::unique_ptr<quant::GptqSolver> gpu;
   if (rr.device == "cuda") {
-    std::string why;
-    const quant::CudaPlugin* cuda = quant::cuda_plugin(&why);
-    if (!cuda) throw std::runtime_error(ctx.node_id + ": params.device is cuda but " + why + "; or set device: cpu");
-    if (!cuda->available(&why))
-      throw std::runtime_error(ctx.node_id + ": params.device is cuda but " + why +
-                               "; run it where a GPU is visible, or set device: cpu");
-    if (ctx.resources.gpu < 1 || ctx.gpu_ids.empty())
-      throw std::runtime_error(ctx.node_id + ": params.device is cuda: give the stage `resources: {gpu: 1}` so "
-                               "the runner reserves a GPU for it");
-    gpu = cuda->make_gptq_solver(ctx.gpu_ids.front());
+    const NodeGpu g = require_node_gpu(ctx);
+    gpu = g.plugin->make_gptq_solver(g.device);
     job.recipe.gptq_solver = gpu.get();
     ctx.progress->log("quantize: GPTQ Hessians and solves on " + gpu->device() + " (" +
-                      cuda->device_description() + ")");
+                      g.plugin->device_description() + ")");
   }
   const std::vector<std::string> kept =
       quant::prepare_format(job, src, rr.format, rr.skip_incompatible, rr.tool_fields);

@@ -1,7 +1,5 @@
 #include "model/backend/embedded_backend.h"
 
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
 #include <stdexcept>
 
@@ -16,7 +14,7 @@ constexpr int k_embedded_backend_version = 1;
 
 }  // namespace
 
-EmbeddedBackend::EmbeddedBackend(const Engine& engine, const Tokenizer& tok,
+EmbeddedBackend::EmbeddedBackend(const TokenEngine& engine, const Tokenizer& tok,
                                  EmbeddedBackendOptions opts)
     : engine_(engine), tok_(tok), opts_(opts), enc_(tok, opts.add_bos_token, engine.max_length()) {}
 
@@ -24,12 +22,12 @@ std::string EmbeddedBackend::fingerprint() const {
   // Threads and batch composition change fp32 sums in their last bits only;
   // they are deliberately not part of the fingerprint.
   return "embedded/v" + std::to_string(k_embedded_backend_version) +
-         " dtype=fp32 add_bos_token=" + (opts_.add_bos_token ? "1" : "0") +
+         " " + engine_.numerics() + " add_bos_token=" + (opts_.add_bos_token ? "1" : "0") +
          " max_length=" + std::to_string(engine_.max_length()) + (opts_.batch_invariant ? " batch_invariant=1" : "");
 }
 
 std::string EmbeddedBackend::describe() const {
-  return "embedded CPU engine (fp32), add_bos_token=" +
+  return engine_.describe() + ", add_bos_token=" +
          std::string(opts_.add_bos_token ? "True" : "False") +
          ", max_length=" + std::to_string(engine_.max_length());
 }
@@ -81,22 +79,27 @@ std::vector<std::string> EmbeddedBackend::generate_until(std::span<const TextGen
   std::vector<int> eos_ids = engine_.config().eos_token_ids;
   if (tok_.eos_id() >= 0 && std::find(eos_ids.begin(), eos_ids.end(), tok_.eos_id()) == eos_ids.end())
     eos_ids.push_back(tok_.eos_id());
-  tbb::parallel_for(size_t(0), reqs.size(), [&](size_t i) {
+  std::vector<std::vector<int>> prompts(reqs.size());
+  std::vector<GenerateOptions> opts(reqs.size());
+  std::vector<std::vector<std::string>> stops(reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i) {
     const TextGeneration& r = reqs[i];
     if (r.max_gen_toks <= 0)
       throw std::runtime_error("generate_until request " + std::to_string(i) +
                                ": max_gen_toks must be positive");
-    GenerateOptions g;
+    GenerateOptions& g = opts[i];
     g.max_tokens = r.max_gen_toks;
     g.temperature = r.do_sample ? float(r.temperature) : 0.0f;
     g.seed = r.seed;
     g.stop_ids = eos_ids;
     size_t longest = 0;
-    const std::vector<std::string> stops = HflmEncoder::stop_strings(r.until, &longest);
-    g.stop = HflmEncoder::stop_check(tok_, stops, longest);
-    const std::vector<int> gen = engine_.generate(enc_.generation_prompt(r), g);
-    out[i] = HflmEncoder::cut_at_stops(tok_.decode({gen.begin(), gen.end()}, true), stops);
-  });
+    stops[i] = HflmEncoder::stop_strings(r.until, &longest);
+    g.stop = HflmEncoder::stop_check(tok_, stops[i], longest);
+    prompts[i] = enc_.generation_prompt(r);
+  }
+  const std::vector<std::vector<int>> gen = engine_.generate_batch(prompts, opts);
+  for (size_t i = 0; i < reqs.size(); ++i)
+    out[i] = HflmEncoder::cut_at_stops(tok_.decode({gen[i].begin(), gen[i].end()}, true), stops[i]);
   return out;
 }
 

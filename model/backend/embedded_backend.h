@@ -1,5 +1,5 @@
 #pragma once
-// The embedded CPU engine as a Backend, encoding requests as lm-eval v0.4.4's
+// An embedded engine (the CPU Engine or the GPU engine) as a Backend, encoding requests as lm-eval v0.4.4's
 // HFLM does (hflm_encoding.h; lm-eval's default add_bos_token is False):
 //   - loglikelihood: HflmEncoder::encode_pair; context + continuation keep
 //     their last max_length + 1 tokens (the engine truncates);
@@ -22,7 +22,7 @@
 
 #include "model/backend/backend.h"
 #include "model/backend/hflm_encoding.h"
-#include "model/engine/engine.h"
+#include "model/engine/token_engine.h"
 #include "model/tokenizer/tokenizer.h"
 
 namespace qsweep::model {
@@ -39,7 +39,7 @@ struct EmbeddedBackendOptions {
 class EmbeddedBackend : public Backend {
  public:
   /// `engine` and `tok` must outlive the backend.
-  EmbeddedBackend(const Engine& engine, const Tokenizer& tok, EmbeddedBackendOptions opts);
+  EmbeddedBackend(const TokenEngine& engine, const Tokenizer& tok, EmbeddedBackendOptions opts);
 
   std::string fingerprint() const override;
   std::string describe() const override;
@@ -56,7 +56,7 @@ class EmbeddedBackend : public Backend {
   int prefix_token() const { return enc_.prefix_token(); }
 
  private:
-  const Engine& engine_;
+  const TokenEngine& engine_;
   const Tokenizer& tok_;
   EmbeddedBackendOptions opts_;
   HflmEncoder enc_;

@@ -15,12 +15,15 @@
 namespace qsweep::model {
 
 /// A run of new tokens of one sequence: rows [row0, row0 + n_tok) of the
-/// batch, positions cache->len() .. cache->len() + n_tok - 1.
-struct Segment {
-  KvCache* cache = nullptr;
+/// batch, positions cache->len() .. cache->len() + n_tok - 1. `Cache` is the
+/// engine's per-sequence KV cache (KvCache here; the GPU engine's own).
+template <class Cache>
+struct BasicSegment {
+  Cache* cache = nullptr;
   int row0 = 0;
   int n_tok = 0;
 };
+using Segment = BasicSegment<KvCache>;
 
 struct Attention {
   std::unique_ptr<Linear> q, k, v, o;  // [n_head*hd, d], [n_kv*hd, d] x2, [d, n_head*hd]

@@ -10,6 +10,7 @@ target_sources(qsweep_model PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/transformer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sampler.cpp
   ${CMAKE_CURRENT_LIST_DIR}/rolling.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/token_engine.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine.cpp)
 # Eigen's kernels need the host's vector units (AVX2/AVX-512 FMA) to reach GEMM
 # peak. PUBLIC so that every translation unit including Eigen agrees on

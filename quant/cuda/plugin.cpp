@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "model/cuda/gpu_engine.h"
 #include "quant/cuda/gptq_cuda.h"
 #include "quant/cuda_plugin.h"
 
@@ -26,5 +27,17 @@ void qsweep_cuda_device_description(char* out, size_t n) {
 
 qsweep::quant::GptqSolver* qsweep_cuda_make_gptq_solver(int device) {
   return qsweep::quant::cuda::make_gptq_solver(device).release();
+}
+
+// The GPU engine of a checkpoint, or nullptr with the error in `err`.
+qsweep::model::TokenEngine* qsweep_cuda_make_engine(const qsweep::model::Checkpoint* ckpt,
+                                                    const qsweep::model::cuda::GpuEngineOptions* opts, char* err,
+                                                    size_t n) {
+  try {
+    return qsweep::model::cuda::GpuEngine::load(*ckpt, *opts).release();
+  } catch (const std::exception& e) {
+    std::snprintf(err, n, "%s", e.what());
+    return nullptr;
+  }
 }
 }

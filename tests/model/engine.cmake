@@ -13,3 +13,10 @@ qsweep_test(model_backend_test
 qsweep_test(model_serve_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/serve_test.cpp
   LIBS qsweep_model)
+# model/cuda: the GPU engine against transformers and the CPU engine (GPU
+# machine; skips without a visible GPU). CUDA builds only.
+if(TARGET qsweep_model_cuda)
+  qsweep_test(model_gpu_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/gpu_engine_test.cpp
+    LIBS qsweep_model_cuda nlohmann_json::nlohmann_json)
+endif()

@@ -1,0 +1,154 @@
+// The GPU engine against Hugging Face transformers on the same card (issue
+// #10): batched loglikelihood throughput on random-weight 110M- and 1B-class
+// Llamas in fp32 and bf16, batch-1 bf16 decode vs the HBM bandwidth bound.
+//
+//   gpu_engine_bench [--quick]
+//
+// Prefill: 16 requests of 1 context token + 512 continuation tokens in one
+// pass (16 x 512 tokens in, every position scored on the device) — the work
+// of transformers' forward on input_ids [16, 512] (scripts/bench/
+// transformers_forward.py, run beside it). Decode: greedy, 16-token prompt,
+// 256 new tokens, 1B-class bf16; bound = weight bytes per token / the
+// device-to-device copy bandwidth measured here (read + write).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench/model/llama_110m.h"
+#include "model/cuda/gpu_engine.h"
+
+using namespace qsweep::model;
+using namespace qsweep::model::cuda;
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+ModelConfig llama_1b() {
+  ModelConfig c = llama_110m();
+  c.vocab_size = 128256;
+  c.n_embd = 2048;
+  c.n_ff = 8192;
+  c.n_layer = 16;
+  c.n_head = 32;
+  c.n_head_kv = 8;
+  c.head_dim = 64;
+  c.tie_word_embeddings = true;
+  c.rope.theta = 500000;
+  c.bos_token_id = 128000;
+  return c;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// Seconds of one batched loglikelihood of n_seq x seq_len scored tokens (median of reps).
+double prefill(const GpuEngine& e, int n_seq, int seq_len, int reps) {
+  std::vector<LoglikelihoodRequest> reqs(n_seq);
+  for (int s = 0; s < n_seq; ++s) {
+    reqs[s].context = {1 + s};
+    for (int t = 0; t < seq_len; ++t) reqs[s].continuation.push_back((s * 7919 + t * 104729) % e.config().vocab_size);
+  }
+  e.loglikelihood_batch(reqs, false);  // warm-up (allocations, cuBLAS heuristics)
+  std::vector<double> ts;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now();
+    e.loglikelihood_batch(reqs, false);
+    ts.push_back(now() - t0);
+  }
+  return median(ts);
+}
+
+/// Device-to-device copy bandwidth in bytes/s (read + write), 1 GiB, best of 5.
+double copy_bandwidth() {
+  const size_t n = size_t(1) << 30;
+  void *a = nullptr, *b = nullptr;
+  cudaMalloc(&a, n);
+  cudaMalloc(&b, n);
+  cudaMemset(a, 1, n);
+  cudaMemcpy(b, a, n, cudaMemcpyDeviceToDevice);
+  double best = 1e9;
+  for (int r = 0; r < 5; ++r) {
+    cudaDeviceSynchronize();
+    const double t0 = now();
+    cudaMemcpy(b, a, n, cudaMemcpyDeviceToDevice);
+    cudaDeviceSynchronize();
+    best = std::min(best, now() - t0);
+  }
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * n / best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  std::string why;
+  if (!cuda_device_available(&why)) {
+    std::fprintf(stderr, "gpu_engine_bench: %s\n", why.c_str());
+    return 2;
+  }
+  const int reps = quick ? 2 : 5;
+  struct Case {
+    const char* name;
+    ModelConfig cfg;
+    GpuDType dt;
+  };
+  const std::vector<Case> cases = {{"110M", llama_110m(), GpuDType::kFloat32},
+                                   {"110M", llama_110m(), GpuDType::kBFloat16},
+                                   {"1B", llama_1b(), GpuDType::kFloat32},
+                                   {"1B", llama_1b(), GpuDType::kBFloat16}};
+  std::printf("# batched loglikelihood, 16 x 512 tokens, every position scored (median of %d)\n", reps);
+  std::printf("%-6s %-9s %10s %12s\n", "model", "dtype", "seconds", "tokens/s");
+  for (const Case& c : cases) {
+    GpuEngineOptions o;
+    o.dtype = c.dt;
+    o.max_batch_tokens = 16 * 512;
+    const GpuEngine e(std::make_unique<GpuTransformer>(c.cfg, 1, 0.02f, o));
+    const double t = prefill(e, 16, 512, reps);
+    std::printf("%-6s %-9s %10.4f %12.0f\n", c.name, gpu_dtype_name(c.dt), t, 16 * 512 / t);
+    std::fflush(stdout);
+  }
+  // Decode.
+  const double bw = copy_bandwidth();
+  GpuEngineOptions o;
+  o.dtype = GpuDType::kBFloat16;
+  const GpuEngine e(std::make_unique<GpuTransformer>(llama_1b(), 1, 0.02f, o));
+  std::vector<int> prompt;
+  for (int i = 0; i < 16; ++i) prompt.push_back(1000 + i * 17);
+  const int n_new = 256;
+  GenerateOptions one{.max_tokens = 1}, many{.max_tokens = n_new};
+  e.generate(prompt, many);  // warm-up
+  std::vector<double> per_tok;
+  for (int r = 0; r < reps; ++r) {
+    double t0 = now();
+    e.generate(prompt, one);
+    const double t_one = now() - t0;
+    t0 = now();
+    const std::vector<int> out = e.generate(prompt, many);
+    const double t_many = now() - t0;
+    if (int(out.size()) != n_new) std::fprintf(stderr, "decode: %zu tokens, expected %d\n", out.size(), n_new);
+    per_tok.push_back((t_many - t_one) / (n_new - 1));
+  }
+  const double t_tok = median(per_tok);
+  const double bytes = double(e.model().weight_bytes_per_token());
+  const double bound = bytes / bw;
+  std::printf("\n# decode, 1B-class bf16, batch 1, %d new tokens after a 16-token prompt (median of %d)\n", n_new,
+              reps);
+  std::printf("weights read per token      %.3f GB\n", bytes / 1e9);
+  std::printf("device copy bandwidth       %.0f GB/s (read + write)\n", bw / 1e9);
+  std::printf("bandwidth bound             %.3f ms/token (%.0f tokens/s)\n", bound * 1e3, 1 / bound);
+  std::printf("qsweep decode               %.3f ms/token (%.0f tokens/s)\n", t_tok * 1e3, 1 / t_tok);
+  std::printf("ratio to the bound          %.2fx (goal <= 1.5x)\n", t_tok / bound);
+  return 0;
+}

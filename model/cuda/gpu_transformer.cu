@@ -1,0 +1,709 @@
+// GpuTransformer: device state, KV caches and the forward pass (see
+// gpu_transformer.h). Kernels: gpu_kernels.cuh. Checkpoint loading:
+// gpu_load.cpp.
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "model/cuda/gpu_impl.h"
+#include "model/cuda/gpu_kernels.cuh"
+#include "model/engine/rope.h"
+
+namespace qsweep::model::cuda {
+
+namespace k = kernels;
+
+namespace {
+
+void check(cudaError_t e, const std::string& what) {
+  if (e != cudaSuccess)
+    throw std::runtime_error("CUDA error (" + what + "): " + cudaGetErrorString(e));
+}
+
+void check_blas(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string("cuBLAS error (") + what + "): status " + std::to_string(int(s)));
+}
+
+std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+/// "out of GPU memory" with what was asked for and what is free.
+[[noreturn]] void oom(size_t bytes, const std::string& what) {
+  size_t free_b = 0, total_b = 0;
+  cudaGetLastError();
+  cudaMemGetInfo(&free_b, &total_b);
+  throw std::runtime_error("out of GPU memory: " + what + " needs " + mib(bytes) + ", the device has " +
+                           mib(free_b) + " free of " + mib(total_b) +
+                           " (use dtype bfloat16, a smaller max_batch_tokens or max_length, or a larger GPU)");
+}
+
+int grid_for(size_t n, int block = 256) {
+  return int(std::min<size_t>((n + block - 1) / block, 65535 * 4));
+}
+
+/// Calls f(T{}) with T the C++ type of `t`.
+template <class F>
+void with_dtype(GpuDType t, F&& f) {
+  switch (t) {
+    case GpuDType::kFloat32: f(float{}); break;
+    case GpuDType::kBFloat16: f(__nv_bfloat16{}); break;
+    case GpuDType::kFloat16: f(__half{}); break;
+  }
+}
+
+cudaDataType_t cuda_type(GpuDType t) {
+  switch (t) {
+    case GpuDType::kBFloat16: return CUDA_R_16BF;
+    case GpuDType::kFloat16: return CUDA_R_16F;
+    default: return CUDA_R_32F;
+  }
+}
+
+size_t elt_size(GpuDType t) { return t == GpuDType::kFloat32 ? 4 : 2; }
+
+/// A grid of (blocks of 256 columns, rows) for row-wise elementwise kernels.
+dim3 row_grid(int rows, int cols) {
+  return dim3(unsigned(std::min((cols + 255) / 256, 64)), unsigned(std::min(rows, 65535)));
+}
+
+}  // namespace
+
+/// With $QSWEEP_GPU_PROFILE set: device time per phase (cudaEvent pairs),
+/// summed over passes and printed to stderr when the model is destroyed.
+struct Profiler {
+  bool on = std::getenv("QSWEEP_GPU_PROFILE") != nullptr;
+  std::vector<std::pair<std::string, std::pair<cudaEvent_t, cudaEvent_t>>> open;
+  std::map<std::string, double> total_ms;
+  template <class F>
+  void phase(const char* name, cudaStream_t s, F&& f) {
+    if (!on) {
+      f();
+      return;
+    }
+    cudaEvent_t a, b;
+    cudaEventCreate(&a);
+    cudaEventCreate(&b);
+    cudaEventRecord(a, s);
+    f();
+    cudaEventRecord(b, s);
+    open.push_back({name, {a, b}});
+  }
+  void collect() {  // after a stream synchronize
+    for (auto& [name, ev] : open) {
+      float ms = 0;
+      cudaEventElapsedTime(&ms, ev.first, ev.second);
+      total_ms[name] += ms;
+      cudaEventDestroy(ev.first);
+      cudaEventDestroy(ev.second);
+    }
+    open.clear();
+  }
+  ~Profiler() {
+    if (!on || total_ms.empty()) return;
+    double all = 0;
+    for (auto& [n, t] : total_ms) all += t;
+    for (auto& [n, t] : total_ms) std::fprintf(stderr, "[gpu profile] %-14s %10.3f ms %5.1f%%\n", n.c_str(), t, 100 * t / all);
+  }
+};
+
+
+
+bool cuda_device_available(std::string* why) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    *why = std::string("no usable CUDA device: ") + cudaGetErrorString(e);
+    return false;
+  }
+  if (n == 0) {
+    *why = "no usable CUDA device: none visible";
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- Impl
+
+GpuTransformer::Impl::Impl(const ModelConfig& c, const GpuEngineOptions& o)
+    : device(o.device), dtype(o.dtype), elt(elt_size(o.dtype)), profiler(new Profiler) {
+  int n = 0;
+  check(cudaGetDeviceCount(&n), "cudaGetDeviceCount");
+  if (o.device < 0 || o.device >= n)
+    throw std::runtime_error("CUDA device " + std::to_string(o.device) + " does not exist (" + std::to_string(n) +
+                             " visible)");
+  check(cudaSetDevice(o.device), "cudaSetDevice");
+  cudaDeviceProp prop{};
+  check(cudaGetDeviceProperties(&prop, o.device), "cudaGetDeviceProperties");
+  device_name = prop.name;
+  if (const char* e = std::getenv("QSWEEP_GPU_ATTENTION")) simple_attention = std::string(e) == "simple";
+  if (c.head_dim % 2 != 0 || c.head_dim > 256)
+    throw std::runtime_error("the CUDA engine needs an even head_dim up to 256; this model has " +
+                             std::to_string(c.head_dim) + " (run it on the CPU engine: device cpu)");
+  cudaStream_t s = nullptr;
+  check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
+  stream = s;
+  cublasHandle_t hb = nullptr;
+  check_blas(cublasCreate(&hb), "cublasCreate");
+  cublas = hb;
+  check_blas(cublasSetStream(hb, s), "cublasSetStream");
+  // A fixed cuBLAS workspace, so that GEMMs can be captured in CUDA graphs.
+  {
+    const size_t ws = size_t(32) << 20;
+    void* p = nullptr;
+    check(cudaMalloc(&p, ws), "cuBLAS workspace");
+    owned.push_back(p);
+    check_blas(cublasSetWorkspace(hb, p, ws), "cublasSetWorkspace");
+  }
+  // Scratch and caches come from the stream-ordered pool; keep freed memory in it.
+  cudaMemPool_t pool;
+  if (cudaDeviceGetDefaultMemPool(&pool, o.device) == cudaSuccess) {
+    uint64_t thr = UINT64_MAX;
+    cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &thr);
+  }
+}
+
+GpuTransformer::Impl::~Impl() {
+  cudaSetDevice(device);
+  auto s = static_cast<cudaStream_t>(stream);
+  for (Buffer* b : {&meta, &x, &h, &qkv, &att, &gu, &act, &hs, &hout, &logits, &scores})
+    if (b->p) cudaFreeAsync(b->p, s);
+  if (s) cudaStreamSynchronize(s);
+  for (auto& g : graphs)
+    if (g.exec) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g.exec));
+  for (void* p : owned) cudaFree(p);
+  if (host_meta) cudaFreeHost(host_meta);
+  if (host_out) cudaFreeHost(host_out);
+  if (cublas) cublasDestroy(static_cast<cublasHandle_t>(cublas));
+  if (s) cudaStreamDestroy(s);
+  delete profiler;
+}
+
+void* GpuTransformer::Impl::alloc_weight(size_t bytes, const char* what) {
+  void* p = nullptr;
+  if (cudaMalloc(&p, bytes) != cudaSuccess) oom(bytes, what);
+  owned.push_back(p);
+  return p;
+}
+
+void* GpuTransformer::Impl::upload_matrix(const float* host, size_t n, const std::string& what) {
+  auto s = static_cast<cudaStream_t>(stream);
+  void* out = alloc_weight(n * elt, what.c_str());
+  if (dtype == GpuDType::kFloat32) {
+    check(cudaMemcpy(out, host, n * 4, cudaMemcpyHostToDevice), "upload " + what);
+    return out;
+  }
+  float* tmp = nullptr;
+  if (cudaMallocAsync(reinterpret_cast<void**>(&tmp), n * 4, s) != cudaSuccess) oom(n * 4, "staging " + what);
+  check(cudaMemcpyAsync(tmp, host, n * 4, cudaMemcpyHostToDevice, s), "upload " + what);
+  with_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    k::convert<T><<<grid_for(n), 256, 0, s>>>(tmp, static_cast<T*>(out), n);
+  });
+  cudaFreeAsync(tmp, s);
+  check(cudaStreamSynchronize(s), "upload " + what);  // `host` may go away
+  return out;
+}
+
+float* GpuTransformer::Impl::upload_f32(const float* host, size_t n, const std::string& what) {
+  if (n == 0) return nullptr;
+  float* out = static_cast<float*>(alloc_weight(n * 4, what.c_str()));
+  check(cudaMemcpy(out, host, n * 4, cudaMemcpyHostToDevice), "upload " + what);
+  return out;
+}
+
+// ---------------------------------------------------------------- caches
+
+GpuKvCache& GpuKvCache::operator=(GpuKvCache&& o) noexcept {
+  if (this != &o) {
+    if (owner_ && data_) owner_->release(*this);
+    owner_ = o.owner_;
+    data_ = o.data_;
+    cap_ = o.cap_;
+    len_ = o.len_;
+    o.owner_ = nullptr;
+    o.data_ = nullptr;
+    o.cap_ = o.len_ = 0;
+  }
+  return *this;
+}
+
+GpuKvCache::~GpuKvCache() {
+  if (owner_ && data_) owner_->release(*this);
+}
+
+void GpuTransformer::release(GpuKvCache& c) const {
+  cudaFreeAsync(c.data_, static_cast<cudaStream_t>(impl_->stream));
+  c.data_ = nullptr;
+  c.cap_ = c.len_ = 0;
+}
+
+GpuKvCache GpuTransformer::new_cache() const {
+  GpuKvCache c;
+  c.owner_ = this;
+  return c;
+}
+
+namespace {
+
+/// Copies the first `len` rows of every layer's K and V from a cache of
+/// capacity `from_cap` to one of `to_cap` (both [n_layer][2][cap][kvd]).
+void copy_rows(void* dst, int to_cap, const void* src, int from_cap, int len, int n_layer, size_t row_bytes,
+               cudaStream_t s) {
+  if (len == 0) return;
+  check(cudaMemcpy2DAsync(dst, to_cap * row_bytes, src, from_cap * row_bytes, len * row_bytes, size_t(n_layer) * 2,
+                          cudaMemcpyDeviceToDevice, s),
+        "KV cache copy");
+}
+
+}  // namespace
+
+void GpuTransformer::reserve(GpuKvCache& c, int n) const {
+  if (n <= c.cap_) return;
+  const size_t row = size_t(cfg_.n_head_kv) * cfg_.head_dim * impl_->elt;
+  const size_t bytes = size_t(cfg_.n_layer) * 2 * n * row;
+  auto s = static_cast<cudaStream_t>(impl_->stream);
+  void* p = nullptr;
+  if (cudaMallocAsync(&p, bytes, s) != cudaSuccess) oom(bytes, "a KV cache of " + std::to_string(n) + " positions");
+  copy_rows(p, n, c.data_, c.cap_, c.len_, cfg_.n_layer, row, s);
+  if (c.data_) cudaFreeAsync(c.data_, s);
+  c.owner_ = this;
+  c.data_ = p;
+  c.cap_ = n;
+}
+
+GpuKvCache GpuTransformer::fork(const GpuKvCache& c, int extra) const {
+  GpuKvCache f = new_cache();
+  reserve(f, std::max(1, c.len_ + extra));
+  const size_t row = size_t(cfg_.n_head_kv) * cfg_.head_dim * impl_->elt;
+  copy_rows(f.data_, f.cap_, c.data_, c.cap_, c.len_, cfg_.n_layer, row, static_cast<cudaStream_t>(impl_->stream));
+  f.len_ = c.len_;
+  return f;
+}
+
+// ---------------------------------------------------------------- construction
+
+GpuTransformer::GpuTransformer(const ModelConfig& cfg, uint64_t seed, float stdev, const GpuEngineOptions& opts)
+    : cfg_(cfg), opts_(opts), impl_(std::make_unique<Impl>(cfg, opts)) {
+  Impl& m = *impl_;
+  const ModelConfig& c = cfg_;
+  auto s = static_cast<cudaStream_t>(m.stream);
+  const int d = c.n_embd, qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim, ff = c.n_ff;
+  uint64_t counter = seed;
+  auto rand_mat = [&](size_t n, const char* what) {
+    void* p = m.alloc_weight(n * m.elt, what);
+    with_dtype(opts_.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      k::fill_normal<T><<<grid_for(n), 256, 0, s>>>(static_cast<T*>(p), n, ++counter, stdev);
+    });
+    check(cudaGetLastError(), "fill_normal");
+    m.weight_bytes += n * m.elt;
+    return p;
+  };
+  auto const_vec = [&](size_t n, float v, const char* what) {
+    float* p = static_cast<float*>(m.alloc_weight(n * 4, what));
+    k::fill_const<<<grid_for(n), 256, 0, s>>>(p, n, v);
+    m.weight_bytes += n * 4;
+    return p;
+  };
+  auto rand_vec = [&](size_t n, const char* what) {
+    float* p = static_cast<float*>(m.alloc_weight(n * 4, what));
+    k::fill_normal<float><<<grid_for(n), 256, 0, s>>>(p, n, ++counter, stdev);
+    m.weight_bytes += n * 4;
+    return p;
+  };
+  const float norm_w = c.norm_plus_one ? 0.0f : 1.0f;
+  for (int l = 0; l < c.n_layer; ++l) {
+    DeviceLayer L;
+    L.wqkv = rand_mat(size_t(qd + 2 * kvd) * d, "wqkv");
+    L.wo = rand_mat(size_t(d) * qd, "wo");
+    L.wgu = rand_mat(size_t(2 * ff) * d, "wgu");
+    L.wdown = rand_mat(size_t(d) * ff, "wdown");
+    L.attn_norm = const_vec(d, norm_w, "norm");
+    L.ffn_norm = const_vec(d, norm_w, "norm");
+    if (c.attention_bias) {
+      L.bqkv = rand_vec(qd + 2 * kvd, "bias");
+      if (c.arch == Arch::kLlama || c.arch == Arch::kGemma) L.bo = rand_vec(d, "bias");
+    }
+    if (c.mlp_bias) {
+      L.bgu = rand_vec(2 * ff, "bias");
+      L.bdown = rand_vec(d, "bias");
+    }
+    m.layers.push_back(L);
+  }
+  m.embed = rand_mat(size_t(c.vocab_size) * d, "embedding");
+  m.weight_bytes -= size_t(c.vocab_size) * d * m.elt;  // a token reads one row of it
+  m.lm_head = c.tie_word_embeddings ? m.embed : rand_mat(size_t(c.vocab_size) * d, "lm_head");
+  if (c.tie_word_embeddings) m.weight_bytes += size_t(c.vocab_size) * d * m.elt;
+  m.final_norm = const_vec(d, norm_w, "norm");
+  std::vector<float> inv = Rope(c.rope, c.head_dim).inv_freq();
+  m.inv_freq = m.upload_f32(inv.data(), inv.size(), "inv_freq");
+  check(cudaStreamSynchronize(s), "random weights");
+}
+
+GpuTransformer::~GpuTransformer() = default;
+
+std::string GpuTransformer::describe() const {
+  return impl_->device_name + " (cuda:" + std::to_string(impl_->device) + "), " + gpu_dtype_name(opts_.dtype) +
+         (opts_.tf32 && opts_.dtype == GpuDType::kFloat32 ? " (TF32 GEMMs)" : "");
+}
+
+size_t GpuTransformer::weight_bytes_per_token() const { return impl_->weight_bytes; }
+
+void GpuTransformer::synchronize() const {
+  check(cudaStreamSynchronize(static_cast<cudaStream_t>(impl_->stream)), "synchronize");
+}
+
+// ---------------------------------------------------------------- forward
+
+namespace {
+
+enum class SinkKind { kHostLogits, kScores, kArgmax };
+
+/// A device buffer of at least `bytes` (contents lost when it grows).
+void* ensure(GpuTransformer::Impl::Buffer& b, size_t bytes, cudaStream_t s, const char* what) {
+  if (b.bytes >= bytes) return b.p;
+  const size_t want = std::max(bytes, b.bytes * 3 / 2);
+  if (b.p) cudaFreeAsync(b.p, s);
+  b.p = nullptr;
+  b.bytes = 0;
+  if (cudaMallocAsync(&b.p, want, s) != cudaSuccess) oom(want, what);
+  b.bytes = want;
+  return b.p;
+}
+
+/// y [n, out] (fp32) = x [n, in] W^T (+ beta * y): W [out, in] row-major.
+void gemm(const GpuTransformer::Impl& m, const GpuEngineOptions& o, const void* W, const void* X, float* Y, int n,
+          int out, int in, float beta) {
+  const cudaDataType_t t = cuda_type(o.dtype);
+  const cublasComputeType_t ct =
+      o.dtype == GpuDType::kFloat32 && o.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const float alpha = 1.0f;
+  check_blas(cublasGemmEx(static_cast<cublasHandle_t>(m.cublas), CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha, W, t,
+                          in, X, t, in, &beta, Y, CUDA_R_32F, out, ct, CUBLAS_GEMM_DEFAULT),
+             "cublasGemmEx");
+}
+
+template <int NPL, class KV, class OUT>
+void launch_attention_t(dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
+                        const int2* tiles, int layer, int group, int hd, int kvd, float scale, int window,
+                        OUT* out, int out_stride) {
+  const size_t smem = k::attention_smem(NPL * 32);
+  static bool configured = false;  // per instantiation
+  if (!configured) {
+    check(cudaFuncSetAttribute(k::attention<NPL, KV, OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+          "attention smem");
+    configured = true;
+  }
+  k::attention<NPL, KV, OUT><<<grid, 128, smem, s>>>(qkv, stride, segs, tiles, layer, group, hd, kvd, scale, window,
+                                                      out, out_stride);
+}
+
+template <class T>
+void launch_attention(int hd, dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
+                      const int2* tiles, int layer, int group, int kvd, float scale, int window, T* out,
+                      int out_stride) {
+  switch ((hd + 31) / 32) {
+#define QS_ATT(N)                                                                                              \
+  case N:                                                                                                      \
+    launch_attention_t<N, T, T>(grid, s, qkv, stride, segs, tiles, layer, group, hd, kvd, scale, window, out, \
+                                out_stride);                                                               \
+    break;
+    QS_ATT(1) QS_ATT(2) QS_ATT(3) QS_ATT(4) QS_ATT(5) QS_ATT(6) QS_ATT(7) QS_ATT(8)
+#undef QS_ATT
+  }
+}
+
+/// Head sizes with a tensor-core attention instantiation (16 * NF).
+bool mma_head_dim(int hd) {
+  if (hd % 16 != 0) return false;
+  const int nf = hd / 16;
+  return nf == 1 || nf == 2 || nf == 4 || nf == 5 || nf == 6 || nf == 8 || nf == 16;
+}
+
+template <int NF, class T>
+void launch_attention_mma_t(dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
+                            const int2* tiles, int layer, int group, int hd, int kvd, float scale, int window, T* out,
+                            int out_stride) {
+  const size_t smem = k::attention_mma_smem(NF * 16, int(sizeof(T)));
+  static bool configured = false;  // per instantiation
+  if (!configured) {
+    check(cudaFuncSetAttribute(k::attention_mma<NF, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+          "attention smem");
+    configured = true;
+  }
+  k::attention_mma<NF, T><<<grid, 128, smem, s>>>(qkv, stride, segs, tiles, layer, group, hd, kvd, scale, window,
+                                                   out, out_stride);
+}
+
+template <class T>
+void launch_attention_mma(int hd, dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
+                          const int2* tiles, int layer, int group, int kvd, float scale, int window, T* out,
+                          int out_stride) {
+  if constexpr (std::is_same_v<T, float>) {
+    throw std::logic_error("attention_mma: no fp32 tensor-core path");
+  } else {
+    switch (hd / 16) {
+#define QS_MMA(N)                                                                                                  \
+  case N:                                                                                                          \
+    launch_attention_mma_t<N, T>(grid, s, qkv, stride, segs, tiles, layer, group, hd, kvd, scale, window, out, \
+                                 out_stride);                                                                    \
+    break;
+      QS_MMA(1) QS_MMA(2) QS_MMA(4) QS_MMA(5) QS_MMA(6) QS_MMA(8) QS_MMA(16)
+#undef QS_MMA
+    }
+  }
+}
+
+size_t align16(size_t n) { return (n + 15) / 16 * 16; }
+
+}  // namespace
+
+/// Replays the graph captured for `key`, or runs `enqueue` (capturing it as a
+/// graph the second time the key is seen).
+template <class F>
+void replay_or_capture(GpuTransformer::Impl& m, const std::vector<uintptr_t>& key, F&& enqueue) {
+  auto s = static_cast<cudaStream_t>(m.stream);
+  auto& graphs = m.graphs;
+  for (auto& g : graphs)
+    if (g.key == key) {
+      if (!g.exec) {  // second sight: capture
+        cudaGraph_t graph = nullptr;
+        check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "graph capture");
+        try {
+          enqueue();
+        } catch (...) {
+          cudaStreamEndCapture(s, &graph);
+          if (graph) cudaGraphDestroy(graph);
+          throw;
+        }
+        check(cudaStreamEndCapture(s, &graph), "graph capture");
+        cudaGraphExec_t exec = nullptr;
+        check(cudaGraphInstantiate(&exec, graph, 0), "graph instantiate");
+        cudaGraphDestroy(graph);
+        g.exec = exec;
+      }
+      check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(g.exec), s), "graph launch");
+      return;
+    }
+  if (graphs.size() >= 16) {  // shapes come and go (batched generation): start over
+    for (auto& g : graphs)
+      if (g.exec) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g.exec));
+    graphs.clear();
+  }
+  graphs.push_back({key, nullptr});
+  enqueue();
+}
+
+struct GpuTransformer::PassArgs {
+  const std::vector<int>* ids;
+  std::vector<GpuSegment>* segs;
+  const std::vector<int>* rows;
+  const std::vector<int>* targets;  // kScores
+  SinkKind sink;
+  float* host_logits;
+  LoglikelihoodResult* scores;
+  int* argmax;
+};
+
+void GpuTransformer::run_pass(const PassArgs& a) const {
+  Impl& m = *impl_;
+  const ModelConfig& c = cfg_;
+  const GpuEngineOptions& o = opts_;
+  Profiler& prof = *m.profiler;
+  auto s = static_cast<cudaStream_t>(m.stream);
+  check(cudaSetDevice(m.device), "cudaSetDevice");
+  const std::vector<int>& ids = *a.ids;
+  std::vector<GpuSegment>& segs = *a.segs;
+  const std::vector<int>& rows = *a.rows;
+  const int n = int(ids.size()), nseg = int(segs.size()), mrows = int(rows.size());
+  if (n == 0) return;
+  const int d = c.n_embd, qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim, ff = c.n_ff,
+            V = c.vocab_size, hd = c.head_dim;
+  for (GpuSegment& sg : segs) reserve(*sg.cache, sg.cache->len() + sg.n_tok);
+  // Attention kernel: tensor cores for bf16/fp16 passes with long
+  // segments; the fp32 kernel for fp32, decode steps and odd head sizes.
+  int max_tok = 0;
+  for (const GpuSegment& sg : segs) max_tok = std::max(max_tok, sg.n_tok);
+  const bool use_mma = o.dtype != GpuDType::kFloat32 && mma_head_dim(hd) && max_tok >= 32 && !m.simple_attention;
+  const int qtile = use_mma ? k::kMmaQTile : k::kAttQTile;
+  // Metadata: ids, pos, rowseg [n]; segs [nseg]; tiles; out rows, targets [m].
+  std::vector<int2> tiles;
+  for (int si = 0; si < nseg; ++si)
+    for (int i0 = 0; i0 < segs[si].n_tok; i0 += qtile) tiles.push_back(make_int2(si, i0));
+  const size_t off_pos = align16(n * 4), off_rowseg = off_pos + align16(n * 4),
+               off_segs = off_rowseg + align16(n * 4), off_tiles = off_segs + align16(nseg * sizeof(k::SegDesc)),
+               off_rows = off_tiles + align16(tiles.size() * sizeof(int2)), off_tgt = off_rows + align16(mrows * 4),
+               total = off_tgt + align16(mrows * 4);
+  if (m.host_meta_bytes < total) {
+    if (m.host_meta) cudaFreeHost(m.host_meta);
+    m.host_meta_bytes = std::max(total, m.host_meta_bytes * 2);
+    check(cudaMallocHost(&m.host_meta, m.host_meta_bytes), "pinned staging");
+  }
+  char* hm = static_cast<char*>(m.host_meta);
+  std::memcpy(hm, ids.data(), n * 4);
+  int* hpos = reinterpret_cast<int*>(hm + off_pos);
+  int* hrowseg = reinterpret_cast<int*>(hm + off_rowseg);
+  auto* hsegs = reinterpret_cast<k::SegDesc*>(hm + off_segs);
+  for (int si = 0; si < nseg; ++si) {
+    const GpuSegment& sg = segs[si];
+    hsegs[si] = {sg.cache->data_, sg.cache->cap_, sg.cache->len_, sg.row0, sg.n_tok};
+    for (int t = 0; t < sg.n_tok; ++t) {
+      hpos[sg.row0 + t] = sg.cache->len_ + t;
+      hrowseg[sg.row0 + t] = si;
+    }
+  }
+  std::memcpy(hm + off_tiles, tiles.data(), tiles.size() * sizeof(int2));
+  std::memcpy(hm + off_rows, rows.data(), mrows * 4);
+  if (a.sink == SinkKind::kScores) std::memcpy(hm + off_tgt, a.targets->data(), mrows * 4);
+  char* dm = static_cast<char*>(ensure(m.meta, total, s, "pass metadata"));
+  check(cudaMemcpyAsync(dm, hm, total, cudaMemcpyHostToDevice, s), "metadata upload");
+  const int* d_ids = reinterpret_cast<const int*>(dm);
+  const int* d_pos = reinterpret_cast<const int*>(dm + off_pos);
+  const int* d_rowseg = reinterpret_cast<const int*>(dm + off_rowseg);
+  const auto* d_segs = reinterpret_cast<const k::SegDesc*>(dm + off_segs);
+  const auto* d_tiles = reinterpret_cast<const int2*>(dm + off_tiles);
+  const int* d_rows = reinterpret_cast<const int*>(dm + off_rows);
+  const int* d_tgt = reinterpret_cast<const int*>(dm + off_tgt);
+
+  float* x = static_cast<float*>(ensure(m.x, size_t(n) * d * 4, s, "activations"));
+  void* h = ensure(m.h, size_t(n) * d * m.elt, s, "activations");
+  float* qkv = static_cast<float*>(ensure(m.qkv, size_t(n) * (qd + 2 * kvd) * 4, s, "q/k/v"));
+  void* att = ensure(m.att, size_t(n) * qd * m.elt, s, "attention output");
+  float* gu = static_cast<float*>(ensure(m.gu, size_t(n) * 2 * ff * 4, s, "MLP activations"));
+  void* act = ensure(m.act, size_t(n) * ff * m.elt, s, "MLP activations");
+  // Final rows in chunks whose logits fit 1 GiB.
+  const int chunk = int(std::max<size_t>(1, std::min<size_t>(std::max(mrows, 1), (size_t(1) << 30) / (size_t(V) * 4))));
+  if (mrows > 0) {
+    ensure(m.hout, size_t(mrows) * d * m.elt, s, "final hidden states");
+    ensure(m.logits, size_t(chunk) * V * 4, s, "logits");
+    ensure(m.scores, size_t(mrows) * sizeof(k::ScoreOut), s, "scores");
+  }
+  const float eps = float(c.rms_norm_eps);
+  const float scale = 1.0f / std::sqrt(float(hd));
+  const int actk = c.act == Activation::kSilu ? 0 : c.act == Activation::kGeluTanh ? 1 : 2;
+  // Everything on the device from the embedding to the scores; a pass with
+  // the shape and buffers of an earlier one (decode steps) replays it as a
+  // CUDA graph instead of ~10 launches per layer.
+  auto enqueue = [&] {
+  with_dtype(o.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    prof.phase("embed", s, [&] {
+      k::embed<T><<<n, 256, 0, s>>>(static_cast<const T*>(m.embed), d_ids, d,
+                                    c.embed_scale ? std::sqrt(float(d)) : 1.0f, x);
+    });
+    for (int l = 0; l < c.n_layer; ++l) {
+      const DeviceLayer& L = m.layers[l];
+      prof.phase("norm", s, [&] {
+        k::rms_norm<T><<<n, 256, 0, s>>>(x, nullptr, d, L.attn_norm, eps, c.norm_plus_one, static_cast<T*>(h));
+      });
+      prof.phase("gemm qkv", s, [&] { gemm(m, o, L.wqkv, h, qkv, n, qd + 2 * kvd, d, 0.0f); });
+      if (L.bqkv) k::bias_add<<<row_grid(n, qd + 2 * kvd), 256, 0, s>>>(qkv, L.bqkv, n, qd + 2 * kvd);
+      prof.phase("rope+cache", s, [&] {
+        k::rope_and_cache<T><<<n, 64, 0, s>>>(qkv, d_pos, d_rowseg, d_segs, l, c.n_head, c.n_head_kv, hd,
+                                              m.inv_freq);
+      });
+      prof.phase("attention", s, [&] {
+        const dim3 grid(unsigned(tiles.size()), unsigned(c.n_head));
+        if (use_mma)
+          launch_attention_mma<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, d_tiles, l, c.n_head / c.n_head_kv, kvd,
+                                  scale, c.sliding_window, static_cast<T*>(att), qd);
+        else
+          launch_attention<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, d_tiles, l, c.n_head / c.n_head_kv, kvd, scale,
+                              c.sliding_window, static_cast<T*>(att), qd);
+      });
+      prof.phase("gemm o", s, [&] { gemm(m, o, L.wo, att, x, n, d, qd, 1.0f); });  // x += att Wo^T
+      if (L.bo) k::bias_add<<<row_grid(n, d), 256, 0, s>>>(x, L.bo, n, d);
+      prof.phase("norm", s, [&] {
+        k::rms_norm<T><<<n, 256, 0, s>>>(x, nullptr, d, L.ffn_norm, eps, c.norm_plus_one, static_cast<T*>(h));
+      });
+      prof.phase("gemm gate|up", s, [&] { gemm(m, o, L.wgu, h, gu, n, 2 * ff, d, 0.0f); });
+      if (L.bgu) k::bias_add<<<row_grid(n, 2 * ff), 256, 0, s>>>(gu, L.bgu, n, 2 * ff);
+      prof.phase("act", s, [&] {
+        k::gated_act<T><<<row_grid(n, ff), 256, 0, s>>>(gu, n, ff, actk, static_cast<T*>(act));
+      });
+      prof.phase("gemm down", s, [&] { gemm(m, o, L.wdown, act, x, n, d, ff, 1.0f); });  // x += act Wdown^T
+      if (L.bdown) k::bias_add<<<row_grid(n, d), 256, 0, s>>>(x, L.bdown, n, d);
+    }
+    check(cudaGetLastError(), "decoder layers");
+    if (mrows == 0) return;
+    // Final norm of the listed rows, lm_head and the sink, chunk by chunk.
+    T* hout = static_cast<T*>(m.hout.p);
+    k::rms_norm<T><<<mrows, 256, 0, s>>>(x, d_rows, d, m.final_norm, eps, c.norm_plus_one, hout);
+    float* lg = static_cast<float*>(m.logits.p);
+    auto* sc = static_cast<k::ScoreOut*>(m.scores.p);
+    for (int r0 = 0; r0 < mrows; r0 += chunk) {
+      const int nr = std::min(chunk, mrows - r0);
+      prof.phase("gemm lm_head", s, [&] { gemm(m, o, m.lm_head, hout + size_t(r0) * d, lg, nr, V, d, 0.0f); });
+      if (a.sink == SinkKind::kHostLogits) {
+        check(cudaMemcpyAsync(a.host_logits + size_t(r0) * V, lg, size_t(nr) * V * 4, cudaMemcpyDeviceToHost, s),
+              "logits download");
+      } else {
+        prof.phase("score", s, [&] {
+          k::score_rows<<<nr, 1024, 0, s>>>(lg, V, a.sink == SinkKind::kScores ? d_tgt + r0 : nullptr, sc + r0);
+        });
+      }
+    }
+    check(cudaGetLastError(), "lm_head");
+  });
+  };
+  const bool graphable = !prof.on && a.sink != SinkKind::kHostLogits && mrows > 0;
+  if (graphable) {
+    const std::vector<uintptr_t> key = {uintptr_t(n), uintptr_t(nseg), uintptr_t(mrows), uintptr_t(tiles.size()),
+                                        uintptr_t(a.sink), uintptr_t(use_mma), uintptr_t(m.meta.p),
+                                        uintptr_t(m.x.p), uintptr_t(m.h.p), uintptr_t(m.qkv.p), uintptr_t(m.att.p),
+                                        uintptr_t(m.gu.p), uintptr_t(m.act.p), uintptr_t(m.hout.p),
+                                        uintptr_t(m.logits.p), uintptr_t(m.scores.p)};
+    replay_or_capture(m, key, enqueue);
+  } else {
+    enqueue();
+  }
+  for (GpuSegment& sg : segs) sg.cache->len_ += sg.n_tok;
+  if (mrows > 0 && a.sink != SinkKind::kHostLogits) {
+    const size_t ob = size_t(mrows) * sizeof(k::ScoreOut);
+    if (m.host_out_bytes < ob) {
+      if (m.host_out) cudaFreeHost(m.host_out);
+      m.host_out_bytes = std::max(ob, m.host_out_bytes * 2);
+      check(cudaMallocHost(&m.host_out, m.host_out_bytes), "pinned staging");
+    }
+    check(cudaMemcpyAsync(m.host_out, m.scores.p, ob, cudaMemcpyDeviceToHost, s), "scores download");
+  }
+  check(cudaStreamSynchronize(s), "forward pass");
+  prof.collect();
+  if (mrows == 0 || a.sink == SinkKind::kHostLogits) return;
+  const auto* res = static_cast<const k::ScoreOut*>(m.host_out);
+  for (int i = 0; i < mrows; ++i) {
+    if (a.sink == SinkKind::kScores)
+      a.scores[i] = {res[i].logprob, res[i].argmax == (*a.targets)[i]};
+    else
+      a.argmax[i] = res[i].argmax;
+  }
+}
+
+void GpuTransformer::forward_logits(const std::vector<int>& ids, std::vector<GpuSegment>& segs,
+                                    const std::vector<int>& rows, float* host_logits) const {
+  run_pass({&ids, &segs, &rows, nullptr, SinkKind::kHostLogits, host_logits, nullptr, nullptr});
+}
+
+void GpuTransformer::forward_scores(const std::vector<int>& ids, std::vector<GpuSegment>& segs,
+                                    const std::vector<int>& rows, const std::vector<int>& targets,
+                                    LoglikelihoodResult* out) const {
+  run_pass({&ids, &segs, &rows, &targets, SinkKind::kScores, nullptr, out, nullptr});
+}
+
+void GpuTransformer::forward_argmax(const std::vector<int>& ids, std::vector<GpuSegment>& segs,
+                                    const std::vector<int>& rows, int* out) const {
+  run_pass({&ids, &segs, &rows, nullptr, SinkKind::kArgmax, nullptr, nullptr, out});
+}
+
+}  // namespace qsweep::model::cuda
