@@ -2,7 +2,7 @@
 // #10): batched loglikelihood throughput on random-weight 110M- and 1B-class
 // Llamas in fp32 and bf16, batch-1 bf16 decode vs the HBM bandwidth bound.
 //
-//   gpu_engine_bench [--quick]
+//   gpu_engine_bench [--quick] [--decode]   (--decode: the decode part only)
 //
 // Prefill: 16 requests of 1 context token + 512 continuation tokens in one
 // pass (16 x 512 tokens in, every position scored on the device) — the work
@@ -92,7 +92,11 @@ double copy_bandwidth() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false, decode_only = false;
+  for (int i = 1; i < argc; ++i) {
+    quick = quick || std::strcmp(argv[i], "--quick") == 0;
+    decode_only = decode_only || std::strcmp(argv[i], "--decode") == 0;
+  }
   std::string why;
   if (!cuda_device_available(&why)) {
     std::fprintf(stderr, "gpu_engine_bench: %s\n", why.c_str());
@@ -111,6 +115,7 @@ int main(int argc, char** argv) {
   std::printf("# batched loglikelihood, 16 x 512 tokens, every position scored (median of %d)\n", reps);
   std::printf("%-6s %-9s %10s %12s\n", "model", "dtype", "seconds", "tokens/s");
   for (const Case& c : cases) {
+    if (decode_only) break;
     GpuEngineOptions o;
     o.dtype = c.dt;
     o.max_batch_tokens = 16 * 512;

@@ -24,8 +24,9 @@ struct GpuModel {
 
 }  // namespace
 
-std::unique_ptr<GpuEngine> GpuEngine::load(const Checkpoint& ckpt, const GpuEngineOptions& opts) {
-  return std::make_unique<GpuEngine>(std::make_unique<GpuTransformer>(ckpt, opts));
+std::unique_ptr<GpuEngine> GpuEngine::load(const Checkpoint& ckpt, const GpuEngineOptions& opts,
+                                           const LinearLoader& loader) {
+  return std::make_unique<GpuEngine>(std::make_unique<GpuTransformer>(ckpt, opts, loader));
 }
 
 GpuEngine::GpuEngine(std::unique_ptr<GpuTransformer> model) : model_(std::move(model)) {

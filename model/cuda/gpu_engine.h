@@ -19,7 +19,9 @@ namespace qsweep::model::cuda {
 
 class GpuEngine final : public TokenEngine {
  public:
-  static std::unique_ptr<GpuEngine> load(const Checkpoint& ckpt, const GpuEngineOptions& opts);
+  /// `loader`: see GpuTransformer's constructor.
+  static std::unique_ptr<GpuEngine> load(const Checkpoint& ckpt, const GpuEngineOptions& opts,
+                                         const LinearLoader& loader = {});
   explicit GpuEngine(std::unique_ptr<GpuTransformer> model);
   ~GpuEngine() override;
 

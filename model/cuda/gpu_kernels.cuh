@@ -118,7 +118,8 @@ __global__ void bias_add(float* y, const float* b, int n_rows, int cols) {
 // RoPE (rotate_half) on the q and k parts of qkv [n_rows, qd + 2 kvd] in
 // place, then the row's k and v into its segment's cache at its position.
 // cos/sin of the fp32 angle pos * inv_freq are taken in double and rounded,
-// as the CPU engine. Grid: n_rows; block >= 32.
+// as the CPU engine. Thread t handles frequency t % half of heads
+// t / half, t / half + stride, ... Grid: n_rows; block 128.
 template <class KV>
 __global__ void rope_and_cache(float* qkv, const int* pos, const int* rowseg, const SegDesc* segs,
                                int layer, int n_head, int n_kv, int hd, const float* inv_freq) {
@@ -129,10 +130,12 @@ __global__ void rope_and_cache(float* qkv, const int* pos, const int* rowseg, co
   const SegDesc sd = segs[rowseg[r]];
   KV* kc = static_cast<KV*>(sd.base) + (size_t(layer) * 2 * sd.cap + p) * kvd;
   KV* vc = kc + size_t(sd.cap) * kvd;
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+  const int lanes = max(1, int(blockDim.x) / half * half);  // threads in use: whole frequency sets
+  if (int(threadIdx.x) < lanes) {
+    const int i = threadIdx.x % half, h0 = threadIdx.x / half, hstep = lanes / half;
     const float angle = float(p) * inv_freq[i];
     const float cs = float(cos(double(angle))), sn = float(sin(double(angle)));
-    for (int h = 0; h < n_head + n_kv; ++h) {
+    for (int h = h0; h < n_head + n_kv; h += hstep) {
       float* v = row + h * hd;  // q heads, then k heads (contiguous)
       const float a = v[i], b = v[i + half];
       const float ra = a * cs - b * sn, rb = b * cs + a * sn;
@@ -271,67 +274,86 @@ __global__ void __launch_bounds__(128) attention(const float* qkv, int qkv_strid
 }
 
 constexpr int kMmaWarps = 4, kMmaQTile = 16 * kMmaWarps, kMmaKTile = 64;
+constexpr int kMmaSLd = kMmaKTile + 4;  // fp32 S rows (padded: conflict-free row reads)
+constexpr int kMmaPLd = kMmaKTile + 8;  // T P rows
+
+/// Shared-memory row length of the Q/K/V tiles (T) for head_dim padded to
+/// HDP: 16 bytes of padding stagger rows across banks.
+constexpr int mma_ld(int hdp) { return hdp + 8; }
 
 /// Dynamic shared memory of attention_mma with head_dim padded to HDP.
 constexpr size_t attention_mma_smem(int hdp, int elt) {
-  return size_t(elt) * (size_t(kMmaQTile) * hdp + 2 * size_t(kMmaKTile) * hdp)  // Q, K, V tiles
-         + size_t(kMmaWarps) * (16 * kMmaKTile * 4                            // S per warp (fp32)
-                                + 16 * kMmaKTile * elt                        // P per warp
-                                + 16 * size_t(hdp) * 4);                      // O per warp (fp32)
+  return size_t(elt) * (size_t(kMmaQTile) + 2 * size_t(kMmaKTile)) * mma_ld(hdp)  // Q, K, V tiles
+         + size_t(kMmaWarps) * (16 * kMmaSLd * 4                                  // S per warp (fp32)
+                                + 16 * kMmaPLd * elt                              // P per warp
+                                + 16 * size_t(hdp + 4) * 4);                      // O per warp (fp32)
 }
 
 // The same attention on tensor cores (bf16/fp16 engine dtypes, head_dim a
 // multiple of 16, HDP = 16 * NF): FlashAttention's tiling with WMMA
 // 16x16x16 fragments. A block holds 64 queries of one segment and head (16
 // per warp) and walks key tiles of 64: S = Q K^T (T inputs, fp32
-// accumulation), the online softmax in fp32 (a lane pair per query row),
-// P = exp(S - m) rounded to T, O = O * corr + P V with O kept in fp32 in
-// shared memory. Grid: (tiles of 64 queries, n_head); block 128.
+// accumulation), the online softmax in fp32 (a row at a time, lanes over
+// columns), P = exp(S - m) rounded to T, O = O * corr + P V with O kept in
+// fp32 in shared memory. Grid: (tiles of 64 queries, n_head); block 128.
 template <int NF, class T>
 __global__ void __launch_bounds__(128) attention_mma(const float* qkv, int qkv_stride, const SegDesc* segs,
                                                      const int2* tiles, int layer, int group, int hd, int kvd,
                                                      float scale, int window, T* out, int out_stride) {
   using namespace nvcuda;
-  constexpr int HDP = NF * 16;
+  constexpr int HDP = NF * 16, LD = mma_ld(HDP), OLD = HDP + 4, C8 = HDP / 8;
   extern __shared__ float4 smem4[];
-  T* sQ = reinterpret_cast<T*>(smem4);  // [64][HDP]
-  T* sK = sQ + kMmaQTile * HDP;         // [64][HDP]
-  T* sV = sK + kMmaKTile * HDP;         // [64][HDP]
-  float* sS = reinterpret_cast<float*>(sV + kMmaKTile * HDP);  // [warps][16][64]
-  T* sP = reinterpret_cast<T*>(sS + kMmaWarps * 16 * kMmaKTile);  // [warps][16][64]
-  float* sO = reinterpret_cast<float*>(sP + kMmaWarps * 16 * kMmaKTile);  // [warps][16][HDP]
+  T* sQ = reinterpret_cast<T*>(smem4);  // [64][LD]
+  T* sK = sQ + kMmaQTile * LD;          // [64][LD]
+  T* sV = sK + kMmaKTile * LD;          // [64][LD]
+  float* sS = reinterpret_cast<float*>(sV + kMmaKTile * LD);  // [warps][16][kMmaSLd]
+  T* sP = reinterpret_cast<T*>(sS + kMmaWarps * 16 * kMmaSLd);  // [warps][16][kMmaPLd]
+  float* sO = reinterpret_cast<float*>(sP + kMmaWarps * 16 * kMmaPLd);  // [warps][16][OLD]
   const int2 tile = tiles[blockIdx.x];
   const SegDesc sd = segs[tile.x];
   const int h = blockIdx.y, hk = h / group, i0 = tile.y;
   const int nq = min(kMmaQTile, sd.n_tok - i0);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  for (int idx = threadIdx.x; idx < kMmaQTile * HDP; idx += blockDim.x) {
-    const int r = idx / HDP, c = idx % HDP;
-    sQ[idx] = from_f<T>(r < nq && c < hd ? qkv[size_t(sd.row0 + i0 + r) * qkv_stride + h * hd + c] : 0.0f);
+  // Q tile: float4 loads (hd % 16 == 0 keeps rows 16-byte aligned).
+  for (int idx = threadIdx.x; idx < kMmaQTile * (HDP / 4); idx += blockDim.x) {
+    const int r = idx / (HDP / 4), c = (idx % (HDP / 4)) * 4;
+    float4 v = make_float4(0, 0, 0, 0);
+    if (r < nq && c < hd) v = *reinterpret_cast<const float4*>(qkv + size_t(sd.row0 + i0 + r) * qkv_stride + h * hd + c);
+    T* q = sQ + r * LD + c;
+    q[0] = from_f<T>(v.x);
+    q[1] = from_f<T>(v.y);
+    q[2] = from_f<T>(v.z);
+    q[3] = from_f<T>(v.w);
   }
-  float* wS = sS + warp * 16 * kMmaKTile;
-  T* wP = sP + warp * 16 * kMmaKTile;
-  float* wO = sO + warp * 16 * HDP;
-  for (int idx = lane; idx < 16 * HDP; idx += 32) wO[idx] = 0.0f;
+  float* wS = sS + warp * 16 * kMmaSLd;
+  T* wP = sP + warp * 16 * kMmaPLd;
+  float* wO = sO + warp * 16 * OLD;
+  for (int idx = lane; idx < 16 * OLD; idx += 32) wO[idx] = 0.0f;
   const T* K = static_cast<const T*>(sd.base) + size_t(layer) * 2 * sd.cap * kvd + hk * hd;
   const T* V = K + size_t(sd.cap) * kvd;
   const int q0 = sd.start + i0;
   const int kend = q0 + nq;
   int kbeg = window > 0 ? max(0, q0 - window + 1) : 0;
   kbeg -= kbeg % kMmaKTile;
-  const int r = lane >> 1, half = lane & 1;   // this lane's query row (of the warp's 16) and column half
-  const int ri = warp * 16 + r;
-  const int qpos = q0 + ri;
-  const bool row_live = ri < nq;
-  float m = -INFINITY, l = 0;
+  float m[16], l[16];
+#pragma unroll
+  for (int rr = 0; rr < 16; ++rr) {
+    m[rr] = -INFINITY;
+    l[rr] = 0;
+  }
   const bool warp_live = warp * 16 < nq;
   for (int kt = kbeg; kt < kend; kt += kMmaKTile) {
     __syncthreads();
-    for (int idx = threadIdx.x; idx < kMmaKTile * HDP; idx += blockDim.x) {
-      const int j = idx / HDP, c = idx % HDP, key = kt + j;
-      const bool ok = key < kend && c < hd;
-      sK[idx] = ok ? K[size_t(key) * kvd + c] : from_f<T>(0.0f);
-      sV[idx] = ok ? V[size_t(key) * kvd + c] : from_f<T>(0.0f);
+    // K, V tiles: 16-byte loads of 8 elements.
+    for (int idx = threadIdx.x; idx < kMmaKTile * C8; idx += blockDim.x) {
+      const int j = idx / C8, c = (idx % C8) * 8, key = kt + j;
+      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+      if (key < kend && c < hd) {
+        kv = *reinterpret_cast<const uint4*>(K + size_t(key) * kvd + c);
+        vv = *reinterpret_cast<const uint4*>(V + size_t(key) * kvd + c);
+      }
+      *reinterpret_cast<uint4*>(sK + j * LD + c) = kv;
+      *reinterpret_cast<uint4*>(sV + j * LD + c) = vv;
     }
     __syncthreads();
     if (!warp_live) continue;
@@ -342,73 +364,223 @@ __global__ void __launch_bounds__(128) attention_mma(const float* qkv, int qkv_s
       wmma::fill_fragment(acc, 0.0f);
 #pragma unroll
       for (int f = 0; f < NF; ++f) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
-        wmma::load_matrix_sync(a, sQ + warp * 16 * HDP + f * 16, HDP);
-        wmma::load_matrix_sync(b, sK + j * 16 * HDP + f * 16, HDP);
-        wmma::mma_sync(acc, a, b, acc);
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+        wmma::load_matrix_sync(fa, sQ + warp * 16 * LD + f * 16, LD);
+        wmma::load_matrix_sync(fb, sK + j * 16 * LD + f * 16, LD);
+        wmma::mma_sync(acc, fa, fb, acc);
       }
-      wmma::store_matrix_sync(wS + j * 16, acc, kMmaKTile, wmma::mem_row_major);
+      wmma::store_matrix_sync(wS + j * 16, acc, kMmaSLd, wmma::mem_row_major);
     }
     __syncwarp();
-    // Online softmax of row r over this lane's 32 columns.
-    float tmax = -INFINITY;
-    float sc[32];
+    // Online softmax, one row at a time; lane owns columns lane, lane + 32.
 #pragma unroll
-    for (int c = 0; c < 32; ++c) {
-      const int col = half * 32 + c, key = kt + col;
-      const bool ok = row_live && key < kend && key <= qpos && (window <= 0 || key > qpos - window);
-      sc[c] = ok ? wS[r * kMmaKTile + col] * scale : -INFINITY;
-      tmax = fmaxf(tmax, sc[c]);
-    }
-    tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 1));
-    const float mnew = fmaxf(m, tmax);
-    const float corr = mnew == -INFINITY ? 1.0f : expf(m - mnew);
-    float psum = 0;
+    for (int rr = 0; rr < 16; ++rr) {
+      const int ri = warp * 16 + rr, qpos = q0 + ri;
+      float v[2];
 #pragma unroll
-    for (int c = 0; c < 32; ++c) {
-      const float p = sc[c] == -INFINITY ? 0.0f : expf(sc[c] - mnew);
-      const T pt = from_f<T>(p);
-      psum += to_f(pt);  // the normalizer sums what P V multiplies
-      wP[r * kMmaKTile + half * 32 + c] = pt;
+      for (int t = 0; t < 2; ++t) {
+        const int col = lane + 32 * t, key = kt + col;
+        const bool ok = ri < nq && key < kend && key <= qpos && (window <= 0 || key > qpos - window);
+        v[t] = ok ? wS[rr * kMmaSLd + col] * scale : -INFINITY;
+      }
+      const float tmax = warp_max(fmaxf(v[0], v[1]));
+      const float mnew = fmaxf(m[rr], tmax);
+      const float corr = mnew == -INFINITY ? 1.0f : expf(m[rr] - mnew);
+      float psum = 0;
+#pragma unroll
+      for (int t = 0; t < 2; ++t) {
+        const T pt = from_f<T>(v[t] == -INFINITY ? 0.0f : expf(v[t] - mnew));
+        psum += to_f(pt);  // the normalizer sums what P V multiplies
+        wP[rr * kMmaPLd + lane + 32 * t] = pt;
+      }
+      l[rr] = l[rr] * corr + warp_sum(psum);
+      m[rr] = mnew;
+      for (int c = lane; c < HDP; c += 32) wO[rr * OLD + c] *= corr;
     }
-    psum += __shfl_xor_sync(0xffffffffu, psum, 1);
-    l = l * corr + psum;
-    m = mnew;
-    for (int c = half * (HDP / 2); c < (half + 1) * (HDP / 2); ++c) wO[r * HDP + c] *= corr;
     __syncwarp();
     // O [16, HDP] += P [16, 64] V_tile [64, HDP].
 #pragma unroll
     for (int f = 0; f < NF; ++f) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::load_matrix_sync(acc, wO + f * 16, HDP, wmma::mem_row_major);
+      wmma::load_matrix_sync(acc, wO + f * 16, OLD, wmma::mem_row_major);
 #pragma unroll
       for (int j = 0; j < kMmaKTile / 16; ++j) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
-        wmma::load_matrix_sync(a, wP + j * 16, kMmaKTile);
-        wmma::load_matrix_sync(b, sV + j * 16 * HDP + f * 16, HDP);
-        wmma::mma_sync(acc, a, b, acc);
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+        wmma::load_matrix_sync(fa, wP + j * 16, kMmaPLd);
+        wmma::load_matrix_sync(fb, sV + j * 16 * LD + f * 16, LD);
+        wmma::mma_sync(acc, fa, fb, acc);
       }
-      wmma::store_matrix_sync(wO + f * 16, acc, HDP, wmma::mem_row_major);
+      wmma::store_matrix_sync(wO + f * 16, acc, OLD, wmma::mem_row_major);
     }
     __syncwarp();
   }
-  if (!row_live) return;
-  T* o = out + size_t(sd.row0 + i0 + ri) * out_stride + h * hd;
-  const float inv = 1.0f / l;
-  for (int c = half; c < hd; c += 2) o[c] = from_f<T>(wO[r * HDP + c] * inv);
+  if (!warp_live) return;
+#pragma unroll
+  for (int rr = 0; rr < 16; ++rr) {
+    const int ri = warp * 16 + rr;
+    if (ri >= nq) break;
+    T* o = out + size_t(sd.row0 + i0 + ri) * out_stride + h * hd;
+    const float inv = 1.0f / l[rr];
+    for (int c = lane; c < hd; c += 32) o[c] = from_f<T>(wO[rr * OLD + c] * inv);
+  }
 }
 
-// out [n_rows, ff] = act(gate) * up from gu [n_rows, 2 ff] (gate | up), the
+constexpr int kDecWarps = 8;
+
+// Decode-step attention: every segment has one new token (its query is batch
+// row sd.row0). A block per (segment, head); its 8 warps split the keys into
+// contiguous chunks, each lane scores one key per step (fp32 dot product with
+// the query from shared memory) and owns output dims lane + 32 k; the warps'
+// (max, sum, output) are merged at the end. head_dim <= 32 * NPL.
+// Grid: (segments, n_head); block 256.
+template <int NPL, class KV, class OUT>
+__global__ void __launch_bounds__(256) attention_decode(const float* qkv, int qkv_stride, const SegDesc* segs,
+                                                        int layer, int group, int hd, int kvd, float scale, int window,
+                                                        OUT* out, int out_stride) {
+  constexpr int HD = NPL * 32;
+  __shared__ float sq[HD];
+  __shared__ float sm[kDecWarps], sl[kDecWarps];
+  __shared__ float so[kDecWarps][HD];
+  const SegDesc sd = segs[blockIdx.x];
+  const int h = blockIdx.y, hk = h / group;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  for (int c = threadIdx.x; c < HD; c += blockDim.x) sq[c] = c < hd ? qkv[size_t(sd.row0) * qkv_stride + h * hd + c] : 0.0f;
+  __syncthreads();
+  const KV* K = static_cast<const KV*>(sd.base) + size_t(layer) * 2 * sd.cap * kvd + hk * hd;
+  const KV* V = K + size_t(sd.cap) * kvd;
+  const int qpos = sd.start;  // the query's position; keys [kbeg, qpos]
+  const int kbeg = window > 0 ? max(0, qpos - window + 1) : 0;
+  const int n_keys = qpos + 1 - kbeg;
+  const int per = (n_keys + kDecWarps - 1) / kDecWarps;
+  const int k0 = kbeg + warp * per, k1 = min(qpos + 1, k0 + per);
+  float m = -INFINITY, l = 0, acc[NPL];
+#pragma unroll
+  for (int k = 0; k < NPL; ++k) acc[k] = 0;
+  for (int kt = k0; kt < k1; kt += 32) {
+    const int key = kt + lane;
+    float sc = -INFINITY;
+    if (key < k1) {
+      const KV* kr = K + size_t(key) * kvd;
+      float dot = 0;
+      constexpr int E = 16 / sizeof(KV);
+      if (hd % E == 0) {  // 16-byte loads (rows are 16-byte aligned then)
+        for (int c = 0; c < hd; c += E) {
+          const uint4 kv = *reinterpret_cast<const uint4*>(kr + c);
+          const KV* ke = reinterpret_cast<const KV*>(&kv);
+#pragma unroll
+          for (int e = 0; e < E; ++e) dot = fmaf(sq[c + e], to_f(ke[e]), dot);
+        }
+      } else {
+        for (int c = 0; c < hd; ++c) dot = fmaf(sq[c], to_f(kr[c]), dot);
+      }
+      sc = dot * scale;
+    }
+    const float tmax = warp_max(sc);
+    const float mnew = fmaxf(m, tmax);
+    const float corr = expf(m - mnew);
+    const float p = key < k1 ? expf(sc - mnew) : 0.0f;
+    l = l * corr + warp_sum(p);
+#pragma unroll
+    for (int k = 0; k < NPL; ++k) acc[k] *= corr;
+    const int nk = min(32, k1 - kt);
+    for (int j = 0; j < nk; ++j) {
+      const float pj = __shfl_sync(0xffffffffu, p, j);
+      const KV* vr = V + size_t(kt + j) * kvd;
+#pragma unroll
+      for (int k = 0; k < NPL; ++k)
+        if (lane + 32 * k < hd) acc[k] = fmaf(pj, to_f(vr[lane + 32 * k]), acc[k]);
+    }
+    m = mnew;
+  }
+  if (lane == 0) {
+    sm[warp] = m;
+    sl[warp] = l;
+  }
+#pragma unroll
+  for (int k = 0; k < NPL; ++k) so[warp][lane + 32 * k] = acc[k];
+  __syncthreads();
+  if (warp != 0) return;
+  float mt = -INFINITY;
+  for (int w = 0; w < kDecWarps; ++w) mt = fmaxf(mt, sm[w]);
+  float lt = 0, o[NPL];
+#pragma unroll
+  for (int k = 0; k < NPL; ++k) o[k] = 0;
+  for (int w = 0; w < kDecWarps; ++w) {
+    if (sm[w] == -INFINITY) continue;  // an empty chunk
+    const float f = expf(sm[w] - mt);
+    lt += sl[w] * f;
+#pragma unroll
+    for (int k = 0; k < NPL; ++k) o[k] += so[w][lane + 32 * k] * f;
+  }
+  OUT* dst = out + size_t(sd.row0) * out_stride + h * hd;
+#pragma unroll
+  for (int k = 0; k < NPL; ++k)
+    if (lane + 32 * k < hd) dst[lane + 32 * k] = from_f<OUT>(o[k] / lt);
+}
+
+// y [n, out] (fp32 or T) = x [n, in] (T) W^T (T, [out, in]) + beta * y, for
+// small n (decode steps): a warp per output row streams the row with 16-byte
+// loads (in % 8 == 0) and reduces; fp32 accumulation. Grid: out / 8 blocks;
+// block 256.
+template <class T, int N, class Y>
+__global__ void __launch_bounds__(256) gemv(const T* __restrict__ W, const T* __restrict__ x, Y* y, int out,
+                                            int in, float beta) {
+  const int row = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (row >= out) return;
+  const T* w = W + size_t(row) * in;
+  float acc[N];
+#pragma unroll
+  for (int b = 0; b < N; ++b) acc[b] = 0;
+  constexpr int E = 16 / sizeof(T);  // elements per 16-byte load
+  constexpr int U = 4;               // loads in flight per lane
+  int c = lane * E;
+  for (; c + (U - 1) * 32 * E < in; c += U * 32 * E) {
+    uint4 wv[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) wv[u] = __ldg(reinterpret_cast<const uint4*>(w + c + u * 32 * E));
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const T* we = reinterpret_cast<const T*>(&wv[u]);
+#pragma unroll
+      for (int b = 0; b < N; ++b) {
+        const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + size_t(b) * in + c + u * 32 * E));
+        const T* xe = reinterpret_cast<const T*>(&xv);
+#pragma unroll
+        for (int e = 0; e < E; ++e) acc[b] = fmaf(to_f(we[e]), to_f(xe[e]), acc[b]);
+      }
+    }
+  }
+  for (; c < in; c += 32 * E) {
+    const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w + c));
+    const T* we = reinterpret_cast<const T*>(&wv);
+#pragma unroll
+    for (int b = 0; b < N; ++b) {
+      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + size_t(b) * in + c));
+      const T* xe = reinterpret_cast<const T*>(&xv);
+#pragma unroll
+      for (int e = 0; e < E; ++e) acc[b] = fmaf(to_f(we[e]), to_f(xe[e]), acc[b]);
+    }
+  }
+#pragma unroll
+  for (int b = 0; b < N; ++b) {
+    const float v = warp_sum(acc[b]);
+    if (lane == 0)
+      y[size_t(b) * out + row] = from_f<Y>(beta == 0.0f ? v : v + beta * to_f(y[size_t(b) * out + row]));
+  }
+}
+
+// out [n_rows, ff] = act(gate) * up from gu [n_rows, 2 ff] (gate | up; fp32,
+// or T when the GEMM wrote the engine dtype as transformers does), the
 // CPU engine's formulas (mlp.cpp). act: 0 silu, 1 gelu (tanh), 2 gelu (erf).
 // Grid: (column blocks, row blocks).
-template <class T>
-__global__ void gated_act(const float* gu, int n_rows, int ff, int act, T* out) {
+template <class T, class G>
+__global__ void gated_act(const G* gu, int n_rows, int ff, int act, T* out) {
   for (size_t r = blockIdx.y; r < size_t(n_rows); r += gridDim.y)
   for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < ff; c += gridDim.x * blockDim.x) {
-    const float* g = gu + r * 2 * ff;
-    const float x = g[c], u = g[ff + c];
+    const G* g = gu + r * 2 * ff;
+    const float x = to_f(g[c]), u = to_f(g[ff + c]);
     float y;
     if (act == 0)
       y = x / (1.0f + expf(-x)) * u;
@@ -421,61 +593,58 @@ __global__ void gated_act(const float* gu, int n_rows, int ff, int act, T* out) 
 }
 
 // For each logits row [V]: argmax (first maximum) and, with targets,
-// log-softmax of the target: logit - max - log(sum exp(logit - max)), the
-// sum in double. Grid: rows; block 1024.
+// log-softmax of the target: logit - max - log(sum exp(logit - max)), one
+// pass with a running maximum (sums rescaled when it grows), partial sums
+// in double. Grid: rows; block 1024.
 __global__ void score_rows(const float* logits, int V, const int* targets, ScoreOut* out) {
   const size_t r = blockIdx.x;
   const float* lg = logits + r * V;
   float best = -INFINITY;
   int bi = INT_MAX;
+  double sum = 0;  // of exp(logit - best) over this thread's elements
   for (int i = threadIdx.x; i < V; i += blockDim.x) {
     const float v = lg[i];
-    if (v > best || (v == best && i < bi)) {
+    if (v > best) {
+      sum = sum * double(expf(best - v)) + 1.0;
       best = v;
       bi = i;
+    } else {
+      sum += double(expf(v - best));
+      if (v == best && i < bi) bi = i;
     }
   }
   __shared__ float sbest[32];
   __shared__ int sidx[32];
   __shared__ double ssum[32];
+  const int w = threadIdx.x >> 5, nw = blockDim.x >> 5;
   for (int o = 16; o > 0; o >>= 1) {
     const float ob = __shfl_xor_sync(0xffffffffu, best, o);
     const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    if (ob > best || (ob == best && oi < bi)) {
-      best = ob;
-      bi = oi;
-    }
+    const double os = __shfl_xor_sync(0xffffffffu, sum, o);
+    const float mx = fmaxf(best, ob);
+    sum = (best == -INFINITY ? 0.0 : sum * double(expf(best - mx))) + (ob == -INFINITY ? 0.0 : os * double(expf(ob - mx)));
+    if (ob > best || (ob == best && oi < bi)) bi = oi;
+    best = mx;
   }
-  const int w = threadIdx.x >> 5, nw = blockDim.x >> 5;
   if ((threadIdx.x & 31) == 0) {
     sbest[w] = best;
     sidx[w] = bi;
+    ssum[w] = sum;
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
-    for (int k = 1; k < nw; ++k)
-      if (sbest[k] > sbest[0] || (sbest[k] == sbest[0] && sidx[k] < sidx[0])) {
-        sbest[0] = sbest[k];
-        sidx[0] = sidx[k];
-      }
-  }
-  __syncthreads();
-  const int am = sidx[0] == INT_MAX ? 0 : sidx[0];
-  if (!targets) {
-    if (threadIdx.x == 0) out[r] = {0.0, am, 0};
-    return;
-  }
-  const float mx = lg[am];
-  double sum = 0;
-  for (int i = threadIdx.x; i < V; i += blockDim.x) sum += double(expf(lg[i] - mx));
-  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-  if ((threadIdx.x & 31) == 0) ssum[w] = sum;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double s = 0;
-    for (int k = 0; k < nw; ++k) s += ssum[k];
-    out[r] = {double(lg[targets[r]]) - double(mx) - log(s), am, 0};
-  }
+  if (threadIdx.x != 0) return;
+  float mx = sbest[0];
+  int am = sidx[0];
+  for (int k = 1; k < nw; ++k)
+    if (sbest[k] > mx || (sbest[k] == mx && sidx[k] < am)) {
+      mx = sbest[k];
+      am = sidx[k];
+    }
+  double total = 0;
+  for (int k = 0; k < nw; ++k)
+    if (sbest[k] != -INFINITY) total += ssum[k] * double(expf(sbest[k] - mx));
+  if (am == INT_MAX) am = 0;
+  out[r] = {targets ? double(lg[targets[r]]) - double(mx) - log(total) : 0.0, am, 0};
 }
 
 }  // namespace qsweep::model::cuda::kernels

@@ -20,7 +20,7 @@ namespace {
 
 const DenseLinear& dense(const Linear& l, const std::string& name) {
   const auto* d = dynamic_cast<const DenseLinear*>(&l);
-  if (!d) throw std::runtime_error(name + " is not a dense layer");
+  if (!d) throw std::runtime_error(name + ": the GPU engine needs dense weights (a loader returned a quantized layer)");
   return *d;
 }
 
@@ -53,7 +53,8 @@ std::vector<float> stack_bias(std::initializer_list<const DenseLinear*> parts) {
   return out;
 }
 
-/// Refuses checkpoints stored quantized (their Linears are not dense).
+/// Without a loader: refuses checkpoints stored quantized (their Linears are
+/// not dense).
 void check_dense(const Checkpoint& ckpt) {
   for (const char* f : {"config.json", "quantize_config.json"}) {
     std::ifstream in(ckpt.dir() / f);
@@ -62,23 +63,24 @@ void check_dense(const Checkpoint& ckpt) {
     ss << in.rdbuf();
     if (std::string(f) == "quantize_config.json" || ss.str().find("\"quantization_config\"") != std::string::npos)
       throw std::runtime_error("model folder " + ckpt.dir().string() +
-                               " holds a quantized checkpoint; the CUDA engine runs dense float32/bfloat16/float16 "
-                               "weights only (run quantized checkpoints on the CPU engine: device cpu)");
+                               " holds a quantized checkpoint; load it with quant's dequantizing loader "
+                               "(the infer stage does) or on the CPU engine (device cpu)");
   }
 }
 
 }  // namespace
 
-GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& opts)
+GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& opts, const LinearLoader& loader_in)
     : cfg_(ckpt.config()), opts_(opts) {
-  check_dense(ckpt);
+  const LinearLoader loader = loader_in ? loader_in : LinearLoader(load_dense_linear);
+  if (!loader_in) check_dense(ckpt);
   impl_ = std::make_unique<Impl>(cfg_, opts_);
   Impl& m = *impl_;
   const ModelConfig& c = cfg_;
   const int d = c.n_embd;
   auto count = [&](size_t n_elt) { m.weight_bytes += n_elt * m.elt; };
   for (int l = 0; l < c.n_layer; ++l) {
-    const TransformerLayer L = load_decoder_layer(ckpt, c, l, load_dense_linear, l);
+    const TransformerLayer L = load_decoder_layer(ckpt, c, l, loader, l);
     const std::string p = "model.layers." + std::to_string(l) + ".";
     const DenseLinear& q = dense(*L.attn.q, p + "self_attn.q_proj");
     const DenseLinear& k = dense(*L.attn.k, p + "self_attn.k_proj");
@@ -123,7 +125,7 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
                                ": tensor 'lm_head.weight' not found and config.json has tie_word_embeddings false");
     m.lm_head = m.embed;
   } else {
-    const std::unique_ptr<Linear> lh = load_dense_linear(ckpt, "lm_head", c.vocab_size, d, false);
+    const std::unique_ptr<Linear> lh = loader(ckpt, "lm_head", c.vocab_size, d, false);
     m.lm_head = m.upload_matrix(dense(*lh, "lm_head").weight(), head, "lm_head.weight");
   }
   count(head);

@@ -382,16 +382,55 @@ void* ensure(GpuTransformer::Impl::Buffer& b, size_t bytes, cudaStream_t s, cons
   return b.p;
 }
 
-/// y [n, out] (fp32) = x [n, in] W^T (+ beta * y): W [out, in] row-major.
-void gemm(const GpuTransformer::Impl& m, const GpuEngineOptions& o, const void* W, const void* X, float* Y, int n,
-          int out, int in, float beta) {
+/// y [n, out] = x [n, in] W^T (+ beta * y): W [out, in] row-major; y fp32,
+/// or the engine dtype with y_engine_dtype. Up to 4 rows (decode steps) with
+/// the gemv kernel, else cuBLAS.
+void gemm(const GpuTransformer::Impl& m, const GpuEngineOptions& o, const void* W, const void* X, void* Y, int n,
+          int out, int in, float beta, bool y_engine_dtype = false) {
+  if (n <= 4 && in % 8 == 0) {
+    auto s = static_cast<cudaStream_t>(m.stream);
+    with_dtype(o.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const auto* w = static_cast<const T*>(W);
+      const auto* x = static_cast<const T*>(X);
+      const unsigned grid = unsigned((out + 7) / 8);
+      auto run = [&](auto* y) {
+        using YT = std::remove_pointer_t<decltype(y)>;
+        switch (n) {
+          case 1: k::gemv<T, 1, YT><<<grid, 256, 0, s>>>(w, x, y, out, in, beta); break;
+          case 2: k::gemv<T, 2, YT><<<grid, 256, 0, s>>>(w, x, y, out, in, beta); break;
+          case 3: k::gemv<T, 3, YT><<<grid, 256, 0, s>>>(w, x, y, out, in, beta); break;
+          default: k::gemv<T, 4, YT><<<grid, 256, 0, s>>>(w, x, y, out, in, beta); break;
+        }
+      };
+      if (y_engine_dtype)
+        run(static_cast<T*>(Y));
+      else
+        run(static_cast<float*>(Y));
+    });
+    return;
+  }
   const cudaDataType_t t = cuda_type(o.dtype);
   const cublasComputeType_t ct =
       o.dtype == GpuDType::kFloat32 && o.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   const float alpha = 1.0f;
   check_blas(cublasGemmEx(static_cast<cublasHandle_t>(m.cublas), CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha, W, t,
-                          in, X, t, in, &beta, Y, CUDA_R_32F, out, ct, CUBLAS_GEMM_DEFAULT),
+                          in, X, t, in, &beta, Y, y_engine_dtype ? t : CUDA_R_32F, out, ct, CUBLAS_GEMM_DEFAULT),
              "cublasGemmEx");
+}
+
+template <class T>
+void launch_attention_decode(int hd, dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
+                             int layer, int group, int kvd, float scale, int window, T* out, int out_stride) {
+  switch ((hd + 31) / 32) {
+#define QS_DEC(N)                                                                                                  \
+  case N:                                                                                                          \
+    k::attention_decode<N, T, T><<<grid, 256, 0, s>>>(qkv, stride, segs, layer, group, hd, kvd, scale, window, out, \
+                                                      out_stride);                                                \
+    break;
+    QS_DEC(1) QS_DEC(2) QS_DEC(3) QS_DEC(4) QS_DEC(5) QS_DEC(6) QS_DEC(7) QS_DEC(8)
+#undef QS_DEC
+  }
 }
 
 template <int NPL, class KV, class OUT>
@@ -435,7 +474,7 @@ template <int NF, class T>
 void launch_attention_mma_t(dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
                             const int2* tiles, int layer, int group, int hd, int kvd, float scale, int window, T* out,
                             int out_stride) {
-  const size_t smem = k::attention_mma_smem(NF * 16, int(sizeof(T)));
+  constexpr size_t smem = k::attention_mma_smem(NF * 16, int(sizeof(T)));
   static bool configured = false;  // per instantiation
   if (!configured) {
     check(cudaFuncSetAttribute(k::attention_mma<NF, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
@@ -536,6 +575,7 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
   int max_tok = 0;
   for (const GpuSegment& sg : segs) max_tok = std::max(max_tok, sg.n_tok);
   const bool use_mma = o.dtype != GpuDType::kFloat32 && mma_head_dim(hd) && max_tok >= 32 && !m.simple_attention;
+  const bool decode = max_tok == 1 && !m.simple_attention;  // one new token per segment
   const int qtile = use_mma ? k::kMmaQTile : k::kAttQTile;
   // Metadata: ids, pos, rowseg [n]; segs [nseg]; tiles; out rows, targets [m].
   std::vector<int2> tiles;
@@ -580,7 +620,9 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
   void* h = ensure(m.h, size_t(n) * d * m.elt, s, "activations");
   float* qkv = static_cast<float*>(ensure(m.qkv, size_t(n) * (qd + 2 * kvd) * 4, s, "q/k/v"));
   void* att = ensure(m.att, size_t(n) * qd * m.elt, s, "attention output");
-  float* gu = static_cast<float*>(ensure(m.gu, size_t(n) * 2 * ff * 4, s, "MLP activations"));
+  // gate|up: fp32, or the engine dtype for bf16/fp16 (transformers' rounding).
+  const bool gu_half = o.dtype != GpuDType::kFloat32 && !c.mlp_bias;
+  void* gu = ensure(m.gu, size_t(n) * 2 * ff * (gu_half ? m.elt : 4), s, "MLP activations");
   void* act = ensure(m.act, size_t(n) * ff * m.elt, s, "MLP activations");
   // Final rows in chunks whose logits fit 1 GiB.
   const int chunk = int(std::max<size_t>(1, std::min<size_t>(std::max(mrows, 1), (size_t(1) << 30) / (size_t(V) * 4))));
@@ -610,12 +652,15 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
       prof.phase("gemm qkv", s, [&] { gemm(m, o, L.wqkv, h, qkv, n, qd + 2 * kvd, d, 0.0f); });
       if (L.bqkv) k::bias_add<<<row_grid(n, qd + 2 * kvd), 256, 0, s>>>(qkv, L.bqkv, n, qd + 2 * kvd);
       prof.phase("rope+cache", s, [&] {
-        k::rope_and_cache<T><<<n, 64, 0, s>>>(qkv, d_pos, d_rowseg, d_segs, l, c.n_head, c.n_head_kv, hd,
+        k::rope_and_cache<T><<<n, 128, 0, s>>>(qkv, d_pos, d_rowseg, d_segs, l, c.n_head, c.n_head_kv, hd,
                                               m.inv_freq);
       });
       prof.phase("attention", s, [&] {
         const dim3 grid(unsigned(tiles.size()), unsigned(c.n_head));
-        if (use_mma)
+        if (decode)
+          launch_attention_decode<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, l, c.n_head / c.n_head_kv, kvd, scale,
+                                     c.sliding_window, static_cast<T*>(att), qd);
+        else if (use_mma)
           launch_attention_mma<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, d_tiles, l, c.n_head / c.n_head_kv, kvd,
                                   scale, c.sliding_window, static_cast<T*>(att), qd);
         else
@@ -627,10 +672,16 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
       prof.phase("norm", s, [&] {
         k::rms_norm<T><<<n, 256, 0, s>>>(x, nullptr, d, L.ffn_norm, eps, c.norm_plus_one, static_cast<T*>(h));
       });
-      prof.phase("gemm gate|up", s, [&] { gemm(m, o, L.wgu, h, gu, n, 2 * ff, d, 0.0f); });
-      if (L.bgu) k::bias_add<<<row_grid(n, 2 * ff), 256, 0, s>>>(gu, L.bgu, n, 2 * ff);
+      // gate|up GEMM; with biases it writes fp32 (the bias is added in fp32).
+      const bool half_gu = gu_half;
+      prof.phase("gemm gate|up", s, [&] { gemm(m, o, L.wgu, h, gu, n, 2 * ff, d, 0.0f, half_gu); });
+      if (L.bgu) k::bias_add<<<row_grid(n, 2 * ff), 256, 0, s>>>(static_cast<float*>(gu), L.bgu, n, 2 * ff);
       prof.phase("act", s, [&] {
-        k::gated_act<T><<<row_grid(n, ff), 256, 0, s>>>(gu, n, ff, actk, static_cast<T*>(act));
+        if (half_gu)
+          k::gated_act<T, T><<<row_grid(n, ff), 256, 0, s>>>(static_cast<const T*>(gu), n, ff, actk, static_cast<T*>(act));
+        else
+          k::gated_act<T, float>
+              <<<row_grid(n, ff), 256, 0, s>>>(static_cast<const float*>(gu), n, ff, actk, static_cast<T*>(act));
       });
       prof.phase("gemm down", s, [&] { gemm(m, o, L.wdown, act, x, n, d, ff, 1.0f); });  // x += act Wdown^T
       if (L.bdown) k::bias_add<<<row_grid(n, d), 256, 0, s>>>(x, L.bdown, n, d);

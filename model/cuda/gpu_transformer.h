@@ -28,6 +28,7 @@
 #include "model/checkpoint/config.h"
 #include "model/cuda/gpu_options.h"
 #include "model/engine/attention.h"
+#include "model/engine/linear.h"
 #include "model/engine/token_engine.h"
 
 namespace qsweep::model {
@@ -70,7 +71,10 @@ class GpuTransformer {
   /// fp32 on the host by the CPU loader, converted on the device). Throws
   /// std::runtime_error (CUDA errors, out of device memory, naming the
   /// tensor or the size asked for).
-  GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& opts);
+  /// `loader` builds each Linear on the host and must return DenseLinear
+  /// (default: load_dense_linear; quant/ passes one that dequantizes
+  /// weight-only quantized layers).
+  GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& opts, const LinearLoader& loader = {});
   /// Random weights N(0, std^2) generated on the device (benchmarks), norm
   /// weights 1 (0 for Gemma); deterministic in `seed`.
   GpuTransformer(const ModelConfig& cfg, uint64_t seed, float std, const GpuEngineOptions& opts);

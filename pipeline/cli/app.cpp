@@ -119,6 +119,16 @@ int run_cli(int argc, char** argv) {
   mimport->add_option("checkpoint", imp_bin, "llama2.c .bin (e.g. stories260K.bin)")->required();
   mimport->add_option("tokenizer", imp_tok, "llama2.c tokenizer .bin (e.g. tok512.bin)")->required();
   mimport->add_option("out", imp_out, "output folder")->required();
+  std::string rnd_cfg, rnd_out, rnd_dtype = "bfloat16", rnd_tok;
+  uint64_t rnd_seed = 0;
+  double rnd_std = 0.02;
+  auto* mrandom = model->add_subcommand("random", "a Hugging Face folder with random weights N(0, std^2) for a config.json");
+  mrandom->add_option("config", rnd_cfg, "config.json (LlamaForCausalLM, MistralForCausalLM, ...)")->required();
+  mrandom->add_option("out", rnd_out, "output folder")->required();
+  mrandom->add_option("--seed", rnd_seed, "random seed (default 0)");
+  mrandom->add_option("--std", rnd_std, "standard deviation of the weights (default 0.02)");
+  mrandom->add_option("--dtype", rnd_dtype, "float32, bfloat16 (default) or float16");
+  mrandom->add_option("--tokenizer", rnd_tok, "a folder whose tokenizer files are copied in");
   auto* mgen = model->add_subcommand("generate", "generate text from a prompt (greedy unless --temperature)");
   mgen->add_option("dir", ma.dir, "model folder")->required();
   mgen->add_option("-p,--prompt", ma.prompt, "prompt text (default: empty = start of text)");
@@ -181,6 +191,7 @@ int run_cli(int argc, char** argv) {
     if (*status) return cmd_status(g, exp, runs, json);
     if (*schema) return cmd_schema();
     if (*mimport) return cmd_model_import(imp_bin, imp_tok, imp_out);
+    if (*mrandom) return cmd_model_random(rnd_cfg, rnd_out, rnd_seed, rnd_std, rnd_dtype, rnd_tok);
     if (*mgen) return cmd_model_generate(ma);
     if (*mscore) return cmd_model_score(ma);
     if (*mppl) return cmd_model_perplexity(ma);

@@ -1,13 +1,19 @@
-// qsweep model import | generate | score | perplexity | kl: the embedded engine
+// qsweep model import | random | generate | score | perplexity | kl: the embedded engine
 // from the command line (a checkpoint folder, no experiment needed).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <random>
 #include <sstream>
 
+#include <tbb/parallel_for.h>
+
+#include "model/checkpoint/config.h"
 #include "model/checkpoint/llama2c.h"
+#include "model/checkpoint/safetensors.h"
 #include "model/engine/engine.h"
 #include "model/tokenizer/llama2c_tokenizer.h"
 #include "model/tokenizer/tokenizer.h"
@@ -55,6 +61,69 @@ int guarded(Body&& body) {
 }
 
 }  // namespace
+
+int cmd_model_random(const std::string& config, const std::string& out, uint64_t seed, double stdev,
+                     const std::string& dtype, const std::string& tokenizer) {
+  return guarded([&] {
+    const model::ModelConfig c = model::load_model_config(config);
+    model::DType dt = model::DType::kBF16;
+    if (dtype == "float32") dt = model::DType::kF32;
+    else if (dtype == "float16") dt = model::DType::kF16;
+    else if (dtype != "bfloat16") throw std::runtime_error("--dtype: '" + dtype + "' is not float32, bfloat16 or float16");
+    const int d = c.n_embd, qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim;
+    struct Spec {
+      std::string name;
+      std::vector<int64_t> shape;
+      bool norm;  // RMSNorm weight: 1 (Gemma stores w of 1 + w: 0)
+    };
+    std::vector<Spec> specs = {{"model.embed_tokens.weight", {c.vocab_size, d}, false}, {"model.norm.weight", {d}, true}};
+    if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {c.vocab_size, d}, false});
+    const bool o_bias = (c.arch == model::Arch::kLlama || c.arch == model::Arch::kGemma) && c.attention_bias;
+    for (int l = 0; l < c.n_layer; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      specs.push_back({p + "input_layernorm.weight", {d}, true});
+      specs.push_back({p + "post_attention_layernorm.weight", {d}, true});
+      for (auto [n, rows] : {std::pair<const char*, int>{"q_proj", qd}, {"k_proj", kvd}, {"v_proj", kvd}}) {
+        specs.push_back({p + "self_attn." + n + ".weight", {rows, d}, false});
+        if (c.attention_bias) specs.push_back({p + "self_attn." + n + ".bias", {rows}, false});
+      }
+      specs.push_back({p + "self_attn.o_proj.weight", {d, qd}, false});
+      if (o_bias) specs.push_back({p + "self_attn.o_proj.bias", {d}, false});
+      specs.push_back({p + "mlp.gate_proj.weight", {c.n_ff, d}, false});
+      specs.push_back({p + "mlp.up_proj.weight", {c.n_ff, d}, false});
+      specs.push_back({p + "mlp.down_proj.weight", {d, c.n_ff}, false});
+      if (c.mlp_bias)
+        for (auto [n, rows] : {std::pair<const char*, int>{"gate_proj", c.n_ff}, {"up_proj", c.n_ff}, {"down_proj", d}})
+          specs.push_back({p + "mlp." + n + ".bias", {rows}, false});
+    }
+    std::vector<model::TensorData> data(specs.size());
+    tbb::parallel_for(size_t(0), specs.size(), [&](size_t i) {
+      const Spec& sp = specs[i];
+      size_t n = 1;
+      for (int64_t x : sp.shape) n *= size_t(x);
+      std::vector<float> v(n);
+      if (sp.norm) {
+        std::fill(v.begin(), v.end(), c.norm_plus_one ? 0.0f : 1.0f);
+      } else {
+        std::mt19937_64 rng(seed * 1000003 + i);
+        std::normal_distribution<float> nd(0.0f, float(stdev));
+        for (float& x : v) x = nd(rng);
+      }
+      data[i] = model::make_float_tensor(sp.norm ? model::DType::kF32 : dt, sp.shape, v.data(), n);
+    });
+    fs::create_directories(out);
+    std::map<std::string, model::TensorData> tensors;
+    for (size_t i = 0; i < specs.size(); ++i) tensors[specs[i].name] = std::move(data[i]);
+    model::write_safetensors(fs::path(out) / "model.safetensors", tensors);
+    fs::copy_file(config, fs::path(out) / "config.json", fs::copy_options::overwrite_existing);
+    if (!tokenizer.empty())
+      for (const auto& e : fs::directory_iterator(tokenizer))
+        if (e.is_regular_file() && e.path().filename() != "config.json" && e.path().extension() != ".safetensors")
+          fs::copy_file(e.path(), fs::path(out) / e.path().filename(), fs::copy_options::overwrite_existing);
+    std::printf("%s: %zu tensors, random N(0, %g^2) %s weights (seed %llu)\n", out.c_str(), specs.size(), stdev,
+                dtype.c_str(), (unsigned long long)seed);
+  });
+}
 
 int cmd_model_import(const std::string& bin, const std::string& tok, const std::string& out) {
   int rc = guarded([&] {

@@ -63,6 +63,9 @@ struct ModelArgs {
   bool bos = false, verbose = false;
 };
 int cmd_model_import(const std::string& bin, const std::string& tok, const std::string& out);
+/// A model folder with random weights for a config.json (benchmarks, GPU runs).
+int cmd_model_random(const std::string& config, const std::string& out, uint64_t seed, double stdev,
+                     const std::string& dtype, const std::string& tokenizer);
 int cmd_model_generate(const ModelArgs& a);
 int cmd_model_score(const ModelArgs& a);
 int cmd_model_perplexity(const ModelArgs& a);

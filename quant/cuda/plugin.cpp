@@ -8,6 +8,7 @@
 
 #include "model/cuda/gpu_engine.h"
 #include "quant/cuda/gptq_cuda.h"
+#include "quant/formats/quantized_loader.h"
 #include "quant/cuda_plugin.h"
 
 extern "C" {
@@ -34,7 +35,8 @@ qsweep::model::TokenEngine* qsweep_cuda_make_engine(const qsweep::model::Checkpo
                                                     const qsweep::model::cuda::GpuEngineOptions* opts, char* err,
                                                     size_t n) {
   try {
-    return qsweep::model::cuda::GpuEngine::load(*ckpt, *opts).release();
+    // Weight-only quantized checkpoints run with their dequantized weights.
+    return qsweep::model::cuda::GpuEngine::load(*ckpt, *opts, qsweep::quant::dequantizing_linear_loader()).release();
   } catch (const std::exception& e) {
     std::snprintf(err, n, "%s", e.what());
     return nullptr;

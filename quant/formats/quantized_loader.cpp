@@ -73,4 +73,27 @@ model::LinearLoader quantized_linear_loader(KernelKind kind) {
   };
 }
 
+model::LinearLoader dequantizing_linear_loader() {
+  auto cache = std::make_shared<ConfigCache>();
+  return [cache](const model::Checkpoint& ck, const std::string& name, int out, int in,
+                 bool bias) -> std::unique_ptr<model::Linear> {
+    const std::shared_ptr<const json> qc = cache->get(ck.dir());
+    const std::optional<CheckpointFormat> f = detect_format(*qc);
+    if (!f || !has_quantized_linear(*f, ck, name)) return model::load_dense_linear(ck, name, out, in, bias);
+    QuantizedLinear ql = decode_linear(ck, name, out, in, *qc);
+    if (ql.act != ActQuant::kNone)
+      throw std::runtime_error("model folder " + ck.dir().string() + ": layer '" + name + "' quantizes activations (" +
+                               act_quant_name(ql.act) +
+                               "); the GPU engine runs weight-only checkpoints (run this one with device: cpu)");
+    if (bias && ql.bias.empty())
+      throw std::runtime_error("model folder " + ck.dir().string() + ": tensor '" + name + ".bias' is missing");
+    // weight.q: the exact dequantized values every kernel computes with
+    // (row-major [out, in], as DenseLinear keeps them).
+    auto w = std::make_shared<model::AlignedVec>(size_t(out) * in);
+    for (int r = 0; r < out; ++r)
+      for (int c = 0; c < in; ++c) (*w)[size_t(r) * in + c] = ql.weight.q(r, c);
+    return std::make_unique<model::DenseLinear>(std::move(w), out, in, bias ? ql.bias : std::vector<float>{});
+  };
+}
+
 }  // namespace qsweep::quant

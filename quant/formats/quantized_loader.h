@@ -18,4 +18,11 @@ namespace qsweep::quant {
 /// `kind`: kFast for the engine; kReference for numerics checks.
 model::LinearLoader quantized_linear_loader(KernelKind kind = KernelKind::kFast);
 
+/// For the GPU engine (model/cuda/gpu_transformer.h), which has no quantized
+/// kernels yet: weight-only quantized layers (GPTQ, AWQ, compressed-tensors
+/// W4A16/W8A16) load as DenseLinear of their exact dequantized weights
+/// (weight.q, what the CPU kernels compute with); layers that quantize
+/// activations (W8A8, FP8 activations) throw naming the layer.
+model::LinearLoader dequantizing_linear_loader();
+
 }  // namespace qsweep::quant

@@ -256,6 +256,20 @@ TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
   }
   ASSERT_GT(total, 0u);
   EXPECT_GE(double(same) / double(total), 0.995);
+
+  // The GPU engine runs the GPTQ checkpoint with its dequantized weights:
+  // logits equal the CPU engine's int4 kernels to fp32 rounding.
+  const model::Checkpoint q(tmp / "gpu");
+  const std::unique_ptr<model::TokenEngine> g = plugin->make_engine(q, {});
+  const auto c = model::Engine::load(q, {.threads = 2, .linear_loader = quant::quantized_linear_loader()});
+  std::vector<int> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back((i * 29 + 3) % 128);
+  const std::vector<float> lg = g->logits(ids), lc = c->logits(ids);
+  ASSERT_EQ(lg.size(), lc.size());
+  float worst = 0;
+  for (size_t i = 0; i < lg.size(); ++i) worst = std::max(worst, std::abs(lg[i] - lc[i]));
+  std::printf("[ gpu ] GPTQ checkpoint on the GPU engine: max |logits - CPU int4 kernels| = %.3g\n", worst);
+  EXPECT_LE(worst, 1e-4f);
 }
 
 TEST(QuantizeStage, RunFailsWithoutAModelFolderOrWhenCancelled) {

@@ -246,6 +246,27 @@ TEST(QuantizedLoader, WholeModelMatchesFakeQuantizedFp32) {
     }
     EXPECT_LE(d, 1e-4f) << "fast kernel engine vs fake-quantized fp32";
     EXPECT_LE(dr, 1e-4f) << "reference kernel engine vs fake-quantized fp32";
+    // The GPU engine's loader: dense layers of exactly the dequantized weights.
+    auto deq_eng = model::Engine::load(tmp / c.name, {.threads = 1, .linear_loader = dequantizing_linear_loader()});
+    EXPECT_EQ(deq_eng->logits(ids), a) << "dequantizing loader vs fake-quantized fp32";
+  }
+}
+
+TEST(DequantizingLoader, RefusesLayersThatQuantizeActivations) {
+  qsweep::testing::TempDir tmp;
+  const QuantizedLinear ql = formats_testing::make_w8a8(32, 32, false, 3);
+  std::map<std::string, model::TensorData> t;
+  for (auto& [n, v] : encode_linear(CheckpointFormat::kCompressedTensors, model::DType::kF32,
+                                    [&] { QuantizedLinear q = ql; q.prefix = "model.layers.0.self_attn.q_proj"; return q; }()))
+    t[n] = std::move(v);
+  formats_testing::write_folder(tmp / "w8a8", t, quantization_config(CheckpointFormat::kCompressedTensors, ql, {}));
+  const model::Checkpoint ck(tmp / "w8a8");
+  try {
+    dequantizing_linear_loader()(ck, "model.layers.0.self_attn.q_proj", 32, 32, false);
+    FAIL() << "a W8A8 layer was dequantized";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("quantizes activations"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.layers.0.self_attn.q_proj"), std::string::npos) << e.what();
   }
 }
 

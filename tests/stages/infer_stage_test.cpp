@@ -11,6 +11,7 @@
 #include "model/checkpoint/llama2c.h"
 #include "model/tokenizer/llama2c_tokenizer.h"
 #include "model/util/text_file.h"
+#include "quant/cuda_plugin.h"
 #include "stages/mtbench_answers.h"
 #include "stages/score_stage.h"
 #include "tests/testutil.h"
@@ -229,6 +230,69 @@ TEST_F(InferStageTest, ErrorsNameWhatToFix) {
   e = st.check_file_input("task", t / "bad2.yaml");
   EXPECT_NE(e.find("bad2.yaml:2:14: key 'num_fewshot'"), std::string::npos) << e;
   EXPECT_EQ(st.check_file_input("dataset", t / "bad2.yaml"), "") << "only the task input is a task file";
+}
+
+TEST_F(InferStageTest, DeviceCudaAnswersLikeTheCpuEngineOrSaysWhyNot) {
+  InferStage st;
+  auto params = [&](const json& over) {
+    json p = json::object();
+    for (const auto& s : st.params()) p[s.name] = s.default_value;
+    for (const auto& [k, v] : over.items()) p[k] = v;
+    return p;
+  };
+  EXPECT_EQ(st.check_params(params({{"dtype", "bfloat16"}})),
+            "params.dtype: the CPU engine computes in float32 only; bfloat16 needs device: cuda");
+  EXPECT_EQ(st.check_params(params({{"device", "cuda"}, {"dtype", "fp8"}})),
+            "params.dtype: unknown dtype 'fp8' (float32, bfloat16, float16)");
+  EXPECT_EQ(st.check_params(params({{"tf32", true}})), "params.tf32: applies to device: cuda with dtype float32 only");
+  EXPECT_EQ(st.check_params(params({{"device", "tpu"}})), "params.device: 'tpu' is not cpu or cuda");
+  EXPECT_NE(st.check_params(params({{"device", "cuda"}, {"backend", {{"kind", "qsweep"}}}})).find("drop device"),
+            std::string::npos);
+  EXPECT_EQ(st.check_params(params({{"device", "cuda"}, {"dtype", "bfloat16"}})), "");
+
+  // The GPU needs a slot (resources.gpu) like any GPU stage.
+  auto run_gpu = [&](const std::string& out, const json& p) -> std::string {
+    StageContext ctx = node_ctx(out, p);
+    ctx.inputs["dataset"] = {"dataset", false, {{"data[mmlu]", "data-key", data_ / "benchmarks/mmlu"}}};
+    ctx.inputs["task"] = {"task", false,
+                          {{"file:t.yaml", "task-key", testing::source_dir() / "experiments/tasks/mmlu_anatomy.yaml"}}};
+    ctx.resources.gpu = 1;
+    ctx.gpu_ids = {0};
+    try {
+      InferStage().run(ctx);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return {};
+  };
+  std::string why;
+  const quant::CudaPlugin* plugin = quant::cuda_plugin(&why);
+  if (!plugin || !plugin->available(&why)) {
+    const std::string e = run_gpu("gpu", {{"limit", 6}, {"device", "cuda"}});
+    EXPECT_NE(e.find("params.device is cuda but "), std::string::npos) << e;
+    GTEST_SKIP() << "the GPU half needs a GPU and the CUDA plugin: " << why;
+  }
+  ASSERT_EQ(run_infer("cpu", {{"limit", 6}}), "");
+  ASSERT_EQ(run_gpu("gpu", {{"limit", 6}, {"device", "cuda"}}), "");
+  // Another engine is another journal: nothing is taken from the CPU run's.
+  EXPECT_EQ(infer_json("gpu")["computed"], 24);
+  bool said = false;
+  for (const auto& l : progress_.logs) said = said || l.find("infer: CUDA engine on ") != std::string::npos;
+  EXPECT_TRUE(said);
+  const auto rc = jsonl(dir_ / "cpu/responses.jsonl"), rg = jsonl(dir_ / "gpu/responses.jsonl");
+  ASSERT_EQ(rc.size(), rg.size());
+  for (size_t i = 0; i < rc.size(); ++i) {
+    EXPECT_NEAR(rg[i]["logprob"].get<double>(), rc[i]["logprob"].get<double>(), 1e-4) << "request " << i;
+    EXPECT_EQ(rg[i]["is_greedy"], rc[i]["is_greedy"]) << "request " << i;
+  }
+  // bf16: answers close to fp32's (documented tolerance), its own journal.
+  ASSERT_EQ(run_gpu("bf16", {{"limit", 6}, {"device", "cuda"}, {"dtype", "bfloat16"}}), "");
+  EXPECT_EQ(infer_json("bf16")["computed"], 24);
+  const auto rb = jsonl(dir_ / "bf16/responses.jsonl");
+  for (size_t i = 0; i < rc.size(); ++i)
+    EXPECT_NEAR(rb[i]["logprob"].get<double>(), rc[i]["logprob"].get<double>(),
+                0.05 * std::abs(rc[i]["logprob"].get<double>()) + 0.05)
+        << "request " << i;
 }
 
 // ---- mode: mt_bench (stages/mtbench_answers.h)
