@@ -1,6 +1,9 @@
 // The read-only views: plan, explain, show, status, dag, cache ls / gc, schema.
 
 #include <filesystem>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include <gmock/gmock.h>
@@ -246,6 +249,47 @@ TEST_F(InspectTest, SchemaIsValidJsonMatchingTheShippedFile) {
   json file = json::parse(read_file(shipped), nullptr, false);
   ASSERT_FALSE(file.is_discarded()) << shipped << " is not valid JSON";
   EXPECT_EQ(schema, file) << shipped << " is out of date: regenerate it with `qsweep schema > " << shipped << "`";
+}
+
+}  // namespace
+}  // namespace qsweep::testing
+
+namespace qsweep::testing {
+namespace {
+
+// `qsweep model random`: a loadable folder of the config's tensors, the same
+// bytes for the same seed, other bytes for another; bad dtype named.
+TEST(ModelRandom, WritesALoadableDeterministicFolder) {
+  TempDir tmp;
+  const fs::path cfg = source_dir() / "tests/fixtures/models/qwen2/config.json";  // biases too
+  auto make = [&](const std::string& out, const std::string& seed) {
+    return run_command({qsweep_bin().string(), "model", "random", cfg.string(), (tmp / out).string(), "--seed", seed,
+                        "--dtype", "float32"});
+  };
+  const ProcResult a = make("a", "7");
+  ASSERT_EQ(a.exit_code, 0) << describe(a);
+  ASSERT_EQ(make("b", "7").exit_code, 0);
+  ASSERT_EQ(make("c", "8").exit_code, 0);
+  EXPECT_EQ(read_file(tmp / "a/model.safetensors"), read_file(tmp / "b/model.safetensors"));
+  EXPECT_NE(read_file(tmp / "a/model.safetensors"), read_file(tmp / "c/model.safetensors"));
+  EXPECT_EQ(read_file(tmp / "a/config.json"), read_file(cfg));
+  // The same tensor names and shapes as the transformers-made fixture.
+  auto header = [](const fs::path& f) {
+    const std::string b = read_file(f);
+    uint64_t n = 0;
+    std::memcpy(&n, b.data(), 8);
+    std::map<std::string, nlohmann::json> shapes;
+    const nlohmann::json h = nlohmann::json::parse(b.substr(8, n));
+    for (const auto& [k, v] : h.items())
+      if (k != "__metadata__") shapes[k] = v["shape"];
+    return shapes;
+  };
+  EXPECT_EQ(header(tmp / "a/model.safetensors"),
+            header(source_dir() / "tests/fixtures/models/qwen2/model.safetensors"));
+  const ProcResult bad = run_command({qsweep_bin().string(), "model", "random", cfg.string(), (tmp / "d").string(),
+                                      "--dtype", "int3"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, ::testing::HasSubstr("--dtype: 'int3'")) << describe(bad);
 }
 
 }  // namespace
