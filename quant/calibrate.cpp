@@ -13,9 +13,11 @@ namespace fs = std::filesystem;
 ActStatsMap collect_act_stats(const model::Checkpoint& ckpt,
                               const std::vector<std::vector<int>>& seqs,
                               const std::function<void(int, int)>& progress,
-                              const std::function<bool()>& cancelled) {
+                              const std::function<bool()>& cancelled,
+                              const LayerStream::Offload& offload) {
   const model::ModelConfig& c = ckpt.config();
   LayerStream stream(ckpt);
+  stream.set_offload(offload);
   Activations act = stream.embed(seqs);
   ActStatsMap out;
   for (int l = 0; l < c.n_layer; ++l) {

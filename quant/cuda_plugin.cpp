@@ -18,6 +18,7 @@ namespace {
 int (*g_available)(char*, size_t) = nullptr;
 void (*g_describe)(char*, size_t) = nullptr;
 GptqSolver* (*g_make)(int) = nullptr;
+model::Linear* (*g_linear)(model::Linear*, int, char*, size_t) = nullptr;
 model::TokenEngine* (*g_engine)(const model::Checkpoint*, const model::cuda::GpuEngineOptions*, char*, size_t) = nullptr;
 
 bool available_fn(std::string* why) {
@@ -39,6 +40,13 @@ std::unique_ptr<model::TokenEngine> engine_fn(const model::Checkpoint& ckpt,
   model::TokenEngine* e = g_engine(&ckpt, &opts, err, sizeof err);
   if (!e) throw std::runtime_error(err);
   return std::unique_ptr<model::TokenEngine>(e);
+}
+
+std::unique_ptr<model::Linear> linear_fn(std::unique_ptr<model::Linear> host, int device) {
+  char err[1024] = {0};
+  model::Linear* l = g_linear(host.release(), device, err, sizeof err);  // the plugin owns it now
+  if (!l) throw std::runtime_error(err);
+  return std::unique_ptr<model::Linear>(l);
 }
 
 fs::path plugin_path() {
@@ -72,7 +80,8 @@ const CudaPlugin* cuda_plugin(std::string* err) {
       g_describe = reinterpret_cast<void (*)(char*, size_t)>(dlsym(h, "qsweep_cuda_device_description"));
       g_make = reinterpret_cast<GptqSolver* (*)(int)>(dlsym(h, "qsweep_cuda_make_gptq_solver"));
       g_engine = reinterpret_cast<decltype(g_engine)>(dlsym(h, "qsweep_cuda_make_engine"));
-      if (!abi || !g_available || !g_describe || !g_make || !g_engine || abi() != k_cuda_plugin_abi) {
+      g_linear = reinterpret_cast<decltype(g_linear)>(dlsym(h, "qsweep_cuda_gpu_linear"));
+      if (!abi || !g_available || !g_describe || !g_make || !g_engine || !g_linear || abi() != k_cuda_plugin_abi) {
         load_error = path.string() + " is not a qsweep CUDA plugin of ABI version " +
                      std::to_string(k_cuda_plugin_abi) + " (rebuild it with this qsweep)";
       } else {
@@ -81,6 +90,7 @@ const CudaPlugin* cuda_plugin(std::string* err) {
         plugin.device_description = describe_fn;
         plugin.make_gptq_solver = make_fn;
         plugin.make_engine = engine_fn;
+        plugin.gpu_linear = linear_fn;
       }
     }
   }

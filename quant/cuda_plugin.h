@@ -8,6 +8,7 @@
 #include <string>
 
 #include "model/cuda/gpu_options.h"
+#include "model/engine/linear.h"
 #include "model/engine/token_engine.h"
 #include "quant/gptq_solver.h"
 
@@ -17,7 +18,7 @@ class Checkpoint;
 
 namespace qsweep::quant {
 
-inline constexpr int k_cuda_plugin_abi = 3;  ///< bump when GptqSolver / HessianSink / TokenEngine change
+inline constexpr int k_cuda_plugin_abi = 4;  ///< bump when GptqSolver / HessianSink / TokenEngine change
 
 /// The loaded plugin's functions; loaded once per process.
 struct CudaPlugin {
@@ -29,6 +30,8 @@ struct CudaPlugin {
   /// std::runtime_error with the plugin's message.
   std::unique_ptr<model::TokenEngine> (*make_engine)(const model::Checkpoint& ckpt,
                                                      const model::cuda::GpuEngineOptions& opts) = nullptr;
+  /// A dense Linear whose forward runs on `device` (model/cuda/gpu_linear.h).
+  std::unique_ptr<model::Linear> (*gpu_linear)(std::unique_ptr<model::Linear> host, int device) = nullptr;
 };
 
 /// The plugin, or nullptr and *err saying why (not built: no CUDA toolkit at

@@ -27,6 +27,7 @@ class HookedLinear final : public model::Linear {
   int out_features() const override { return inner_->out_features(); }
   size_t weight_bytes() const override { return inner_->weight_bytes(); }
   std::unique_ptr<model::Linear> release() { return std::move(inner_); }
+  std::unique_ptr<model::Linear>& inner_slot() { return inner_; }
   /// Sequences of the forward call about to run (set by the stream).
   static thread_local int n_seq_;
   static thread_local const int* lens_;
@@ -167,7 +168,23 @@ struct BatchCaches {
 
 }  // namespace
 
-void LayerStream::forward(const model::TransformerLayer& L, Activations& act) const {
+void LayerStream::offload(std::unique_ptr<model::Linear>& slot) const {
+  if (!offload_ || !slot) return;
+  if (auto* h = dynamic_cast<HookedLinear*>(slot.get())) return offload(h->inner_slot());
+  if (dynamic_cast<const model::DenseLinear*>(slot.get())) slot = offload_(std::move(slot));
+}
+
+void LayerStream::offload(model::Attention& A) const {
+  for (auto* s : {&A.q, &A.k, &A.v, &A.o}) offload(*s);
+}
+
+void LayerStream::offload(model::Mlp& M) const {
+  for (auto* s : {&M.gate, &M.up, &M.down}) offload(*s);
+}
+
+void LayerStream::forward(model::TransformerLayer& L, Activations& act) const {
+  offload(L.attn);
+  offload(L.mlp);
   const model::ModelConfig& c = config();
   const int kvd = c.n_head_kv * c.head_dim;
   model::Workspace ws;
@@ -181,7 +198,9 @@ void LayerStream::forward(const model::TransformerLayer& L, Activations& act) co
   });
 }
 
-void LayerStream::forward_discard(const model::TransformerLayer& L, const Activations& act) const {
+void LayerStream::forward_discard(model::TransformerLayer& L, const Activations& act) const {
+  offload(L.attn);
+  offload(L.mlp);
   // Batch by batch on a copy of the batch's rows only (not of all of act):
   // the same calls, inputs and hooks as forward() on a full copy.
   const model::ModelConfig& c = config();
@@ -199,8 +218,8 @@ void LayerStream::forward_discard(const model::TransformerLayer& L, const Activa
   });
 }
 
-void LayerStream::attention(const model::Attention& A, const Activations& shape, const float* x,
-                            float* y) const {
+void LayerStream::attention(model::Attention& A, const Activations& shape, const float* x, float* y) const {
+  offload(A);
   const model::ModelConfig& c = config();
   const int kvd = c.n_head_kv * c.head_dim;
   model::Workspace ws;
@@ -213,7 +232,8 @@ void LayerStream::attention(const model::Attention& A, const Activations& shape,
   });
 }
 
-void LayerStream::mlp(const model::Mlp& M, const float* x, float* y, int rows) const {
+void LayerStream::mlp(model::Mlp& M, const float* x, float* y, int rows) const {
+  offload(M);
   model::Workspace ws;
   const int d = config().n_embd;
   for (int r = 0; r < rows; r += max_batch_rows_) {
@@ -236,8 +256,8 @@ void unhook_all(model::TransformerLayer& L) {
 
 namespace {
 const model::DenseLinear& dense_of(const model::TransformerLayer& L, LinearId id) {
-  const auto* d =
-      dynamic_cast<const model::DenseLinear*>(linear_slot(const_cast<model::TransformerLayer&>(L), id).get());
+  const auto* d = dynamic_cast<const model::DenseLinear*>(
+      &model::host_linear(*linear_slot(const_cast<model::TransformerLayer&>(L), id)));
   if (!d) throw std::logic_error(std::string("layer Linear ") + linear_name(id) + " is not dense");
   return *d;
 }

@@ -64,14 +64,20 @@ class LayerStream {
   /// Decoder layer `l` in fp32 (dense Linears), KV cache slot 0.
   model::TransformerLayer load_layer(int l) const;
   /// Runs L over `act` in place (the next layer's input).
-  void forward(const model::TransformerLayer& L, Activations& act) const;
+  void forward(model::TransformerLayer& L, Activations& act) const;
   /// Runs L over a copy of `act` (for hooks only; the result is dropped).
-  void forward_discard(const model::TransformerLayer& L, const Activations& act) const;
+  void forward_discard(model::TransformerLayer& L, const Activations& act) const;
   /// Self-attention only: x [rows of act, d] (already normed) -> y (same shape).
-  void attention(const model::Attention& A, const Activations& shape, const float* x,
-                 float* y) const;
+  void attention(model::Attention& A, const Activations& shape, const float* x, float* y) const;
   /// The MLP only: x [rows, d] -> y [rows, d] (rows may be any count).
-  void mlp(const model::Mlp& M, const float* x, float* y, int rows) const;
+  void mlp(model::Mlp& M, const float* x, float* y, int rows) const;
+
+  /// Moves the GEMMs of every later forward pass to a device: before each
+  /// pass, the dense Linears of the layer (under any hooks) are replaced by
+  /// `offload(linear)` (e.g. model/cuda/gpu_linear.h), which keeps the host
+  /// layer for linear_weight(). Hooks still see host inputs. Empty: CPU.
+  using Offload = std::function<std::unique_ptr<model::Linear>(std::unique_ptr<model::Linear>)>;
+  void set_offload(Offload offload) { offload_ = std::move(offload); }
 
   /// Calls `f(row0, n_rows, n_seq)` for consecutive batches of whole sequences.
   void for_each_batch(const Activations& act,
@@ -82,6 +88,10 @@ class LayerStream {
   const model::Checkpoint& ckpt_;
   int max_batch_rows_;
   std::unique_ptr<model::Rope> rope_;
+  Offload offload_;
+  void offload(std::unique_ptr<model::Linear>& slot) const;
+  void offload(model::Attention& A) const;
+  void offload(model::Mlp& M) const;
 };
 
 /// Wraps L's Linear `id` so that `hook` sees its inputs; unhook() restores it.

@@ -12,6 +12,7 @@
 #include "model/util/text_file.h"
 #include "quant/calib_data.h"
 #include "quant/calibrate.h"
+#include "stages/node_gpu.h"
 #include "stages/model_input.h"
 
 namespace qsweep {
@@ -68,6 +69,9 @@ std::vector<ParamSpec> CalibrateStage::params() const {
        "512-token blocks), gptq (128 random 2048-token windows), llmcompressor (512 docs "
        "truncated to 2048), smoothquant (512 docs truncated to 512)"},
       {"n_samples", ParamType::kInt, false, nullptr, "documents / samples (default: the preset's)"},
+      {"device", ParamType::kString, false, "cpu",
+       "cpu | cuda: where the statistics pass's GEMMs run (cuda: a CUDA build and resources.gpu >= 1; "
+       "attention and norms stay on the CPU)"},
       {"seq_len", ParamType::kInt, false, nullptr, "tokens per sequence (default: the preset's)"},
       {"seed", ParamType::kInt, false, nullptr, "shuffle / pick seed (default: the preset's)"},
       {"text_field", ParamType::kString, false, "text", "JSON field holding a document's text"},
@@ -83,6 +87,8 @@ std::vector<ParamSpec> CalibrateStage::params() const {
 Resources CalibrateStage::default_resources() const { return Resources::all_threads(); }
 
 std::string CalibrateStage::check_params(const json& p) const {
+  if (const std::string d = p.value("device", std::string("cpu")); d != "cpu" && d != "cuda")
+    return "params.device: '" + d + "' is not cpu or cuda";
   try {
     const CalibSettings s = resolve_calib_settings(p);
     quant::CalibConfig c;
@@ -140,13 +146,22 @@ void CalibrateStage::run(StageContext& ctx) const {
                     std::to_string(set.tokens) + " tokens from " +
                     std::to_string(set.documents_used) + " of " + std::to_string(docs.size()) +
                     " documents (" + s.preset + ")");
+  quant::LayerStream::Offload offload;
+  if (ctx.params.value("device", std::string("cpu")) == "cuda") {
+    const NodeGpu g = require_node_gpu(ctx);
+    offload = [plugin = g.plugin, dev = g.device](std::unique_ptr<model::Linear> l) {
+      return plugin->gpu_linear(std::move(l), dev);
+    };
+    ctx.progress->log("calibrate: the forward passes' GEMMs on cuda:" + std::to_string(g.device) + " (" +
+                      g.plugin->device_description() + ")");
+  }
   tbb::task_arena arena(std::max(1, ctx.resources.threads));
   quant::ActStatsMap stats;
   arena.execute([&] {
     stats = quant::collect_act_stats(
         ckpt, set.seqs,
         [&](int done, int total) { ctx.progress->update(uint64_t(done), uint64_t(total), "layers"); },
-        [&] { return ctx.cancelled(); });
+        [&] { return ctx.cancelled(); }, offload);
   });
   quant::save_act_stats(ctx.output_dir / "stats.safetensors", stats);
   model::write_text_file(ctx.output_dir / "tokens.json", json{{"seqs", set.seqs}}.dump() + "\n");

@@ -43,8 +43,9 @@ std::vector<ParamSpec> quantize_param_specs() {
       {"tf32", ParamType::kBool, false, false,
        "device cuda: allow TF32 tensor cores in GPTQ's Hessian and GEMMs (the references keep fp32)"},
       {"device", ParamType::kString, false, "cpu",
-       "cpu | cuda: where GPTQ accumulates Hessians and solves (cuda: method gptq, a CUDA build, "
-       "resources.gpu >= 1; the calibration forward passes stay on the CPU engine)"},
+       "cpu | cuda: cuda runs the calibration forward passes' GEMMs (GPTQ, AWQ, SmoothQuant) and GPTQ's "
+       "Hessians and solves on the node's GPU (a CUDA build, resources.gpu >= 1); attention, norms, "
+       "AWQ's grid arithmetic and RTN/FP8 rounding stay on the CPU"},
   };
 }
 
@@ -72,9 +73,9 @@ ResolvedRecipe resolve_recipe(const json& p) {
   if (get_or<bool>(p, "tf32", false) && rr.device != "cuda")
     throw std::invalid_argument("params.tf32 applies to device: cuda only (the CPU path is always fp32)");
   r.gptq.tf32 = get_or<bool>(p, "tf32", false);
-  if (rr.device == "cuda" && rr.method != "gptq")
-    throw std::invalid_argument("params.device: cuda runs method gptq only so far (" + rr.method +
-                                " runs on the CPU: drop device or set it to cpu)");
+  if (rr.device == "cuda" && (rr.method == "rtn" || rr.method == "fp8"))
+    throw std::invalid_argument("params.device: cuda speeds up methods with calibration passes (gptq, awq, "
+                                "smoothquant); " + rr.method + " has none: drop device or set it to cpu");
   const std::string& m = rr.method;
   auto preset_is = [&](std::initializer_list<const char*> ok) {
     std::string list;

@@ -85,9 +85,15 @@ void QuantizeStage::run(StageContext& ctx) const {
   if (rr.device == "cuda") {
     const NodeGpu g = require_node_gpu(ctx);
     gpu = g.plugin->make_gptq_solver(g.device);
+    // The calibration forward passes' GEMMs on the same GPU.
+    job.offload = [plugin = g.plugin, dev = g.device](std::unique_ptr<model::Linear> l) {
+      return plugin->gpu_linear(std::move(l), dev);
+    };
     job.recipe.gptq_solver = gpu.get();
-    ctx.progress->log("quantize: GPTQ Hessians and solves on " + gpu->device() + " (" +
-                      g.plugin->device_description() + ")");
+    ctx.progress->log(std::string("quantize: ") +
+                      (rr.method == "awq" ? "the calibration passes' GEMMs"
+                                          : "GPTQ Hessians and solves, and the calibration passes' GEMMs,") +
+                      " on " + gpu->device() + " (" + g.plugin->device_description() + ")");
   }
   const std::vector<std::string> kept =
       quant::prepare_format(job, src, rr.format, rr.skip_incompatible, rr.tool_fields);

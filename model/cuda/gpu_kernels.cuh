@@ -521,54 +521,62 @@ __global__ void __launch_bounds__(256) attention_decode(const float* qkv, int qk
 }
 
 // y [n, out] (fp32 or T) = x [n, in] (T) W^T (T, [out, in]) + beta * y, for
-// small n (decode steps): a warp per output row streams the row with 16-byte
-// loads (in % 8 == 0) and reduces; fp32 accumulation. Grid: out / 8 blocks;
-// block 256.
-template <class T, int N, class Y>
+// small n (decode steps): a warp per R output rows streams them with 16-byte
+// loads (in % 8 == 0) and reduces; fp32 accumulation. Grid: out / (8 R)
+// blocks; block 256.
+template <class T, int N, class Y, int U = 4, int R = 1>
 __global__ void __launch_bounds__(256) gemv(const T* __restrict__ W, const T* __restrict__ x, Y* y, int out,
                                             int in, float beta) {
-  const int row = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
-  if (row >= out) return;
-  const T* w = W + size_t(row) * in;
-  float acc[N];
+  // Each warp owns R consecutive rows; each lane keeps U 16-byte loads of
+  // every row in flight.
+  const int row0 = (blockIdx.x * 8 + (threadIdx.x >> 5)) * R, lane = threadIdx.x & 31;
+  if (row0 >= out) return;
+  float acc[R][N];
 #pragma unroll
-  for (int b = 0; b < N; ++b) acc[b] = 0;
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int b = 0; b < N; ++b) acc[r][b] = 0;
   constexpr int E = 16 / sizeof(T);  // elements per 16-byte load
-  constexpr int U = 4;               // loads in flight per lane
-  int c = lane * E;
-  for (; c + (U - 1) * 32 * E < in; c += U * 32 * E) {
-    uint4 wv[U];
+  const T* wr[R];
 #pragma unroll
-    for (int u = 0; u < U; ++u) wv[u] = __ldg(reinterpret_cast<const uint4*>(w + c + u * 32 * E));
+  for (int r = 0; r < R; ++r) wr[r] = W + size_t(min(row0 + r, out - 1)) * in;
+  auto step = [&](int c, int u_count) {
+    uint4 wv[R][U];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const T* we = reinterpret_cast<const T*>(&wv[u]);
+      if (u < u_count) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) wv[r][u] = __ldg(reinterpret_cast<const uint4*>(wr[r] + c + u * 32 * E));
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      if (u >= u_count) break;
 #pragma unroll
       for (int b = 0; b < N; ++b) {
         const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + size_t(b) * in + c + u * 32 * E));
         const T* xe = reinterpret_cast<const T*>(&xv);
 #pragma unroll
-        for (int e = 0; e < E; ++e) acc[b] = fmaf(to_f(we[e]), to_f(xe[e]), acc[b]);
+        for (int r = 0; r < R; ++r) {
+          const T* we = reinterpret_cast<const T*>(&wv[r][u]);
+#pragma unroll
+          for (int e = 0; e < E; ++e) acc[r][b] = fmaf(to_f(we[e]), to_f(xe[e]), acc[r][b]);
+        }
       }
     }
-  }
-  for (; c < in; c += 32 * E) {
-    const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w + c));
-    const T* we = reinterpret_cast<const T*>(&wv);
+  };
+  int c = lane * E;
+  for (; c + (U - 1) * 32 * E < in; c += U * 32 * E) step(c, U);
+  for (; c < in; c += 32 * E) step(c, 1);
+#pragma unroll
+  for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int b = 0; b < N; ++b) {
-      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + size_t(b) * in + c));
-      const T* xe = reinterpret_cast<const T*>(&xv);
-#pragma unroll
-      for (int e = 0; e < E; ++e) acc[b] = fmaf(to_f(we[e]), to_f(xe[e]), acc[b]);
+      const float v = warp_sum(acc[r][b]);
+      const int row = row0 + r;
+      if (lane == 0 && row < out)
+        y[size_t(b) * out + row] = from_f<Y>(beta == 0.0f ? v : v + beta * to_f(y[size_t(b) * out + row]));
     }
-  }
-#pragma unroll
-  for (int b = 0; b < N; ++b) {
-    const float v = warp_sum(acc[b]);
-    if (lane == 0)
-      y[size_t(b) * out + row] = from_f<Y>(beta == 0.0f ? v : v + beta * to_f(y[size_t(b) * out + row]));
-  }
 }
 
 // out [n_rows, ff] = act(gate) * up from gu [n_rows, 2 ff] (gate | up; fp32,

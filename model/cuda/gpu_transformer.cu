@@ -393,9 +393,9 @@ void gemm(const GpuTransformer::Impl& m, const GpuEngineOptions& o, const void* 
       using T = decltype(tag);
       const auto* w = static_cast<const T*>(W);
       const auto* x = static_cast<const T*>(X);
-      const unsigned grid = unsigned((out + 7) / 8);
       auto run = [&](auto* y) {
         using YT = std::remove_pointer_t<decltype(y)>;
+        const unsigned grid = unsigned((out + 7) / 8);
         switch (n) {
           case 1: k::gemv<T, 1, YT><<<grid, 256, 0, s>>>(w, x, y, out, in, beta); break;
           case 2: k::gemv<T, 2, YT><<<grid, 256, 0, s>>>(w, x, y, out, in, beta); break;

@@ -50,6 +50,20 @@ class DenseLinear final : public Linear {
   std::vector<float> bias_;  // empty: no bias
 };
 
+/// A Linear computed on another device (the GPU: model/cuda/gpu_linear.h)
+/// that keeps its host layer, so that code reading weights (quantization)
+/// sees the host copy.
+class OffloadedLinear : public Linear {
+ public:
+  virtual const Linear& host() const = 0;
+};
+
+/// The layer itself, or the host layer of an OffloadedLinear.
+inline const Linear& host_linear(const Linear& l) {
+  const auto* o = dynamic_cast<const OffloadedLinear*>(&l);
+  return o ? o->host() : l;
+}
+
 /// Builds the linear layer of checkpoint tensor prefix `name` (e.g.
 /// "model.layers.0.self_attn.q_proj": reads name.weight [out, in] and, when
 /// `bias`, name.bias [out]). Throws std::runtime_error on missing tensors or

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "model/cuda/gpu_engine.h"
+#include "model/cuda/gpu_linear.h"
 #include "quant/cuda/gptq_cuda.h"
 #include "quant/formats/quantized_loader.h"
 #include "quant/cuda_plugin.h"
@@ -37,6 +38,17 @@ qsweep::model::TokenEngine* qsweep_cuda_make_engine(const qsweep::model::Checkpo
   try {
     // Weight-only quantized checkpoints run with their dequantized weights.
     return qsweep::model::cuda::GpuEngine::load(*ckpt, *opts, qsweep::quant::dequantizing_linear_loader()).release();
+  } catch (const std::exception& e) {
+    std::snprintf(err, n, "%s", e.what());
+    return nullptr;
+  }
+}
+
+// A GPU Linear over `host` (a DenseLinear; owned by the call in every
+// case), or nullptr with the error in `err`.
+qsweep::model::Linear* qsweep_cuda_gpu_linear(qsweep::model::Linear* host, int device, char* err, size_t n) {
+  try {
+    return qsweep::model::cuda::make_gpu_linear(std::unique_ptr<qsweep::model::Linear>(host), device).release();
   } catch (const std::exception& e) {
     std::snprintf(err, n, "%s", e.what());
     return nullptr;

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -221,6 +223,51 @@ TEST(QuantizeModel, ResumesAfterAKillWithIdenticalOutput) {
   EXPECT_EQ(quantize_model(src, job, tmp / "c").layers_resumed, 0);
 }
 
+// An OffloadedLinear that computes on the host (the same DenseLinear) and
+// counts its calls: what the GPU Linear of the quantize stage's device: cuda
+// looks like to the pipeline.
+struct CountingOffload final : model::OffloadedLinear {
+  CountingOffload(std::unique_ptr<model::Linear> h, std::atomic<int>* c) : h_(std::move(h)), calls_(c) {}
+  void forward(const float* x, float* y, int n) const override {
+    ++*calls_;
+    h_->forward(x, y, n);
+  }
+  int in_features() const override { return h_->in_features(); }
+  int out_features() const override { return h_->out_features(); }
+  size_t weight_bytes() const override { return h_->weight_bytes(); }
+  const model::Linear& host() const override { return *h_; }
+  std::unique_ptr<model::Linear> h_;
+  std::atomic<int>* calls_;
+};
+
+TEST(QuantizeModel, OffloadedCalibrationPassesGiveTheSameCheckpoint) {
+  // Every Linear of every calibration pass goes through the offload (also
+  // the re-offloaded quantized replacements), hooks and weight reads work
+  // through it, and the output is bitwise the host run's (GPTQ and AWQ).
+  qsweep::testing::TempDir tmp;
+  const model::Checkpoint src(fixture("llama3"));
+  for (const Recipe& c : {k_recipes[2], k_recipes[4]}) {
+    SCOPED_TRACE(c.name);
+    std::map<std::string, QuantizedLinear> seen;
+    QuantizeModelJob job = make_job(src, c, &seen, nullptr);
+    quantize_model(src, job, tmp / (std::string(c.name) + "-host"));
+    std::atomic<int> calls{0}, wrapped{0};
+    job.offload = [&](std::unique_ptr<model::Linear> l) -> std::unique_ptr<model::Linear> {
+      ++wrapped;
+      return std::make_unique<CountingOffload>(std::move(l), &calls);
+    };
+    quantize_model(src, job, tmp / (std::string(c.name) + "-offload"));
+    EXPECT_GE(wrapped.load(), 7 * src.config().n_layer);
+    EXPECT_GT(calls.load(), wrapped.load());
+    for (const auto& e : fs::directory_iterator(tmp / (std::string(c.name) + "-host"))) {
+      const std::string f = e.path().filename().string();
+      EXPECT_EQ(qsweep::testing::read_file(e.path()),
+                qsweep::testing::read_file(tmp / (std::string(c.name) + "-offload") / f))
+          << f;
+    }
+  }
+}
+
 TEST(QuantizeModel, IncompatibleShapesFailOrAreKept) {
   const model::Checkpoint src(fixture("llama2"));  // d 32, MLP 64
   QuantizeModelJob job;
@@ -253,7 +300,10 @@ TEST(LayerStream, AllLayersThenNormAndHeadEqualTheEngine) {
     const auto seqs = random_seqs(c.vocab_size, 3, 9, 3);
     LayerStream stream(ck, /*max_batch_rows=*/10);  // batches of one and two sequences
     Activations act = stream.embed(seqs);
-    for (int l = 0; l < c.n_layer; ++l) stream.forward(stream.load_layer(l), act);
+    for (int l = 0; l < c.n_layer; ++l) {
+      model::TransformerLayer L = stream.load_layer(l);
+      stream.forward(L, act);
+    }
     auto eng = model::Engine::load(fixture(m), {.threads = 1});
     const model::TensorF32 norm = ck.tensor_f32("model.norm.weight");
     const model::MatrixRM head = ck.has("lm_head.weight") ? ck.matrix_f32("lm_head.weight")

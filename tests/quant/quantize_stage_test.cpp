@@ -12,6 +12,7 @@
 #include "model/engine/engine.h"
 #include "quant/formats/quantized_loader.h"
 #include "tests/quant/char_tokenizer.h"
+#include "quant/calibrate.h"
 #include "stages/calibrate_stage.h"
 #include <fstream>
 #include "tests/testutil.h"
@@ -190,8 +191,9 @@ TEST(CalibrateAndQuantizeStages, GptqW4OnLlama2FixtureInASubFolder) {
 // message naming params.device and why.
 TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
   QuantizeStage s;
-  EXPECT_NE(s.check_params(params({{"method", "awq"}, {"device", "cuda"}})).find("params.device: cuda runs method gptq only"),
-            std::string::npos);
+  EXPECT_EQ(s.check_params(params({{"method", "awq"}, {"device", "cuda"}})), "");
+  EXPECT_NE(s.check_params(params({{"method", "rtn"}, {"device", "cuda"}})).find("rtn has none"), std::string::npos);
+  EXPECT_EQ(CalibrateStage().check_params(json{{"device", "tpu"}}), "params.device: 'tpu' is not cpu or cuda");
   EXPECT_NE(s.check_params(params({{"method", "gptq"}, {"device", "tpu"}})).find("params.device: 'tpu'"),
             std::string::npos);
   EXPECT_EQ(s.check_params(params({{"method", "gptq"}, {"device", "cuda"}})), "");
@@ -237,7 +239,7 @@ TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
   sink.lines.clear();
   run("cuda", tmp / "gpu");
   bool said = false;
-  for (const auto& l : sink.lines) said = said || l.find("GPTQ Hessians and solves on cuda:0") != std::string::npos;
+  for (const auto& l : sink.lines) said = said || l.find("GPTQ Hessians and solves, and the calibration passes' GEMMs, on cuda:0") != std::string::npos;
   EXPECT_TRUE(said);
   // Same checkpoint layout; the packed weights agree to >= 99.5% of the codes.
   const model::Checkpoint a(tmp / "cpu"), b(tmp / "gpu");
@@ -270,6 +272,81 @@ TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
   for (size_t i = 0; i < lg.size(); ++i) worst = std::max(worst, std::abs(lg[i] - lc[i]));
   std::printf("[ gpu ] GPTQ checkpoint on the GPU engine: max |logits - CPU int4 kernels| = %.3g\n", worst);
   EXPECT_LE(worst, 1e-4f);
+
+  // AWQ with its calibration passes' GEMMs on the GPU: the same search,
+  // sums in another order — codes nearly all equal to the CPU run's.
+  auto run_awq = [&](const std::string& device, const fs::path& out) {
+    StageContext ctx = make_ctx(out, params({{"method", "awq"}, {"bits", 4}, {"group_size", 32}, {"format", "awq"}, {"device", device}}),
+                                {{"checkpoint", model}, {"calibration", tmp / "cal"}}, &sink, &cancel);
+    ctx.resources.gpu = 1;
+    ctx.gpu_ids = {0};
+    QuantizeStage().run(ctx);
+  };
+  run_awq("cpu", tmp / "awq-cpu");
+  run_awq("cuda", tmp / "awq-gpu");
+  const model::Checkpoint aa(tmp / "awq-cpu"), ab(tmp / "awq-gpu");
+  size_t asame = 0, atotal = 0;
+  for (const auto& name : aa.tensor_names()) {
+    if (name.find("qweight") == std::string::npos) continue;
+    const auto &ta = aa.view(name), &tb = ab.view(name);
+    ASSERT_EQ(ta.n_bytes, tb.n_bytes) << name;
+    for (size_t i = 0; i < ta.n_bytes; ++i) {
+      asame += (ta.data[i] & 15) == (tb.data[i] & 15);
+      asame += (ta.data[i] >> 4) == (tb.data[i] >> 4);
+      atotal += 2;
+    }
+  }
+  std::printf("[ gpu ] AWQ with GPU calibration passes: %.4f of the codes equal the CPU run's\n",
+              double(asame) / double(atotal));
+  EXPECT_GE(double(asame) / double(atotal), 0.99);
+}
+
+TEST(CalibrateStage, DeviceCudaStatisticsEqualTheCpuOnesOrSaysWhyNot) {
+  qsweep::testing::TempDir tmp;
+  fs::create_directories(tmp / "art");
+  for (const auto& e : fs::directory_iterator(fixture("llama2"))) fs::copy_file(e.path(), tmp / "art" / e.path().filename());
+  qsweep::testing::write_char_tokenizer(tmp / "art", {"\u2581t", "he", "\u2581the"});
+  {
+    std::ofstream f(tmp / "calib.jsonl");
+    for (int i = 0; i < 20; ++i) f << json{{"text", "the quick brown fox " + std::to_string(i * 13) + " jumps"}}.dump() << "\n";
+  }
+  RecordingSink sink;
+  std::atomic<int> cancel{0};
+  auto run = [&](const std::string& device, const fs::path& out) {
+    StageContext cal = make_ctx(out, json{{"preset", "autoawq"}, {"seq_len", 32}, {"n_samples", 16}, {"device", device}},
+                                {{"checkpoint", tmp / "art"}, {"dataset", tmp / "calib.jsonl"}}, &sink, &cancel);
+    for (const auto& spec : CalibrateStage().params())
+      if (!cal.params.contains(spec.name)) cal.params[spec.name] = spec.default_value;
+    cal.resources.gpu = 1;
+    cal.gpu_ids = {0};
+    CalibrateStage().run(cal);
+  };
+  std::string why;
+  const quant::CudaPlugin* plugin = quant::cuda_plugin(&why);
+  if (!plugin || !plugin->available(&why)) {
+    try {
+      run("cuda", tmp / "gpu");
+      FAIL() << "device: cuda ran without a GPU";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("params.device is cuda but "), std::string::npos) << e.what();
+    }
+    GTEST_SKIP() << "the GPU half needs a GPU and the CUDA plugin: " << why;
+  }
+  run("cpu", tmp / "cpu");
+  run("cuda", tmp / "gpu");
+  const quant::ActStatsMap a = quant::load_act_stats(tmp / "cpu/stats.safetensors"),
+                          b = quant::load_act_stats(tmp / "gpu/stats.safetensors");
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (const auto& [name, sa] : a) {
+    const quant::ActStats& sb = b.at(name);
+    ASSERT_EQ(sa.absmax.size(), sb.absmax.size()) << name;
+    for (size_t i = 0; i < sa.absmax.size(); ++i)
+      worst = std::max(worst, double(std::abs(sa.absmax[i] - sb.absmax[i])) / (std::abs(sa.absmax[i]) + 1e-6));
+  }
+  std::printf("[ gpu ] calibration statistics on the GPU: max relative |absmax gpu - cpu| = %.3g\n", worst);
+  EXPECT_LE(worst, 1e-4);
+  EXPECT_EQ(qsweep::testing::read_file(tmp / "cpu/tokens.json"), qsweep::testing::read_file(tmp / "gpu/tokens.json"));
 }
 
 TEST(QuantizeStage, RunFailsWithoutAModelFolderOrWhenCancelled) {
