@@ -31,21 +31,6 @@ double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-ModelConfig llama_1b() {
-  ModelConfig c = llama_110m();
-  c.vocab_size = 128256;
-  c.n_embd = 2048;
-  c.n_ff = 8192;
-  c.n_layer = 16;
-  c.n_head = 32;
-  c.n_head_kv = 8;
-  c.head_dim = 64;
-  c.tie_word_embeddings = true;
-  c.rope.theta = 500000;
-  c.bos_token_id = 128000;
-  return c;
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];

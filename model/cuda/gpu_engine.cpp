@@ -20,6 +20,10 @@ struct GpuModel {
              const std::vector<int>& targets, LoglikelihoodResult* out) const {
     t.forward_scores(ids, segs, rows, targets, out);
   }
+  void logits(const std::vector<int>& ids, std::vector<GpuSegment>& segs, const std::vector<int>& rows,
+              float* out) const {
+    t.forward_logits(ids, segs, rows, out);
+  }
 };
 
 }  // namespace
@@ -45,27 +49,14 @@ std::string GpuEngine::numerics() const {
 std::string GpuEngine::describe() const { return "CUDA engine on " + model_->describe(); }
 
 std::vector<float> GpuEngine::logits_batch(const std::vector<std::vector<int>>& seqs) const {
-  std::vector<int> ids;
+  size_t n = 0;
   for (const auto& s : seqs) {
     check_ids(s, "logits");
-    ids.insert(ids.end(), s.begin(), s.end());
+    n += s.size();
   }
-  std::vector<float> out(ids.size() * size_t(config().vocab_size));
-  if (ids.empty()) return out;
+  std::vector<float> out(n * size_t(config().vocab_size));
   std::lock_guard<std::mutex> lk(mu_);
-  std::vector<GpuKvCache> caches;
-  caches.reserve(seqs.size());
-  std::vector<GpuSegment> segs;
-  int row = 0;
-  for (const auto& s : seqs) {
-    if (s.empty()) continue;
-    caches.push_back(model_->new_cache());
-    segs.push_back({&caches.back(), row, int(s.size())});
-    row += int(s.size());
-  }
-  std::vector<int> rows(ids.size());
-  for (size_t i = 0; i < rows.size(); ++i) rows[i] = int(i);
-  model_->forward_logits(ids, segs, rows, out.data());
+  batch_logits(GpuModel{*model_}, seqs, out.data());
   return out;
 }
 

@@ -39,6 +39,10 @@ struct CpuModel {
     t.forward(ids.data(), int(ids.size()), segs, uniq, lg.data());
     for (size_t i = 0; i < rows.size(); ++i) out[i] = score_token(&lg[slot[i] * V], V, targets[i]);
   }
+  void logits(const std::vector<int>& ids, std::vector<Segment>& segs, const std::vector<int>& rows,
+              float* out) const {
+    t.forward(ids.data(), int(ids.size()), segs, rows, out);
+  }
 };
 
 }  // namespace
@@ -82,30 +86,13 @@ auto Engine::in_arena(F&& f) const {
 }
 
 std::vector<float> Engine::logits_batch(const std::vector<std::vector<int>>& seqs) const {
-  int n = 0;
-  std::vector<int> ids;
+  size_t n = 0;
   for (const auto& s : seqs) {
     check_ids(s, "logits");
-    ids.insert(ids.end(), s.begin(), s.end());
-    n += int(s.size());
+    n += s.size();
   }
-  std::vector<float> out(size_t(n) * config().vocab_size);
-  if (n == 0) return out;
-  in_arena([&] {
-    std::vector<KvCache> caches;
-    caches.reserve(seqs.size());
-    std::vector<Segment> segs;
-    int row = 0;
-    for (const auto& s : seqs) {
-      if (s.empty()) continue;
-      caches.push_back(model_->new_cache());
-      segs.push_back({&caches.back(), row, int(s.size())});
-      row += int(s.size());
-    }
-    std::vector<int> rows(n);
-    for (int i = 0; i < n; ++i) rows[i] = i;
-    model_->forward(ids.data(), n, segs, rows, out.data());
-  });
+  std::vector<float> out(n * config().vocab_size);
+  if (n > 0) in_arena([&] { batch_logits(CpuModel{*model_}, seqs, out.data()); });
   return out;
 }
 

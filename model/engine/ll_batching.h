@@ -7,6 +7,8 @@
 //   void score(const std::vector<int>& ids, std::vector<BasicSegment<Cache>>& segs,
 //              const std::vector<int>& rows, const std::vector<int>& targets,
 //              LoglikelihoodResult* out) const;
+//   void logits(const std::vector<int>& ids, std::vector<BasicSegment<Cache>>& segs,
+//               const std::vector<int>& rows, float* out /* [rows, vocab] */) const;
 // where score runs ids [n_rows] (segment s owns rows segs[s].row0 ..,
 // appending to its cache) and writes out[i] = score_token(logits of batch row
 // rows[i], targets[i]).
@@ -34,6 +36,27 @@ inline void accumulate(LoglikelihoodResult& acc, const LoglikelihoodResult& r) {
   acc.is_greedy = acc.is_greedy && r.is_greedy;
 }
 }  // namespace detail
+
+/// Logits [sum of sizes, vocab] of `seqs` (ids checked), each sequence a
+/// segment with a fresh cache, all in one pass, into `out`.
+template <class Model>
+void batch_logits(const Model& model, const std::vector<std::vector<int>>& seqs, float* out) {
+  using Cache = typename Model::Cache;
+  std::vector<int> ids;
+  std::vector<Cache> caches;
+  caches.reserve(seqs.size());  // segments point into it
+  std::vector<BasicSegment<Cache>> segs;
+  for (const auto& s : seqs) {
+    if (s.empty()) continue;
+    caches.push_back(model.new_cache());
+    segs.push_back({&caches.back(), int(ids.size()), int(s.size())});
+    ids.insert(ids.end(), s.begin(), s.end());
+  }
+  if (ids.empty()) return;
+  std::vector<int> rows(ids.size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = int(i);
+  model.logits(ids, segs, rows, out);
+}
 
 /// out[i] for reqs[i] with contexts ctx[i] (already truncated).
 template <class Model>

@@ -6,6 +6,7 @@
 #include "quant/cuda_plugin.h"
 
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "model/checkpoint/checkpoint.h"
@@ -189,6 +190,21 @@ TEST(CalibrateAndQuantizeStages, GptqW4OnLlama2FixtureInASubFolder) {
 // Where a GPU and the plugin are there (the GPU machine: QSWEEP_CUDA_PLUGIN)
 // the GPU run's codes match the CPU run's; elsewhere the run fails with a
 // message naming params.device and why.
+// The CUDA plugin when a GPU is usable; otherwise checks that `run` (a stage
+// with device: cuda) refuses with the stage's message, sets *why and returns
+// null (the caller skips its GPU half).
+const quant::CudaPlugin* gpu_or_refusal(const std::function<void()>& run, std::string* why) {
+  const quant::CudaPlugin* plugin = quant::cuda_plugin(why);
+  if (plugin && plugin->available(why)) return plugin;
+  try {
+    run();
+    ADD_FAILURE() << "device: cuda ran without a GPU";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("params.device is cuda but "), std::string::npos) << e.what();
+  }
+  return nullptr;
+}
+
 TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
   QuantizeStage s;
   EXPECT_EQ(s.check_params(params({{"method", "awq"}, {"device", "cuda"}})), "");
@@ -225,16 +241,8 @@ TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
     QuantizeStage().run(ctx);
   };
   std::string why;
-  const quant::CudaPlugin* plugin = quant::cuda_plugin(&why);
-  if (!plugin || !plugin->available(&why)) {
-    try {
-      run("cuda", tmp / "gpu");
-      FAIL() << "device: cuda ran without a GPU";
-    } catch (const std::runtime_error& e) {
-      EXPECT_NE(std::string(e.what()).find("params.device is cuda but "), std::string::npos) << e.what();
-    }
-    GTEST_SKIP() << "the GPU half needs a GPU and the CUDA plugin: " << why;
-  }
+  const quant::CudaPlugin* plugin = gpu_or_refusal([&] { run("cuda", tmp / "gpu"); }, &why);
+  if (!plugin) GTEST_SKIP() << "the GPU half needs a GPU and the CUDA plugin: " << why;
   run("cpu", tmp / "cpu");
   sink.lines.clear();
   run("cuda", tmp / "gpu");
@@ -322,16 +330,8 @@ TEST(CalibrateStage, DeviceCudaStatisticsEqualTheCpuOnesOrSaysWhyNot) {
     CalibrateStage().run(cal);
   };
   std::string why;
-  const quant::CudaPlugin* plugin = quant::cuda_plugin(&why);
-  if (!plugin || !plugin->available(&why)) {
-    try {
-      run("cuda", tmp / "gpu");
-      FAIL() << "device: cuda ran without a GPU";
-    } catch (const std::runtime_error& e) {
-      EXPECT_NE(std::string(e.what()).find("params.device is cuda but "), std::string::npos) << e.what();
-    }
+  if (!gpu_or_refusal([&] { run("cuda", tmp / "gpu"); }, &why))
     GTEST_SKIP() << "the GPU half needs a GPU and the CUDA plugin: " << why;
-  }
   run("cpu", tmp / "cpu");
   run("cuda", tmp / "gpu");
   const quant::ActStatsMap a = quant::load_act_stats(tmp / "cpu/stats.safetensors"),
