@@ -46,7 +46,7 @@ OpenAIServer::Slot::~Slot() {
   s_.cv_.notify_one();
 }
 
-OpenAIServer::OpenAIServer(const Engine& engine, const Tokenizer& tok, const ChatTemplate* chat,
+OpenAIServer::OpenAIServer(const TokenEngine& engine, const Tokenizer& tok, const ChatTemplate* chat,
                            OpenAIServerOptions opts)
     : engine_(engine), tok_(tok), chat_(chat), opts_(std::move(opts)) {
   opts_.max_concurrent = std::max(1, opts_.max_concurrent);

@@ -32,7 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/engine/engine.h"
+#include "model/engine/token_engine.h"
 #include "model/tokenizer/chat_template.h"
 #include "model/tokenizer/tokenizer.h"
 
@@ -65,7 +65,7 @@ struct OpenAIServerOptions {
 class OpenAIServer {
  public:
   /// engine, tok and chat (may be null: chat completions refused) must outlive it.
-  OpenAIServer(const Engine& engine, const Tokenizer& tok, const ChatTemplate* chat, OpenAIServerOptions opts);
+  OpenAIServer(const TokenEngine& engine, const Tokenizer& tok, const ChatTemplate* chat, OpenAIServerOptions opts);
 
   nlohmann::json models() const;
   nlohmann::json completions(const nlohmann::json& req);
@@ -103,7 +103,7 @@ class OpenAIServer {
     OpenAIServer& s_;
   };
 
-  const Engine& engine_;
+  const TokenEngine& engine_;
   const Tokenizer& tok_;
   const ChatTemplate* chat_;
   OpenAIServerOptions opts_;

@@ -173,6 +173,8 @@ int run_cli(int argc, char** argv) {
                     "prompt per pass: logprobs bitwise those of the engine scoring it alone)");
   serve->add_option("--chat-template", sv.chat_template, "auto (tokenizer_config.json) or a family name");
   serve->add_option("--api-key-env", sv.api_key_env, "require the key in this environment variable as a bearer token");
+  serve->add_option("--device", sv.device, "cpu (default) or cuda: the GPU engine on the first visible GPU");
+  serve->add_option("--dtype", sv.dtype, "with --device cuda: float32 (default), bfloat16 or float16");
 
   try {
     app.parse(argc, argv);

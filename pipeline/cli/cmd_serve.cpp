@@ -11,6 +11,10 @@
 
 #include "model/serve/openai_server.h"
 #include "pipeline/cli/commands.h"
+#include "model/checkpoint/checkpoint.h"
+#include "model/cuda/gpu_options.h"
+#include "model/engine/engine.h"
+#include "quant/cuda_plugin.h"
 #include "quant/formats/quantized_loader.h"
 #include "qsweep_version.h"
 
@@ -41,11 +45,34 @@ int cmd_serve(const ServeArgs& a) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   try {
-    model::EngineOptions eo;
-    eo.threads = a.threads;
-    eo.max_length = a.max_length;
-    eo.linear_loader = quant::quantized_linear_loader();
-    const auto engine = model::Engine::load(a.dir, eo);
+    std::unique_ptr<model::TokenEngine> engine;
+    if (a.device == "cuda") {  // the GPU engine on the first visible GPU (docs/gpu.md)
+      std::string why;
+      const quant::CudaPlugin* cuda = quant::cuda_plugin(&why);
+      if (!cuda || !cuda->available(&why)) {
+        std::fprintf(stderr, "qsweep: error: --device cuda: %s\n", why.c_str());
+        return k_exit_usage;
+      }
+      model::cuda::GpuEngineOptions go;
+      go.dtype = model::cuda::parse_gpu_dtype(a.dtype);
+      go.max_length = a.max_length;
+      engine = cuda->make_engine(model::Checkpoint(a.dir), go);
+    } else if (a.device == "cpu") {
+      if (a.dtype != "float32") {
+        std::fprintf(stderr, "qsweep: error: --dtype %s needs --device cuda (the CPU engine is float32)\n",
+                     a.dtype.c_str());
+        return k_exit_usage;
+      }
+      model::EngineOptions eo;
+      eo.threads = a.threads;
+      eo.max_length = a.max_length;
+      eo.linear_loader = quant::quantized_linear_loader();
+      engine = model::Engine::load(a.dir, eo);
+    } else {
+      std::fprintf(stderr, "qsweep: error: --device %s: cpu or cuda\n", a.device.c_str());
+      return k_exit_usage;
+    }
+    std::fprintf(stderr, "qsweep serve: %s\n", engine->describe().c_str());
     const auto tok = model::load_tokenizer(a.dir);
     std::optional<model::ChatTemplate> chat;
     try {

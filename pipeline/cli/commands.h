@@ -85,6 +85,8 @@ struct ServeArgs {
   int max_batch_tokens = 4096;      ///< prompt scoring shares forward passes up to this (0 = one each)
   std::string chat_template = "auto";
   std::string api_key_env;          ///< require "Authorization: Bearer $VAR"
+  std::string device = "cpu";       ///< cpu | cuda (the GPU engine)
+  std::string dtype = "float32";    ///< cuda: float32 | bfloat16 | float16
 };
 int cmd_serve(const ServeArgs& a);
 
