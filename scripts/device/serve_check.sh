@@ -27,14 +27,19 @@ start() {  # start DEVICE -> prints the base URL
   cat "$work/$1.log" >&2
   exit 1
 }
-ask() {
-  curl -fsS "$1/completions" -H 'Content-Type: application/json' \
-    -d '{"prompt": "The capital of France is", "max_tokens": 12, "temperature": 0, "logprobs": 1}'
+ask() {  # python's urllib: curl may pick up the packed libcurl of LD_LIBRARY_PATH
+  env -u LD_LIBRARY_PATH python3 - "$1" <<'PY'
+import json, sys, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/completions", headers={"Content-Type": "application/json"},
+                             data=json.dumps({"prompt": "The capital of France is", "max_tokens": 12,
+                                              "temperature": 0, "logprobs": 1}).encode())
+print(urllib.request.urlopen(req, timeout=60).read().decode())
+PY
 }
 cpu=$(start cpu); gpu=$(start cuda)
 ask "$cpu" > "$work/cpu.json"
 ask "$gpu" > "$work/gpu.json"
-grep -h "qsweep serve:" "$work/cpu.log" "$work/gpu.log"
+grep -h "qsweep serve:" "$work/cpu.log" "$work/cuda.log"
 python3 - "$work/cpu.json" "$work/gpu.json" <<'PY'
 import json, sys
 a, b = (json.load(open(f))["choices"][0] for f in sys.argv[1:3])
