@@ -6,16 +6,21 @@
 // fused q|k|v [qd + 2 kvd, d] and gate|up [2 ff, d] matrices, o [d, qd],
 // down [d, ff], the embedding [vocab, d] and lm_head [vocab, d] (tied: the
 // embedding). Norm weights, biases and RoPE inverse frequencies are fp32.
-// GEMMs are cuBLAS (inputs in the engine dtype, fp32 accumulation and fp32
-// outputs; TF32 only with tf32). The residual stream, RMSNorm, RoPE,
-// softmax and activations compute in fp32; activations entering a GEMM and
-// the KV cache are stored in the engine dtype. With fp32 everything is fp32.
+// GEMMs are cuBLAS (inputs in the engine dtype, fp32 accumulation, fp32
+// outputs — gate|up in the engine dtype for bf16/fp16, as transformers —;
+// TF32 only with tf32); passes of <= 4 rows use a GEMV kernel. The residual
+// stream, RMSNorm, RoPE, softmax and activations compute in fp32;
+// activations entering a GEMM and the KV cache are stored in the engine
+// dtype. With fp32 everything is fp32.
 //
 // Per pass: ids [n_rows] of segments (each appends to its own GpuKvCache);
-// attention is a fused kernel (online softmax over key tiles of 32, no
-// [seq x seq] matrix). Outputs for the listed rows only: logits copied to
-// the host, or log-softmax scores of target tokens (score_token semantics,
-// computed on the device), or argmax ids.
+// attention is fused (online softmax over key tiles, no [seq x seq]
+// matrix): WMMA tensor cores for bf16/fp16 segments of >= 32 tokens, an
+// fp32 kernel otherwise, a split-key kernel for decode steps. Outputs for the
+// listed rows only: logits copied to the host, or log-softmax scores of
+// target tokens (score_token semantics, computed on the device), or argmax
+// ids. A pass with the shape and buffers of an earlier one replays a CUDA
+// graph.
 //
 // Not thread-safe: one pass at a time (GpuEngine serializes).
 

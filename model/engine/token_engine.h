@@ -34,7 +34,7 @@ struct LoglikelihoodResult {
 /// log-softmax of `target` in logits [n] (fp32 logits, double arithmetic,
 /// max-shifted), and whether target is the argmax: the one definition every
 /// loglikelihood of the CPU engine and of `qsweep serve` uses (the GPU
-/// engine's kernel follows it: model/cuda/gpu_kernels.cu score_rows).
+/// engine's kernel follows it: model/cuda/gpu_kernels.cuh score_rows).
 LoglikelihoodResult score_token(const float* logits, int n, int target);
 
 struct RollingResult {
