@@ -7,21 +7,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "model/cuda/gpu_kernels.cuh"
 #include "model/cuda/gpu_linear.h"
+#include "model/cuda/gpu_util.cuh"
 
 namespace qsweep::model::cuda {
 
 namespace {
-
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA error (") + what + "): " + cudaGetErrorString(e));
-}
-
-// y [n, out] += b, row-major.
-__global__ void add_bias(float* y, const float* b, size_t n, int out) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n * out; i += size_t(gridDim.x) * blockDim.x)
-    y[i] += b[i % out];
-}
 
 /// One per device: stream, cuBLAS handle, x/y buffers grown on demand.
 struct DeviceContext {
@@ -97,7 +89,7 @@ class GpuLinear final : public OffloadedLinear {
     if (cublasSgemm(ctx_.blas, CUBLAS_OP_T, CUBLAS_OP_N, out_, n, in_, &one, w_, in_, dx, in_, &zero, dy, out_) !=
         CUBLAS_STATUS_SUCCESS)
       throw std::runtime_error("cublasSgemm failed");
-    if (b_) add_bias<<<256, 256, 0, ctx_.stream>>>(dy, b_, size_t(n), out_);
+    if (b_) kernels::bias_add<<<row_grid(n, out_), 256, 0, ctx_.stream>>>(dy, b_, n, out_);
     check(cudaMemcpyAsync(y, dy, size_t(n) * out_ * 4, cudaMemcpyDeviceToHost, ctx_.stream), "y download");
     check(cudaStreamSynchronize(ctx_.stream), "Linear forward");
   }

@@ -1,6 +1,7 @@
 // GpuTransformer: device state, KV caches and the forward pass (see
-// gpu_transformer.h). Kernels: gpu_kernels.cuh. Checkpoint loading:
-// gpu_load.cpp.
+// gpu_transformer.h). Kernels: gpu_kernels.cuh; attention launches:
+// gpu_attention.cuh; profiler and CUDA graphs: gpu_graph.cuh; helpers:
+// gpu_util.cuh. Checkpoint loading: gpu_load.cpp.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -16,106 +17,16 @@
 #include <string>
 #include <type_traits>
 
+#include "model/cuda/gpu_attention.cuh"
+#include "model/cuda/gpu_graph.cuh"
 #include "model/cuda/gpu_impl.h"
 #include "model/cuda/gpu_kernels.cuh"
+#include "model/cuda/gpu_util.cuh"
 #include "model/engine/rope.h"
 
 namespace qsweep::model::cuda {
 
-namespace k = kernels;
 
-namespace {
-
-void check(cudaError_t e, const std::string& what) {
-  if (e != cudaSuccess)
-    throw std::runtime_error("CUDA error (" + what + "): " + cudaGetErrorString(e));
-}
-
-void check_blas(cublasStatus_t s, const char* what) {
-  if (s != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string("cuBLAS error (") + what + "): status " + std::to_string(int(s)));
-}
-
-std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
-
-/// "out of GPU memory" with what was asked for and what is free.
-[[noreturn]] void oom(size_t bytes, const std::string& what) {
-  size_t free_b = 0, total_b = 0;
-  cudaGetLastError();
-  cudaMemGetInfo(&free_b, &total_b);
-  throw std::runtime_error("out of GPU memory: " + what + " needs " + mib(bytes) + ", the device has " +
-                           mib(free_b) + " free of " + mib(total_b) +
-                           " (use dtype bfloat16, a smaller max_batch_tokens or max_length, or a larger GPU)");
-}
-
-int grid_for(size_t n, int block = 256) {
-  return int(std::min<size_t>((n + block - 1) / block, 65535 * 4));
-}
-
-/// Calls f(T{}) with T the C++ type of `t`.
-template <class F>
-void with_dtype(GpuDType t, F&& f) {
-  switch (t) {
-    case GpuDType::kFloat32: f(float{}); break;
-    case GpuDType::kBFloat16: f(__nv_bfloat16{}); break;
-    case GpuDType::kFloat16: f(__half{}); break;
-  }
-}
-
-cudaDataType_t cuda_type(GpuDType t) {
-  switch (t) {
-    case GpuDType::kBFloat16: return CUDA_R_16BF;
-    case GpuDType::kFloat16: return CUDA_R_16F;
-    default: return CUDA_R_32F;
-  }
-}
-
-size_t elt_size(GpuDType t) { return t == GpuDType::kFloat32 ? 4 : 2; }
-
-/// A grid of (blocks of 256 columns, rows) for row-wise elementwise kernels.
-dim3 row_grid(int rows, int cols) {
-  return dim3(unsigned(std::min((cols + 255) / 256, 64)), unsigned(std::min(rows, 65535)));
-}
-
-}  // namespace
-
-/// With $QSWEEP_GPU_PROFILE set: device time per phase (cudaEvent pairs),
-/// summed over passes and printed to stderr when the model is destroyed.
-struct Profiler {
-  bool on = std::getenv("QSWEEP_GPU_PROFILE") != nullptr;
-  std::vector<std::pair<std::string, std::pair<cudaEvent_t, cudaEvent_t>>> open;
-  std::map<std::string, double> total_ms;
-  template <class F>
-  void phase(const char* name, cudaStream_t s, F&& f) {
-    if (!on) {
-      f();
-      return;
-    }
-    cudaEvent_t a, b;
-    cudaEventCreate(&a);
-    cudaEventCreate(&b);
-    cudaEventRecord(a, s);
-    f();
-    cudaEventRecord(b, s);
-    open.push_back({name, {a, b}});
-  }
-  void collect() {  // after a stream synchronize
-    for (auto& [name, ev] : open) {
-      float ms = 0;
-      cudaEventElapsedTime(&ms, ev.first, ev.second);
-      total_ms[name] += ms;
-      cudaEventDestroy(ev.first);
-      cudaEventDestroy(ev.second);
-    }
-    open.clear();
-  }
-  ~Profiler() {
-    if (!on || total_ms.empty()) return;
-    double all = 0;
-    for (auto& [n, t] : total_ms) all += t;
-    for (auto& [n, t] : total_ms) std::fprintf(stderr, "[gpu profile] %-14s %10.3f ms %5.1f%%\n", n.c_str(), t, 100 * t / all);
-  }
-};
 
 
 
@@ -419,130 +330,7 @@ void gemm(const GpuTransformer::Impl& m, const GpuEngineOptions& o, const void* 
              "cublasGemmEx");
 }
 
-template <class T>
-void launch_attention_decode(int hd, dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
-                             int layer, int group, int kvd, float scale, int window, T* out, int out_stride) {
-  switch ((hd + 31) / 32) {
-#define QS_DEC(N)                                                                                                  \
-  case N:                                                                                                          \
-    k::attention_decode<N, T, T><<<grid, 256, 0, s>>>(qkv, stride, segs, layer, group, hd, kvd, scale, window, out, \
-                                                      out_stride);                                                \
-    break;
-    QS_DEC(1) QS_DEC(2) QS_DEC(3) QS_DEC(4) QS_DEC(5) QS_DEC(6) QS_DEC(7) QS_DEC(8)
-#undef QS_DEC
-  }
-}
-
-template <int NPL, class KV, class OUT>
-void launch_attention_t(dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
-                        const int2* tiles, int layer, int group, int hd, int kvd, float scale, int window,
-                        OUT* out, int out_stride) {
-  const size_t smem = k::attention_smem(NPL * 32);
-  static bool configured = false;  // per instantiation
-  if (!configured) {
-    check(cudaFuncSetAttribute(k::attention<NPL, KV, OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
-          "attention smem");
-    configured = true;
-  }
-  k::attention<NPL, KV, OUT><<<grid, 128, smem, s>>>(qkv, stride, segs, tiles, layer, group, hd, kvd, scale, window,
-                                                      out, out_stride);
-}
-
-template <class T>
-void launch_attention(int hd, dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
-                      const int2* tiles, int layer, int group, int kvd, float scale, int window, T* out,
-                      int out_stride) {
-  switch ((hd + 31) / 32) {
-#define QS_ATT(N)                                                                                              \
-  case N:                                                                                                      \
-    launch_attention_t<N, T, T>(grid, s, qkv, stride, segs, tiles, layer, group, hd, kvd, scale, window, out, \
-                                out_stride);                                                               \
-    break;
-    QS_ATT(1) QS_ATT(2) QS_ATT(3) QS_ATT(4) QS_ATT(5) QS_ATT(6) QS_ATT(7) QS_ATT(8)
-#undef QS_ATT
-  }
-}
-
-/// Head sizes with a tensor-core attention instantiation (16 * NF).
-bool mma_head_dim(int hd) {
-  if (hd % 16 != 0) return false;
-  const int nf = hd / 16;
-  return nf == 1 || nf == 2 || nf == 4 || nf == 5 || nf == 6 || nf == 8 || nf == 16;
-}
-
-template <int NF, class T>
-void launch_attention_mma_t(dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
-                            const int2* tiles, int layer, int group, int hd, int kvd, float scale, int window, T* out,
-                            int out_stride) {
-  constexpr size_t smem = k::attention_mma_smem(NF * 16, int(sizeof(T)));
-  static bool configured = false;  // per instantiation
-  if (!configured) {
-    check(cudaFuncSetAttribute(k::attention_mma<NF, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
-          "attention smem");
-    configured = true;
-  }
-  k::attention_mma<NF, T><<<grid, 128, smem, s>>>(qkv, stride, segs, tiles, layer, group, hd, kvd, scale, window,
-                                                   out, out_stride);
-}
-
-template <class T>
-void launch_attention_mma(int hd, dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
-                          const int2* tiles, int layer, int group, int kvd, float scale, int window, T* out,
-                          int out_stride) {
-  if constexpr (std::is_same_v<T, float>) {
-    throw std::logic_error("attention_mma: no fp32 tensor-core path");
-  } else {
-    switch (hd / 16) {
-#define QS_MMA(N)                                                                                                  \
-  case N:                                                                                                          \
-    launch_attention_mma_t<N, T>(grid, s, qkv, stride, segs, tiles, layer, group, hd, kvd, scale, window, out, \
-                                 out_stride);                                                                    \
-    break;
-      QS_MMA(1) QS_MMA(2) QS_MMA(4) QS_MMA(5) QS_MMA(6) QS_MMA(8) QS_MMA(16)
-#undef QS_MMA
-    }
-  }
-}
-
-size_t align16(size_t n) { return (n + 15) / 16 * 16; }
-
 }  // namespace
-
-/// Replays the graph captured for `key`, or runs `enqueue` (capturing it as a
-/// graph the second time the key is seen).
-template <class F>
-void replay_or_capture(GpuTransformer::Impl& m, const std::vector<uintptr_t>& key, F&& enqueue) {
-  auto s = static_cast<cudaStream_t>(m.stream);
-  auto& graphs = m.graphs;
-  for (auto& g : graphs)
-    if (g.key == key) {
-      if (!g.exec) {  // second sight: capture
-        cudaGraph_t graph = nullptr;
-        check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "graph capture");
-        try {
-          enqueue();
-        } catch (...) {
-          cudaStreamEndCapture(s, &graph);
-          if (graph) cudaGraphDestroy(graph);
-          throw;
-        }
-        check(cudaStreamEndCapture(s, &graph), "graph capture");
-        cudaGraphExec_t exec = nullptr;
-        check(cudaGraphInstantiate(&exec, graph, 0), "graph instantiate");
-        cudaGraphDestroy(graph);
-        g.exec = exec;
-      }
-      check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(g.exec), s), "graph launch");
-      return;
-    }
-  if (graphs.size() >= 16) {  // shapes come and go (batched generation): start over
-    for (auto& g : graphs)
-      if (g.exec) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g.exec));
-    graphs.clear();
-  }
-  graphs.push_back({key, nullptr});
-  enqueue();
-}
 
 struct GpuTransformer::PassArgs {
   const std::vector<int>* ids;
