@@ -182,9 +182,13 @@ void LayerStream::offload(model::Mlp& M) const {
   for (auto* s : {&M.gate, &M.up, &M.down}) offload(*s);
 }
 
-void LayerStream::forward(model::TransformerLayer& L, Activations& act) const {
+void LayerStream::offload(model::TransformerLayer& L) const {
   offload(L.attn);
   offload(L.mlp);
+}
+
+void LayerStream::forward(model::TransformerLayer& L, Activations& act) const {
+  offload(L);
   const model::ModelConfig& c = config();
   const int kvd = c.n_head_kv * c.head_dim;
   model::Workspace ws;
@@ -199,8 +203,7 @@ void LayerStream::forward(model::TransformerLayer& L, Activations& act) const {
 }
 
 void LayerStream::forward_discard(model::TransformerLayer& L, const Activations& act) const {
-  offload(L.attn);
-  offload(L.mlp);
+  offload(L);
   // Batch by batch on a copy of the batch's rows only (not of all of act):
   // the same calls, inputs and hooks as forward() on a full copy.
   const model::ModelConfig& c = config();
@@ -274,10 +277,7 @@ std::vector<float> linear_bias(const model::TransformerLayer& L, LinearId id) {
 
 void set_linear(model::TransformerLayer& L, LinearId id, const Eigen::MatrixXf& w,
                 std::vector<float> bias) {
-  auto storage = std::make_shared<model::AlignedVec>(size_t(w.rows()) * w.cols());
-  Eigen::Map<model::MatrixRM>(storage->data(), w.rows(), w.cols()) = w;
-  linear_slot(L, id) = std::make_unique<model::DenseLinear>(std::move(storage), int(w.rows()),
-                                                            int(w.cols()), std::move(bias));
+  linear_slot(L, id) = model::make_dense_linear(w, std::move(bias));
 }
 
 }  // namespace qsweep::quant

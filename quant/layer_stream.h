@@ -92,6 +92,7 @@ class LayerStream {
   void offload(std::unique_ptr<model::Linear>& slot) const;
   void offload(model::Attention& A) const;
   void offload(model::Mlp& M) const;
+  void offload(model::TransformerLayer& L) const;
 };
 
 /// Wraps L's Linear `id` so that `hook` sees its inputs; unhook() restores it.

@@ -87,8 +87,7 @@ std::vector<ParamSpec> CalibrateStage::params() const {
 Resources CalibrateStage::default_resources() const { return Resources::all_threads(); }
 
 std::string CalibrateStage::check_params(const json& p) const {
-  if (const std::string d = p.value("device", std::string("cpu")); d != "cpu" && d != "cuda")
-    return "params.device: '" + d + "' is not cpu or cuda";
+  if (std::string e = check_device_param(p); !e.empty()) return e;
   try {
     const CalibSettings s = resolve_calib_settings(p);
     quant::CalibConfig c;
@@ -149,9 +148,7 @@ void CalibrateStage::run(StageContext& ctx) const {
   quant::LayerStream::Offload offload;
   if (ctx.params.value("device", std::string("cpu")) == "cuda") {
     const NodeGpu g = require_node_gpu(ctx);
-    offload = [plugin = g.plugin, dev = g.device](std::unique_ptr<model::Linear> l) {
-      return plugin->gpu_linear(std::move(l), dev);
-    };
+    offload = g.offload();
     ctx.progress->log("calibrate: the forward passes' GEMMs on cuda:" + std::to_string(g.device) + " (" +
                       g.plugin->device_description() + ")");
   }

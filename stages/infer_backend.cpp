@@ -71,15 +71,15 @@ std::string check_backend_param(const json& b) {
 }
 
 std::string check_device_params(const json& p) {
+  if (std::string e = check_device_param(p); !e.empty()) return e;
   const std::string device = p.value("device", std::string("cpu"));
-  if (device != "cpu" && device != "cuda") return "params.device: '" + device + "' is not cpu or cuda";
   const std::string dtype = p.value("dtype", std::string("float32"));
+  bool fp32 = true;
   try {
-    model::cuda::parse_gpu_dtype(dtype);
+    fp32 = model::cuda::parse_gpu_dtype(dtype) == model::cuda::GpuDType::kFloat32;
   } catch (const std::exception& e) {
     return std::string("params.dtype: ") + e.what();
   }
-  const bool fp32 = model::cuda::parse_gpu_dtype(dtype) == model::cuda::GpuDType::kFloat32;
   if (device == "cpu" && !fp32)
     return "params.dtype: the CPU engine computes in float32 only; " + dtype + " needs device: cuda";
   if (p.value("tf32", false) && (device != "cuda" || !fp32))

@@ -5,6 +5,11 @@
 
 namespace qsweep {
 
+std::string check_device_param(const nlohmann::json& p) {
+  const std::string d = p.value("device", std::string("cpu"));
+  return d == "cpu" || d == "cuda" ? "" : "params.device: '" + d + "' is not cpu or cuda";
+}
+
 NodeGpu require_node_gpu(const StageContext& ctx) {
   std::string why;
   const quant::CudaPlugin* cuda = quant::cuda_plugin(&why);

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "stages/node_gpu.h"
+
 namespace qsweep {
 
 using nlohmann::json;
@@ -67,9 +69,8 @@ ResolvedRecipe resolve_recipe(const json& p) {
   quant::LayerRecipe& r = rr.recipe;
   rr.method = get_or<std::string>(p, "method", "");
   rr.preset = get_or<std::string>(p, "preset", "");
+  if (std::string e = check_device_param(p); !e.empty()) throw std::invalid_argument(e);
   rr.device = get_or<std::string>(p, "device", "cpu");
-  if (rr.device != "cpu" && rr.device != "cuda")
-    throw std::invalid_argument("params.device: '" + rr.device + "' is not cpu or cuda");
   if (get_or<bool>(p, "tf32", false) && rr.device != "cuda")
     throw std::invalid_argument("params.tf32 applies to device: cuda only (the CPU path is always fp32)");
   r.gptq.tf32 = get_or<bool>(p, "tf32", false);

@@ -86,9 +86,7 @@ void QuantizeStage::run(StageContext& ctx) const {
     const NodeGpu g = require_node_gpu(ctx);
     gpu = g.plugin->make_gptq_solver(g.device);
     // The calibration forward passes' GEMMs on the same GPU.
-    job.offload = [plugin = g.plugin, dev = g.device](std::unique_ptr<model::Linear> l) {
-      return plugin->gpu_linear(std::move(l), dev);
-    };
+    job.offload = g.offload();
     job.recipe.gptq_solver = gpu.get();
     ctx.progress->log(std::string("quantize: ") +
                       (rr.method == "awq" ? "the calibration passes' GEMMs"

@@ -56,6 +56,12 @@ struct ModelConfig {
   std::string torch_dtype;  // "float32", "bfloat16", ... ("" if absent)
 };
 
+/// Whether o_proj has a bias: Llama and Gemma with attention_bias (Qwen2's
+/// q/k/v biases come without one, Mistral has none).
+inline bool has_o_proj_bias(const ModelConfig& c) {
+  return (c.arch == Arch::kLlama || c.arch == Arch::kGemma) && c.attention_bias;
+}
+
 /// Parses the text of a config.json; `path` is used in messages only.
 ModelConfig parse_model_config(const std::string& json_text,
                                const std::string& path = "config.json");

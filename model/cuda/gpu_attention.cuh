@@ -5,7 +5,10 @@
 // variant). Included by gpu_transformer.cu only.
 #include <mma.h>
 
+#include <mutex>
+#include <set>
 #include <type_traits>
+#include <utility>
 
 #include "model/cuda/gpu_kernels.cuh"
 #include "model/cuda/gpu_util.cuh"
@@ -387,6 +390,22 @@ __global__ void __launch_bounds__(256) attention_decode(const float* qkv, int qk
 
 namespace k = kernels;
 
+/// Lets `kernel` use `smem` bytes of dynamic shared memory on the current
+/// device, once per (kernel, device): the attribute is per device, and it is
+/// set on a pass's first, uncaptured run (graphs are captured on the second).
+template <class Kernel>
+void allow_smem(Kernel* kernel, size_t smem) {
+  static std::mutex mu;
+  static std::set<std::pair<const void*, int>> done;
+  int dev = 0;
+  check(cudaGetDevice(&dev), "cudaGetDevice");
+  std::lock_guard<std::mutex> lk(mu);
+  const std::pair<const void*, int> key{reinterpret_cast<const void*>(kernel), dev};
+  if (done.count(key)) return;
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "attention smem");
+  done.insert(key);
+}
+
 template <class T>
 void launch_attention_decode(int hd, dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
                              int layer, int group, int kvd, float scale, int window, T* out, int out_stride) {
@@ -406,12 +425,7 @@ void launch_attention_t(dim3 grid, cudaStream_t s, const float* qkv, int stride,
                         const int2* tiles, int layer, int group, int hd, int kvd, float scale, int window,
                         OUT* out, int out_stride) {
   const size_t smem = k::attention_smem(NPL * 32);
-  static bool configured = false;  // per instantiation
-  if (!configured) {
-    check(cudaFuncSetAttribute(k::attention<NPL, KV, OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
-          "attention smem");
-    configured = true;
-  }
+  allow_smem(k::attention<NPL, KV, OUT>, smem);
   k::attention<NPL, KV, OUT><<<grid, 128, smem, s>>>(qkv, stride, segs, tiles, layer, group, hd, kvd, scale, window,
                                                       out, out_stride);
 }
@@ -443,12 +457,7 @@ void launch_attention_mma_t(dim3 grid, cudaStream_t s, const float* qkv, int str
                             const int2* tiles, int layer, int group, int hd, int kvd, float scale, int window, T* out,
                             int out_stride) {
   constexpr size_t smem = k::attention_mma_smem(NF * 16, int(sizeof(T)));
-  static bool configured = false;  // per instantiation
-  if (!configured) {
-    check(cudaFuncSetAttribute(k::attention_mma<NF, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
-          "attention smem");
-    configured = true;
-  }
+  allow_smem(k::attention_mma<NF, T>, smem);
   k::attention_mma<NF, T><<<grid, 128, smem, s>>>(qkv, stride, segs, tiles, layer, group, hd, kvd, scale, window,
                                                    out, out_stride);
 }

@@ -73,13 +73,8 @@ std::vector<int> GpuEngine::generate(const std::vector<int>& prompt, const Gener
 
 std::vector<std::vector<int>> GpuEngine::generate_batch(const std::vector<std::vector<int>>& prompts,
                                                         const std::vector<GenerateOptions>& opts) const {
-  if (opts.size() != prompts.size())
-    throw std::invalid_argument("generate_batch: " + std::to_string(prompts.size()) + " prompts but " +
-                                std::to_string(opts.size()) + " option sets");
-  for (const auto& p : prompts) {
-    if (p.empty()) throw std::invalid_argument("generate: empty prompt");
-    check_ids(p, "generate prompt");
-  }
+  check_batch(prompts.size(), opts.size());
+  for (const auto& p : prompts) check_prompt(p);
   const size_t n = prompts.size();
   const int V = config().vocab_size;
   std::vector<std::vector<int>> out(n);
@@ -98,7 +93,7 @@ std::vector<std::vector<int>> GpuEngine::generate_batch(const std::vector<std::v
   }
   std::vector<int> next(n, -1);  // the token chosen at each sequence's last position
   std::vector<float> lg;
-  // One pass over `members` (segments of `len_of` tokens each from `ids`);
+  // One pass over `members` (segments of lens[k] tokens each from `ids`);
   // next[] of each member from its last row.
   auto step = [&](const std::vector<size_t>& members, const std::vector<int>& ids, const std::vector<int>& lens) {
     std::vector<GpuSegment> segs;

@@ -55,6 +55,13 @@ struct Profiler {
   }
 };
 
+/// Frees every captured graph of the cache.
+inline void destroy_graphs(std::vector<GpuTransformer::Impl::Graph>& graphs) {
+  for (auto& g : graphs)
+    if (g.exec) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g.exec));
+  graphs.clear();
+}
+
 /// Replays the graph captured for `key`, or runs `enqueue` (capturing it as a
 /// graph the second time the key is seen).
 template <class F>
@@ -82,11 +89,7 @@ void replay_or_capture(GpuTransformer::Impl& m, const std::vector<uintptr_t>& ke
       check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(g.exec), s), "graph launch");
       return;
     }
-  if (graphs.size() >= 16) {  // shapes come and go (batched generation): start over
-    for (auto& g : graphs)
-      if (g.exec) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g.exec));
-    graphs.clear();
-  }
+  if (graphs.size() >= 16) destroy_graphs(graphs);  // shapes come and go (batched generation): start over
   graphs.push_back({key, nullptr});
   enqueue();
 }

@@ -41,14 +41,13 @@ struct GpuTransformer::Impl {
   void* lm_head = nullptr;    // [vocab, d] (== embed when tied)
   float* final_norm = nullptr;
   float* inv_freq = nullptr;  // [head_dim / 2]
-  size_t weight_bytes = 0;    // of everything a decoded token reads
 
   /// Scratch of passes, grown on demand (device, stream-ordered).
   struct Buffer {
     void* p = nullptr;
     size_t bytes = 0;
   };
-  Buffer meta, x, h, qkv, att, gu, act, hs, hout, logits, scores;
+  Buffer meta, x, h, qkv, att, gu, act, hout, logits, scores;
   void* host_meta = nullptr;  // pinned staging for the pass metadata
   size_t host_meta_bytes = 0;
   void* host_out = nullptr;   // pinned staging for results

@@ -78,7 +78,6 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
   Impl& m = *impl_;
   const ModelConfig& c = cfg_;
   const int d = c.n_embd;
-  auto count = [&](size_t n_elt) { m.weight_bytes += n_elt * m.elt; };
   for (int l = 0; l < c.n_layer; ++l) {
     const TransformerLayer L = load_decoder_layer(ckpt, c, l, loader, l);
     const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -93,17 +92,13 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
     {
       const std::vector<float> w = stack({&q, &k, &v});
       D.wqkv = m.upload_matrix(w.data(), w.size(), p + "self_attn q|k|v");
-      count(w.size());
     }
     D.wo = m.upload_matrix(o.weight(), size_t(o.out_features()) * o.in_features(), p + "self_attn.o_proj");
-    count(size_t(o.out_features()) * o.in_features());
     {
       const std::vector<float> w = stack({&g, &u});
       D.wgu = m.upload_matrix(w.data(), w.size(), p + "mlp gate|up");
-      count(w.size());
     }
     D.wdown = m.upload_matrix(dn.weight(), size_t(dn.out_features()) * dn.in_features(), p + "mlp.down_proj");
-    count(size_t(dn.out_features()) * dn.in_features());
     D.attn_norm = m.upload_f32(L.attn_norm.data(), L.attn_norm.size(), p + "input_layernorm");
     D.ffn_norm = m.upload_f32(L.ffn_norm.data(), L.ffn_norm.size(), p + "post_attention_layernorm");
     const std::vector<float> bqkv = stack_bias({&q, &k, &v}), bgu = stack_bias({&g, &u});
@@ -111,32 +106,19 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
     D.bo = m.upload_f32(o.bias().data(), o.bias().size(), p + "self_attn.o_proj.bias");
     D.bgu = m.upload_f32(bgu.data(), bgu.size(), p + "mlp gate|up bias");
     D.bdown = m.upload_f32(dn.bias().data(), dn.bias().size(), p + "mlp.down_proj.bias");
-    m.weight_bytes += 4 * (2 * size_t(d) + bqkv.size() + o.bias().size() + bgu.size() + dn.bias().size());
     m.layers.push_back(D);
   }
   {
     const std::shared_ptr<AlignedVec> e = load_embedding(ckpt, c);
     m.embed = m.upload_matrix(e->data(), e->size(), "model.embed_tokens.weight");
   }
-  const size_t head = size_t(c.vocab_size) * d;
-  if (c.tie_word_embeddings || !ckpt.has("lm_head.weight")) {
-    if (!c.tie_word_embeddings)
-      throw std::runtime_error("model folder " + ckpt.dir().string() +
-                               ": tensor 'lm_head.weight' not found and config.json has tie_word_embeddings false");
+  if (lm_head_is_tied(ckpt, c)) {
     m.lm_head = m.embed;
   } else {
     const std::unique_ptr<Linear> lh = loader(ckpt, "lm_head", c.vocab_size, d, false);
-    m.lm_head = m.upload_matrix(dense(*lh, "lm_head").weight(), head, "lm_head.weight");
+    m.lm_head = m.upload_matrix(dense(*lh, "lm_head").weight(), size_t(c.vocab_size) * d, "lm_head.weight");
   }
-  count(head);
-  std::vector<float> fn(d);
-  {
-    const TensorView& v = ckpt.view("model.norm.weight");
-    if (v.numel() != d)
-      throw std::runtime_error("model folder " + ckpt.dir().string() + ": tensor 'model.norm.weight' has " +
-                               std::to_string(v.numel()) + " elements, config.json implies " + std::to_string(d));
-    ckpt.read_f32("model.norm.weight", fn.data(), fn.size());
-  }
+  const std::vector<float> fn = load_vector(ckpt, "model.norm.weight", d);
   m.final_norm = m.upload_f32(fn.data(), fn.size(), "model.norm.weight");
   const std::vector<float> inv = Rope(c.rope, c.head_dim).inv_freq();
   m.inv_freq = m.upload_f32(inv.data(), inv.size(), "inv_freq");

@@ -8,10 +8,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <map>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -26,19 +24,14 @@
 
 namespace qsweep::model::cuda {
 
-
-
-
-
 bool cuda_device_available(std::string* why) {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess) {
-    *why = std::string("no usable CUDA device: ") + cudaGetErrorString(e);
-    return false;
-  }
-  if (n == 0) {
-    *why = "no usable CUDA device: none visible";
+  if (e != cudaSuccess || n == 0) {
+    const char* vis = std::getenv("CUDA_VISIBLE_DEVICES");
+    *why = e != cudaSuccess ? std::string("no usable CUDA device: ") + cudaGetErrorString(e)
+                            : std::string("no CUDA device is visible") +
+                                  (vis ? std::string(" (CUDA_VISIBLE_DEVICES=") + vis + ")" : "");
     return false;
   }
   return true;
@@ -87,11 +80,10 @@ GpuTransformer::Impl::Impl(const ModelConfig& c, const GpuEngineOptions& o)
 GpuTransformer::Impl::~Impl() {
   cudaSetDevice(device);
   auto s = static_cast<cudaStream_t>(stream);
-  for (Buffer* b : {&meta, &x, &h, &qkv, &att, &gu, &act, &hs, &hout, &logits, &scores})
+  for (Buffer* b : {&meta, &x, &h, &qkv, &att, &gu, &act, &hout, &logits, &scores})
     if (b->p) cudaFreeAsync(b->p, s);
   if (s) cudaStreamSynchronize(s);
-  for (auto& g : graphs)
-    if (g.exec) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g.exec));
+  destroy_graphs(graphs);
   for (void* p : owned) cudaFree(p);
   if (host_meta) cudaFreeHost(host_meta);
   if (host_out) cudaFreeHost(host_out);
@@ -179,9 +171,12 @@ void copy_rows(void* dst, int to_cap, const void* src, int from_cap, int len, in
 
 }  // namespace
 
+/// Bytes of one position's keys (or values) of one layer.
+static size_t kv_row_bytes(const ModelConfig& c, size_t elt) { return size_t(c.n_head_kv) * c.head_dim * elt; }
+
 void GpuTransformer::reserve(GpuKvCache& c, int n) const {
   if (n <= c.cap_) return;
-  const size_t row = size_t(cfg_.n_head_kv) * cfg_.head_dim * impl_->elt;
+  const size_t row = kv_row_bytes(cfg_, impl_->elt);
   const size_t bytes = size_t(cfg_.n_layer) * 2 * n * row;
   auto s = static_cast<cudaStream_t>(impl_->stream);
   void* p = nullptr;
@@ -196,8 +191,8 @@ void GpuTransformer::reserve(GpuKvCache& c, int n) const {
 GpuKvCache GpuTransformer::fork(const GpuKvCache& c, int extra) const {
   GpuKvCache f = new_cache();
   reserve(f, std::max(1, c.len_ + extra));
-  const size_t row = size_t(cfg_.n_head_kv) * cfg_.head_dim * impl_->elt;
-  copy_rows(f.data_, f.cap_, c.data_, c.cap_, c.len_, cfg_.n_layer, row, static_cast<cudaStream_t>(impl_->stream));
+  copy_rows(f.data_, f.cap_, c.data_, c.cap_, c.len_, cfg_.n_layer, kv_row_bytes(cfg_, impl_->elt),
+            static_cast<cudaStream_t>(impl_->stream));
   f.len_ = c.len_;
   return f;
 }
@@ -218,19 +213,16 @@ GpuTransformer::GpuTransformer(const ModelConfig& cfg, uint64_t seed, float stde
       k::fill_normal<T><<<grid_for(n), 256, 0, s>>>(static_cast<T*>(p), n, ++counter, stdev);
     });
     check(cudaGetLastError(), "fill_normal");
-    m.weight_bytes += n * m.elt;
     return p;
   };
   auto const_vec = [&](size_t n, float v, const char* what) {
     float* p = static_cast<float*>(m.alloc_weight(n * 4, what));
     k::fill_const<<<grid_for(n), 256, 0, s>>>(p, n, v);
-    m.weight_bytes += n * 4;
     return p;
   };
   auto rand_vec = [&](size_t n, const char* what) {
     float* p = static_cast<float*>(m.alloc_weight(n * 4, what));
     k::fill_normal<float><<<grid_for(n), 256, 0, s>>>(p, n, ++counter, stdev);
-    m.weight_bytes += n * 4;
     return p;
   };
   const float norm_w = c.norm_plus_one ? 0.0f : 1.0f;
@@ -244,7 +236,7 @@ GpuTransformer::GpuTransformer(const ModelConfig& cfg, uint64_t seed, float stde
     L.ffn_norm = const_vec(d, norm_w, "norm");
     if (c.attention_bias) {
       L.bqkv = rand_vec(qd + 2 * kvd, "bias");
-      if (c.arch == Arch::kLlama || c.arch == Arch::kGemma) L.bo = rand_vec(d, "bias");
+      if (has_o_proj_bias(c)) L.bo = rand_vec(d, "bias");
     }
     if (c.mlp_bias) {
       L.bgu = rand_vec(2 * ff, "bias");
@@ -253,9 +245,7 @@ GpuTransformer::GpuTransformer(const ModelConfig& cfg, uint64_t seed, float stde
     m.layers.push_back(L);
   }
   m.embed = rand_mat(size_t(c.vocab_size) * d, "embedding");
-  m.weight_bytes -= size_t(c.vocab_size) * d * m.elt;  // a token reads one row of it
   m.lm_head = c.tie_word_embeddings ? m.embed : rand_mat(size_t(c.vocab_size) * d, "lm_head");
-  if (c.tie_word_embeddings) m.weight_bytes += size_t(c.vocab_size) * d * m.elt;
   m.final_norm = const_vec(d, norm_w, "norm");
   std::vector<float> inv = Rope(c.rope, c.head_dim).inv_freq();
   m.inv_freq = m.upload_f32(inv.data(), inv.size(), "inv_freq");
@@ -269,7 +259,17 @@ std::string GpuTransformer::describe() const {
          (opts_.tf32 && opts_.dtype == GpuDType::kFloat32 ? " (TF32 GEMMs)" : "");
 }
 
-size_t GpuTransformer::weight_bytes_per_token() const { return impl_->weight_bytes; }
+size_t GpuTransformer::weight_bytes_per_token() const {
+  // Every layer's matrices (engine dtype) and vectors (fp32), the final norm
+  // and lm_head; of the embedding a token reads one row, not counted.
+  const ModelConfig& c = cfg_;
+  const size_t d = c.n_embd, qd = size_t(c.n_head) * c.head_dim, kvd = size_t(c.n_head_kv) * c.head_dim,
+               ff = c.n_ff;
+  const size_t mats = (qd + 2 * kvd) * d + d * qd + 2 * ff * d + d * ff;
+  const size_t vecs = 2 * d + (c.attention_bias ? qd + 2 * kvd : 0) + (has_o_proj_bias(c) ? d : 0) +
+                      (c.mlp_bias ? 2 * ff + d : 0);
+  return c.n_layer * (mats * impl_->elt + vecs * 4) + d * 4 + size_t(c.vocab_size) * d * impl_->elt;
+}
 
 void GpuTransformer::synchronize() const {
   check(cudaStreamSynchronize(static_cast<cudaStream_t>(impl_->stream)), "synchronize");
@@ -408,7 +408,8 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
   void* h = ensure(m.h, size_t(n) * d * m.elt, s, "activations");
   float* qkv = static_cast<float*>(ensure(m.qkv, size_t(n) * (qd + 2 * kvd) * 4, s, "q/k/v"));
   void* att = ensure(m.att, size_t(n) * qd * m.elt, s, "attention output");
-  // gate|up: fp32, or the engine dtype for bf16/fp16 (transformers' rounding).
+  // gate|up: fp32, or the engine dtype for bf16/fp16 (transformers'
+  // rounding) unless an MLP bias is added to it (in fp32).
   const bool gu_half = o.dtype != GpuDType::kFloat32 && !c.mlp_bias;
   void* gu = ensure(m.gu, size_t(n) * 2 * ff * (gu_half ? m.elt : 4), s, "MLP activations");
   void* act = ensure(m.act, size_t(n) * ff * m.elt, s, "MLP activations");
@@ -426,75 +427,74 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
   // the shape and buffers of an earlier one (decode steps) replays it as a
   // CUDA graph instead of ~10 launches per layer.
   auto enqueue = [&] {
-  with_dtype(o.dtype, [&](auto tag) {
-    using T = decltype(tag);
-    prof.phase("embed", s, [&] {
-      k::embed<T><<<n, 256, 0, s>>>(static_cast<const T*>(m.embed), d_ids, d,
-                                    c.embed_scale ? std::sqrt(float(d)) : 1.0f, x);
-    });
-    for (int l = 0; l < c.n_layer; ++l) {
-      const DeviceLayer& L = m.layers[l];
-      prof.phase("norm", s, [&] {
-        k::rms_norm<T><<<n, 256, 0, s>>>(x, nullptr, d, L.attn_norm, eps, c.norm_plus_one, static_cast<T*>(h));
+    with_dtype(o.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      prof.phase("embed", s, [&] {
+        k::embed<T><<<n, 256, 0, s>>>(static_cast<const T*>(m.embed), d_ids, d,
+                                      c.embed_scale ? std::sqrt(float(d)) : 1.0f, x);
       });
-      prof.phase("gemm qkv", s, [&] { gemm(m, o, L.wqkv, h, qkv, n, qd + 2 * kvd, d, 0.0f); });
-      if (L.bqkv) k::bias_add<<<row_grid(n, qd + 2 * kvd), 256, 0, s>>>(qkv, L.bqkv, n, qd + 2 * kvd);
-      prof.phase("rope+cache", s, [&] {
-        k::rope_and_cache<T><<<n, 128, 0, s>>>(qkv, d_pos, d_rowseg, d_segs, l, c.n_head, c.n_head_kv, hd,
-                                              m.inv_freq);
-      });
-      prof.phase("attention", s, [&] {
-        const dim3 grid(unsigned(tiles.size()), unsigned(c.n_head));
-        if (decode)
-          launch_attention_decode<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, l, c.n_head / c.n_head_kv, kvd, scale,
-                                     c.sliding_window, static_cast<T*>(att), qd);
-        else if (use_mma)
-          launch_attention_mma<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, d_tiles, l, c.n_head / c.n_head_kv, kvd,
-                                  scale, c.sliding_window, static_cast<T*>(att), qd);
-        else
-          launch_attention<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, d_tiles, l, c.n_head / c.n_head_kv, kvd, scale,
-                              c.sliding_window, static_cast<T*>(att), qd);
-      });
-      prof.phase("gemm o", s, [&] { gemm(m, o, L.wo, att, x, n, d, qd, 1.0f); });  // x += att Wo^T
-      if (L.bo) k::bias_add<<<row_grid(n, d), 256, 0, s>>>(x, L.bo, n, d);
-      prof.phase("norm", s, [&] {
-        k::rms_norm<T><<<n, 256, 0, s>>>(x, nullptr, d, L.ffn_norm, eps, c.norm_plus_one, static_cast<T*>(h));
-      });
-      // gate|up GEMM; with biases it writes fp32 (the bias is added in fp32).
-      const bool half_gu = gu_half;
-      prof.phase("gemm gate|up", s, [&] { gemm(m, o, L.wgu, h, gu, n, 2 * ff, d, 0.0f, half_gu); });
-      if (L.bgu) k::bias_add<<<row_grid(n, 2 * ff), 256, 0, s>>>(static_cast<float*>(gu), L.bgu, n, 2 * ff);
-      prof.phase("act", s, [&] {
-        if (half_gu)
-          k::gated_act<T, T><<<row_grid(n, ff), 256, 0, s>>>(static_cast<const T*>(gu), n, ff, actk, static_cast<T*>(act));
-        else
-          k::gated_act<T, float>
-              <<<row_grid(n, ff), 256, 0, s>>>(static_cast<const float*>(gu), n, ff, actk, static_cast<T*>(act));
-      });
-      prof.phase("gemm down", s, [&] { gemm(m, o, L.wdown, act, x, n, d, ff, 1.0f); });  // x += act Wdown^T
-      if (L.bdown) k::bias_add<<<row_grid(n, d), 256, 0, s>>>(x, L.bdown, n, d);
-    }
-    check(cudaGetLastError(), "decoder layers");
-    if (mrows == 0) return;
-    // Final norm of the listed rows, lm_head and the sink, chunk by chunk.
-    T* hout = static_cast<T*>(m.hout.p);
-    k::rms_norm<T><<<mrows, 256, 0, s>>>(x, d_rows, d, m.final_norm, eps, c.norm_plus_one, hout);
-    float* lg = static_cast<float*>(m.logits.p);
-    auto* sc = static_cast<k::ScoreOut*>(m.scores.p);
-    for (int r0 = 0; r0 < mrows; r0 += chunk) {
-      const int nr = std::min(chunk, mrows - r0);
-      prof.phase("gemm lm_head", s, [&] { gemm(m, o, m.lm_head, hout + size_t(r0) * d, lg, nr, V, d, 0.0f); });
-      if (a.sink == SinkKind::kHostLogits) {
-        check(cudaMemcpyAsync(a.host_logits + size_t(r0) * V, lg, size_t(nr) * V * 4, cudaMemcpyDeviceToHost, s),
-              "logits download");
-      } else {
-        prof.phase("score", s, [&] {
-          k::score_rows<<<nr, 1024, 0, s>>>(lg, V, a.sink == SinkKind::kScores ? d_tgt + r0 : nullptr, sc + r0);
+      for (int l = 0; l < c.n_layer; ++l) {
+        const DeviceLayer& L = m.layers[l];
+        prof.phase("norm", s, [&] {
+          k::rms_norm<T><<<n, 256, 0, s>>>(x, nullptr, d, L.attn_norm, eps, c.norm_plus_one, static_cast<T*>(h));
         });
+        prof.phase("gemm qkv", s, [&] { gemm(m, o, L.wqkv, h, qkv, n, qd + 2 * kvd, d, 0.0f); });
+        if (L.bqkv) k::bias_add<<<row_grid(n, qd + 2 * kvd), 256, 0, s>>>(qkv, L.bqkv, n, qd + 2 * kvd);
+        prof.phase("rope+cache", s, [&] {
+          k::rope_and_cache<T><<<n, 128, 0, s>>>(qkv, d_pos, d_rowseg, d_segs, l, c.n_head, c.n_head_kv, hd,
+                                                m.inv_freq);
+        });
+        prof.phase("attention", s, [&] {
+          const dim3 grid(unsigned(tiles.size()), unsigned(c.n_head));
+          if (decode)
+            launch_attention_decode<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, l, c.n_head / c.n_head_kv, kvd, scale,
+                                       c.sliding_window, static_cast<T*>(att), qd);
+          else if (use_mma)
+            launch_attention_mma<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, d_tiles, l, c.n_head / c.n_head_kv, kvd,
+                                    scale, c.sliding_window, static_cast<T*>(att), qd);
+          else
+            launch_attention<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, d_tiles, l, c.n_head / c.n_head_kv, kvd, scale,
+                                c.sliding_window, static_cast<T*>(att), qd);
+        });
+        prof.phase("gemm o", s, [&] { gemm(m, o, L.wo, att, x, n, d, qd, 1.0f); });  // x += att Wo^T
+        if (L.bo) k::bias_add<<<row_grid(n, d), 256, 0, s>>>(x, L.bo, n, d);
+        prof.phase("norm", s, [&] {
+          k::rms_norm<T><<<n, 256, 0, s>>>(x, nullptr, d, L.ffn_norm, eps, c.norm_plus_one, static_cast<T*>(h));
+        });
+        prof.phase("gemm gate|up", s, [&] { gemm(m, o, L.wgu, h, gu, n, 2 * ff, d, 0.0f, gu_half); });
+        if (L.bgu) k::bias_add<<<row_grid(n, 2 * ff), 256, 0, s>>>(static_cast<float*>(gu), L.bgu, n, 2 * ff);
+        prof.phase("act", s, [&] {
+          if (gu_half)
+            k::gated_act<T, T>
+                <<<row_grid(n, ff), 256, 0, s>>>(static_cast<const T*>(gu), n, ff, actk, static_cast<T*>(act));
+          else
+            k::gated_act<T, float>
+                <<<row_grid(n, ff), 256, 0, s>>>(static_cast<const float*>(gu), n, ff, actk, static_cast<T*>(act));
+        });
+        prof.phase("gemm down", s, [&] { gemm(m, o, L.wdown, act, x, n, d, ff, 1.0f); });  // x += act Wdown^T
+        if (L.bdown) k::bias_add<<<row_grid(n, d), 256, 0, s>>>(x, L.bdown, n, d);
       }
-    }
-    check(cudaGetLastError(), "lm_head");
-  });
+      check(cudaGetLastError(), "decoder layers");
+      if (mrows == 0) return;
+      // Final norm of the listed rows, lm_head and the sink, chunk by chunk.
+      T* hout = static_cast<T*>(m.hout.p);
+      k::rms_norm<T><<<mrows, 256, 0, s>>>(x, d_rows, d, m.final_norm, eps, c.norm_plus_one, hout);
+      float* lg = static_cast<float*>(m.logits.p);
+      auto* sc = static_cast<k::ScoreOut*>(m.scores.p);
+      for (int r0 = 0; r0 < mrows; r0 += chunk) {
+        const int nr = std::min(chunk, mrows - r0);
+        prof.phase("gemm lm_head", s, [&] { gemm(m, o, m.lm_head, hout + size_t(r0) * d, lg, nr, V, d, 0.0f); });
+        if (a.sink == SinkKind::kHostLogits) {
+          check(cudaMemcpyAsync(a.host_logits + size_t(r0) * V, lg, size_t(nr) * V * 4, cudaMemcpyDeviceToHost, s),
+                "logits download");
+        } else {
+          prof.phase("score", s, [&] {
+            k::score_rows<<<nr, 1024, 0, s>>>(lg, V, a.sink == SinkKind::kScores ? d_tgt + r0 : nullptr, sc + r0);
+          });
+        }
+      }
+      check(cudaGetLastError(), "lm_head");
+    });
   };
   const bool graphable = !prof.on && a.sink != SinkKind::kHostLogits && mrows > 0;
   if (graphable) {

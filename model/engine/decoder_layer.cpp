@@ -8,9 +8,7 @@
 #include "model/engine/norm.h"
 
 namespace qsweep::model {
-namespace {
-
-std::vector<float> read_vector(const Checkpoint& ckpt, const std::string& name, int n) {
+std::vector<float> load_vector(const Checkpoint& ckpt, const std::string& name, int n) {
   const TensorView& v = ckpt.view(name);
   if (v.numel() != n)
     throw std::runtime_error("model folder " + ckpt.dir().string() + ": tensor '" + name +
@@ -21,17 +19,20 @@ std::vector<float> read_vector(const Checkpoint& ckpt, const std::string& name, 
   return out;
 }
 
-}  // namespace
+bool lm_head_is_tied(const Checkpoint& ckpt, const ModelConfig& c) {
+  if (c.tie_word_embeddings) return true;
+  if (ckpt.has("lm_head.weight")) return false;
+  throw std::runtime_error("model folder " + ckpt.dir().string() +
+                           ": tensor 'lm_head.weight' not found and config.json has tie_word_embeddings false");
+}
 
 TransformerLayer load_decoder_layer(const Checkpoint& ckpt, const ModelConfig& c, int l,
                                     const LinearLoader& loader, int cache_slot) {
   const int d = c.n_embd, qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim;
-  const bool o_bias =
-      (c.arch == Arch::kLlama || c.arch == Arch::kGemma) && c.attention_bias;  // Qwen2: no o bias
   const std::string p = "model.layers." + std::to_string(l) + ".";
   TransformerLayer L;
-  L.attn_norm = read_vector(ckpt, p + "input_layernorm.weight", d);
-  L.ffn_norm = read_vector(ckpt, p + "post_attention_layernorm.weight", d);
+  L.attn_norm = load_vector(ckpt, p + "input_layernorm.weight", d);
+  L.ffn_norm = load_vector(ckpt, p + "post_attention_layernorm.weight", d);
   L.attn.n_head = c.n_head;
   L.attn.n_head_kv = c.n_head_kv;
   L.attn.head_dim = c.head_dim;
@@ -40,7 +41,7 @@ TransformerLayer load_decoder_layer(const Checkpoint& ckpt, const ModelConfig& c
   L.attn.q = loader(ckpt, p + "self_attn.q_proj", qd, d, c.attention_bias);
   L.attn.k = loader(ckpt, p + "self_attn.k_proj", kvd, d, c.attention_bias);
   L.attn.v = loader(ckpt, p + "self_attn.v_proj", kvd, d, c.attention_bias);
-  L.attn.o = loader(ckpt, p + "self_attn.o_proj", d, qd, o_bias);
+  L.attn.o = loader(ckpt, p + "self_attn.o_proj", d, qd, has_o_proj_bias(c));
   L.mlp.act = c.act;
   L.mlp.gate = loader(ckpt, p + "mlp.gate_proj", c.n_ff, d, c.mlp_bias);
   L.mlp.up = loader(ckpt, p + "mlp.up_proj", c.n_ff, d, c.mlp_bias);

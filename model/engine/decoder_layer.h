@@ -31,6 +31,14 @@ struct TransformerLayer {
 TransformerLayer load_decoder_layer(const Checkpoint& ckpt, const ModelConfig& c, int l,
                                     const LinearLoader& loader, int cache_slot);
 
+/// Tensor `name` as fp32, which must have `n` elements (norm weights); throws
+/// naming the folder and tensor otherwise.
+std::vector<float> load_vector(const Checkpoint& ckpt, const std::string& name, int n);
+
+/// Whether lm_head is the embedding (tie_word_embeddings); throws when it is
+/// not tied and the checkpoint has no lm_head.weight.
+bool lm_head_is_tied(const Checkpoint& ckpt, const ModelConfig& c);
+
 /// The embedding table [vocab, d] as fp32. Throws on a wrong shape.
 std::shared_ptr<AlignedVec> load_embedding(const Checkpoint& ckpt, const ModelConfig& c);
 

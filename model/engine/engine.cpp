@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <map>
 #include <stdexcept>
 #include <thread>
 
@@ -18,7 +17,8 @@ namespace qsweep::model {
 namespace {
 
 // The Transformer as ll_batching.h's Model: KvCache, scores from host logits
-// (each distinct row's logits computed once).
+// (each distinct row's logits computed once; batch_loglikelihood lists a
+// row several times only consecutively).
 struct CpuModel {
   using Cache = KvCache;
   const Transformer& t;
@@ -27,13 +27,11 @@ struct CpuModel {
   void score(const std::vector<int>& ids, std::vector<Segment>& segs, const std::vector<int>& rows,
              const std::vector<int>& targets, LoglikelihoodResult* out) const {
     const int V = t.config().vocab_size;
-    std::vector<int> uniq;       // distinct rows, first-seen order
+    std::vector<int> uniq;  // distinct rows, in order
     std::vector<size_t> slot(rows.size());
-    std::map<int, size_t> seen;
     for (size_t i = 0; i < rows.size(); ++i) {
-      auto [it, fresh] = seen.emplace(rows[i], uniq.size());
-      if (fresh) uniq.push_back(rows[i]);
-      slot[i] = it->second;
+      if (i == 0 || rows[i] != rows[i - 1]) uniq.push_back(rows[i]);
+      slot[i] = uniq.size() - 1;
     }
     std::vector<float> lg(uniq.size() * size_t(V));
     t.forward(ids.data(), int(ids.size()), segs, uniq, lg.data());
@@ -105,8 +103,7 @@ std::vector<LoglikelihoodResult> Engine::loglikelihood_batch(
 }
 
 std::vector<int> Engine::generate(const std::vector<int>& prompt, const GenerateOptions& g) const {
-  if (prompt.empty()) throw std::invalid_argument("generate: empty prompt");
-  check_ids(prompt, "generate prompt");
+  check_prompt(prompt);
   const int V = config().vocab_size;
   std::vector<int> out;
   in_arena([&] {

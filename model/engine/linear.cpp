@@ -69,6 +69,12 @@ void DenseLinear::forward(const float* x, float* y, int n) const {
   }
 }
 
+std::unique_ptr<DenseLinear> make_dense_linear(const Eigen::Ref<const Eigen::MatrixXf>& w, std::vector<float> bias) {
+  auto storage = std::make_shared<AlignedVec>(size_t(w.rows()) * w.cols());
+  Map(storage->data(), w.rows(), w.cols()) = w;
+  return std::make_unique<DenseLinear>(std::move(storage), int(w.rows()), int(w.cols()), std::move(bias));
+}
+
 std::unique_ptr<Linear> load_dense_linear(const Checkpoint& ckpt, const std::string& name, int out,
                                           int in, bool bias) {
   const std::string wname = name + ".weight";

@@ -64,6 +64,10 @@ inline const Linear& host_linear(const Linear& l) {
   return o ? o->host() : l;
 }
 
+/// A DenseLinear holding a copy of w [out, in] (any Eigen float matrix) and `bias`.
+std::unique_ptr<DenseLinear> make_dense_linear(const Eigen::Ref<const Eigen::MatrixXf>& w,
+                                               std::vector<float> bias = {});
+
 /// Builds the linear layer of checkpoint tensor prefix `name` (e.g.
 /// "model.layers.0.self_attn.q_proj": reads name.weight [out, in] and, when
 /// `bias`, name.bias [out]). Throws std::runtime_error on missing tensors or

@@ -11,7 +11,8 @@
 //               const std::vector<int>& rows, float* out /* [rows, vocab] */) const;
 // where score runs ids [n_rows] (segment s owns rows segs[s].row0 ..,
 // appending to its cache) and writes out[i] = score_token(logits of batch row
-// rows[i], targets[i]).
+// rows[i], targets[i]). `rows` is non-decreasing (a row repeats only
+// consecutively: the members of a group scored from its last row).
 //
 // Without reuse_prefix each request is one segment of (context +
 // continuation)[:-1] whose last |continuation| rows are scored. With it,

@@ -54,11 +54,20 @@ std::vector<std::vector<int>> TokenEngine::truncated_contexts(
   return ctx;
 }
 
+void TokenEngine::check_prompt(const std::vector<int>& prompt) const {
+  if (prompt.empty()) throw std::invalid_argument("generate: empty prompt");
+  check_ids(prompt, "generate prompt");
+}
+
+void TokenEngine::check_batch(size_t n_prompts, size_t n_opts) {
+  if (n_opts != n_prompts)
+    throw std::invalid_argument("generate_batch: " + std::to_string(n_prompts) + " prompts but " +
+                                std::to_string(n_opts) + " option sets");
+}
+
 std::vector<std::vector<int>> TokenEngine::generate_batch(const std::vector<std::vector<int>>& prompts,
                                                          const std::vector<GenerateOptions>& opts) const {
-  if (opts.size() != prompts.size())
-    throw std::invalid_argument("generate_batch: " + std::to_string(prompts.size()) + " prompts but " +
-                                std::to_string(opts.size()) + " option sets");
+  check_batch(prompts.size(), opts.size());
   std::vector<std::vector<int>> out(prompts.size());
   tbb::parallel_for(size_t(0), prompts.size(), [&](size_t i) { out[i] = generate(prompts[i], opts[i]); });
   return out;

@@ -97,6 +97,10 @@ class TokenEngine {
  protected:
   /// Throws std::invalid_argument when an id is outside the vocabulary.
   void check_ids(const std::vector<int>& ids, const char* what) const;
+  /// Throws std::invalid_argument on an empty prompt or a bad id.
+  void check_prompt(const std::vector<int>& prompt) const;
+  /// Throws std::invalid_argument unless there is one option set per prompt.
+  static void check_batch(size_t n_prompts, size_t n_opts);
   /// Validates requests and returns each context left-truncated so that
   /// context + continuation keep their last max_length() + 1 tokens.
   std::vector<std::vector<int>> truncated_contexts(const std::vector<LoglikelihoodRequest>& reqs) const;

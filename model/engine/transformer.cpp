@@ -16,24 +16,11 @@ Transformer::Transformer(const Checkpoint& ckpt, const LinearLoader& loader) : c
   const int d = c.n_embd;
   embed_ = load_embedding(ckpt, c);
   for (int l = 0; l < c.n_layer; ++l) layers_.push_back(load_decoder_layer(ckpt, c, l, loader, l));
-  final_norm_.resize(d);
-  {
-    const TensorView& v = ckpt.view("model.norm.weight");
-    if (v.numel() != d)
-      throw std::runtime_error("model folder " + ckpt.dir().string() +
-                               ": tensor 'model.norm.weight' has " + std::to_string(v.numel()) +
-                               " elements, config.json implies " + std::to_string(d));
-    ckpt.read_f32("model.norm.weight", final_norm_.data(), final_norm_.size());
-  }
-  if (c.tie_word_embeddings || !ckpt.has("lm_head.weight")) {
-    if (!c.tie_word_embeddings)
-      throw std::runtime_error(
-          "model folder " + ckpt.dir().string() +
-          ": tensor 'lm_head.weight' not found and config.json has tie_word_embeddings false");
+  final_norm_ = load_vector(ckpt, "model.norm.weight", d);
+  if (lm_head_is_tied(ckpt, c))
     lm_head_ = std::make_unique<DenseLinear>(embed_, c.vocab_size, d);
-  } else {
+  else
     lm_head_ = loader(ckpt, "lm_head", c.vocab_size, d, false);
-  }
   rope_ = std::make_unique<Rope>(c.rope, c.head_dim);
 }
 

@@ -78,7 +78,6 @@ int cmd_model_random(const std::string& config, const std::string& out, uint64_t
     };
     std::vector<Spec> specs = {{"model.embed_tokens.weight", {c.vocab_size, d}, false}, {"model.norm.weight", {d}, true}};
     if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {c.vocab_size, d}, false});
-    const bool o_bias = (c.arch == model::Arch::kLlama || c.arch == model::Arch::kGemma) && c.attention_bias;
     for (int l = 0; l < c.n_layer; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
       specs.push_back({p + "input_layernorm.weight", {d}, true});
@@ -88,7 +87,7 @@ int cmd_model_random(const std::string& config, const std::string& out, uint64_t
         if (c.attention_bias) specs.push_back({p + "self_attn." + n + ".bias", {rows}, false});
       }
       specs.push_back({p + "self_attn.o_proj.weight", {d, qd}, false});
-      if (o_bias) specs.push_back({p + "self_attn.o_proj.bias", {d}, false});
+      if (model::has_o_proj_bias(c)) specs.push_back({p + "self_attn.o_proj.bias", {d}, false});
       specs.push_back({p + "mlp.gate_proj.weight", {c.n_ff, d}, false});
       specs.push_back({p + "mlp.up_proj.weight", {c.n_ff, d}, false});
       specs.push_back({p + "mlp.down_proj.weight", {d, c.n_ff}, false});

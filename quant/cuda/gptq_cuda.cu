@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "model/cuda/gpu_transformer.h"
+
 namespace qsweep::quant::cuda {
 
 namespace {
@@ -188,18 +190,7 @@ __global__ void gptq_block(BlockArgs a) {
 
 }  // namespace
 
-bool available(std::string* why) {
-  int n = 0;
-  cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess || n == 0) {
-    const char* vis = std::getenv("CUDA_VISIBLE_DEVICES");
-    *why = e != cudaSuccess ? std::string("no usable CUDA device: ") + cudaGetErrorString(e)
-                            : std::string("no CUDA device is visible") +
-                                  (vis ? std::string(" (CUDA_VISIBLE_DEVICES=") + vis + ")" : "");
-    return false;
-  }
-  return true;
-}
+bool available(std::string* why) { return model::cuda::cuda_device_available(why); }
 
 std::string device_description() {
   int dev = 0;

@@ -87,12 +87,8 @@ model::LinearLoader dequantizing_linear_loader() {
                                "); the GPU engine runs weight-only checkpoints (run this one with device: cpu)");
     if (bias && ql.bias.empty())
       throw std::runtime_error("model folder " + ck.dir().string() + ": tensor '" + name + ".bias' is missing");
-    // weight.q: the exact dequantized values every kernel computes with
-    // (row-major [out, in], as DenseLinear keeps them).
-    auto w = std::make_shared<model::AlignedVec>(size_t(out) * in);
-    for (int r = 0; r < out; ++r)
-      for (int c = 0; c < in; ++c) (*w)[size_t(r) * in + c] = ql.weight.q(r, c);
-    return std::make_unique<model::DenseLinear>(std::move(w), out, in, bias ? ql.bias : std::vector<float>{});
+    // weight.q: the exact dequantized values every kernel computes with.
+    return model::make_dense_linear(ql.weight.q, bias ? ql.bias : std::vector<float>{});
   };
 }
 

@@ -107,27 +107,17 @@ TEST_P(GptqCudaModes, CodesMatchTheCpuPath) {
     }
 }
 
-GptqConfig cfg(int bits, int group, bool sym, bool act_order, bool static_groups) {
-  GptqConfig c;
-  c.bits = bits;
-  c.group_size = group;
-  c.sym = sym;
-  c.act_order = act_order;
-  c.static_groups = static_groups;
-  return c;
-}
-
 INSTANTIATE_TEST_SUITE_P(
     Modes, GptqCudaModes,
-    ::testing::Values(Case{"w4_g128", cfg(4, 128, true, false, false)},
-                      Case{"w4_g128_act_order", cfg(4, 128, true, true, false)},
-                      Case{"w4_g32_quirk", cfg(4, 32, true, false, false)},
-                      Case{"w4_g32_act_order", cfg(4, 32, true, true, false)},
-                      Case{"w4_g128_static_act_order", cfg(4, 128, true, true, true)},
-                      Case{"w4_per_channel", cfg(4, -1, true, false, false)},
-                      Case{"w8_per_channel", cfg(8, -1, true, false, false)},
-                      Case{"w4_g128_asym", cfg(4, 128, false, false, false)},
-                      Case{"w4_g256_spans_blocks", cfg(4, 256, true, false, false)}),
+    ::testing::Values(Case{"w4_g128", testing::gptq_config(4, 128, true, false, false)},
+                      Case{"w4_g128_act_order", testing::gptq_config(4, 128, true, true, false)},
+                      Case{"w4_g32_quirk", testing::gptq_config(4, 32, true, false, false)},
+                      Case{"w4_g32_act_order", testing::gptq_config(4, 32, true, true, false)},
+                      Case{"w4_g128_static_act_order", testing::gptq_config(4, 128, true, true, true)},
+                      Case{"w4_per_channel", testing::gptq_config(4, -1, true, false, false)},
+                      Case{"w8_per_channel", testing::gptq_config(8, -1, true, false, false)},
+                      Case{"w4_g128_asym", testing::gptq_config(4, 128, false, false, false)},
+                      Case{"w4_g256_spans_blocks", testing::gptq_config(4, 256, true, false, false)}),
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
 TEST(GptqCuda, GoldenCaseFromSpecs) {
@@ -141,7 +131,7 @@ TEST(GptqCuda, GoldenCaseFromSpecs) {
   HessianAccumulator acc(256);
   for (int s = 0; s < 4; ++s) acc.add_batch(x.middleRows(s * 64, 64), 1);
   for (bool act : {false, true}) {
-    GptqConfig c = cfg(4, 128, true, act, false);
+    GptqConfig c = testing::gptq_config(4, 128, true, act, false);
     QuantizedWeight qc, qg;
     std::string err;
     ASSERT_TRUE(gptq_quantize(w, acc.h(), c, &qc, &err)) << err;
@@ -213,7 +203,7 @@ TEST(GptqCuda, Tf32IsCloseToFp32) {
   }
   const Eigen::MatrixXf hc = cpu.take(), hg = gpu.take();
   EXPECT_LT((hc - hg).cwiseAbs().maxCoeff() / hc.cwiseAbs().maxCoeff(), 1e-2f);
-  GptqConfig c = cfg(4, 128, true, true, false);
+  GptqConfig c = testing::gptq_config(4, 128, true, true, false);
   QuantizedWeight qc, qg;
   std::string err;
   ASSERT_TRUE(gptq_quantize(w, hc, c, &qc, &err)) << err;
@@ -230,7 +220,8 @@ TEST(GptqCuda, NotPositiveDefiniteIsAnError) {
   h(3, 3) = -50;  // damping cannot rescue it
   QuantizedWeight q;
   std::string err;
-  EXPECT_FALSE(cuda::gptq_quantize_cuda(random_matrix(8, 64, 1), h, cfg(4, 32, true, false, false), &q, &err));
+  EXPECT_FALSE(
+      cuda::gptq_quantize_cuda(random_matrix(8, 64, 1), h, testing::gptq_config(4, 32, true, false, false), &q, &err));
   EXPECT_NE(err.find("not positive definite"), std::string::npos) << err;
 }
 

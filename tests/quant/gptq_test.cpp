@@ -70,16 +70,6 @@ struct Case {
 };
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
-GptqConfig make(int bits, int group, bool sym, bool act, bool stat) {
-  GptqConfig c;
-  c.bits = bits;
-  c.group_size = group;
-  c.sym = sym;
-  c.act_order = act;
-  c.static_groups = stat;
-  return c;
-}
-
 class GptqGolden : public ::testing::TestWithParam<Case> {};
 
 TEST_P(GptqGolden, MatchesReference) {
@@ -230,13 +220,13 @@ TEST_P(GptqGolden, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllCases, GptqGolden,
-    ::testing::Values(Case{"gptq_sym_g128", make(4, 128, true, false, false)},
-                      Case{"gptq_sym_g128_actorder", make(4, 128, true, true, false)},
-                      Case{"gptq_sym_g128_actorder_static", make(4, 128, true, true, true)},
-                      Case{"gptq_sym_g128_static_noact", make(4, 128, true, false, true)},
-                      Case{"gptq_asym_g128", make(4, 128, false, false, false)},
-                      Case{"gptq_sym_perchannel", make(4, -1, true, false, false)},
-                      Case{"gptq_sym_g128_8bit", make(8, 128, true, false, false)}),
+    ::testing::Values(Case{"gptq_sym_g128", testing::gptq_config(4, 128, true, false, false)},
+                      Case{"gptq_sym_g128_actorder", testing::gptq_config(4, 128, true, true, false)},
+                      Case{"gptq_sym_g128_actorder_static", testing::gptq_config(4, 128, true, true, true)},
+                      Case{"gptq_sym_g128_static_noact", testing::gptq_config(4, 128, true, false, true)},
+                      Case{"gptq_asym_g128", testing::gptq_config(4, 128, false, false, false)},
+                      Case{"gptq_sym_perchannel", testing::gptq_config(4, -1, true, false, false)},
+                      Case{"gptq_sym_g128_8bit", testing::gptq_config(8, 128, true, false, false)}),
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
 TEST(Rtn, GoldenOutputErrorAndStaticScales) {
@@ -271,7 +261,7 @@ TEST(Gptq, GroupSmallerThanBlockRuns) {
   const Eigen::MatrixXf h = golden_h();
   QuantizedWeight qw;
   std::string err;
-  ASSERT_TRUE(gptq_quantize(w, h, make(4, 32, true, false, false), &qw, &err)) << err;
+  ASSERT_TRUE(gptq_quantize(w, h, testing::gptq_config(4, 32, true, false, false), &qw, &err)) << err;
   EXPECT_EQ(qw.scale.cols(), 8);
   const QuantizedWeight rtn = rtn_quantize(w, 4, true, 32);
   EXPECT_LT(output_error(qw.q, w, h), output_error(rtn.q, w, h));
