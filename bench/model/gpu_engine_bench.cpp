@@ -9,12 +9,14 @@
 // of transformers' forward on input_ids [16, 512] (scripts/bench/
 // transformers_forward.py, run beside it). Decode: greedy, 16-token prompt,
 // 256 new tokens, 1B-class bf16; bound = weight bytes per token / the
-// device-to-device copy bandwidth measured here (read + write).
+// device-to-device copy bandwidth measured here (read + write); with and
+// without programmatic dependent launches ($QSWEEP_GPU_PDL=0).
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -109,35 +111,44 @@ int main(int argc, char** argv) {
     std::printf("%-6s %-9s %10.4f %12.0f\n", c.name, gpu_dtype_name(c.dt), t, 16 * 512 / t);
     std::fflush(stdout);
   }
-  // Decode.
+  // Decode: kernels launched as programmatic dependents (default), then
+  // ordinary launches ($QSWEEP_GPU_PDL=0) on the same weights.
   const double bw = copy_bandwidth();
   GpuEngineOptions o;
   o.dtype = GpuDType::kBFloat16;
-  const GpuEngine e(std::make_unique<GpuTransformer>(llama_1b(), 1, 0.02f, o));
   std::vector<int> prompt;
   for (int i = 0; i < 16; ++i) prompt.push_back(1000 + i * 17);
   const int n_new = 256;
-  GenerateOptions one{.max_tokens = 1}, many{.max_tokens = n_new};
-  e.generate(prompt, many);  // warm-up
-  std::vector<double> per_tok;
-  for (int r = 0; r < reps; ++r) {
-    double t0 = now();
-    e.generate(prompt, one);
-    const double t_one = now() - t0;
-    t0 = now();
-    const std::vector<int> out = e.generate(prompt, many);
-    const double t_many = now() - t0;
-    if (int(out.size()) != n_new) std::fprintf(stderr, "decode: %zu tokens, expected %d\n", out.size(), n_new);
-    per_tok.push_back((t_many - t_one) / (n_new - 1));
-  }
-  const double t_tok = median(per_tok);
-  const double bytes = double(e.model().weight_bytes_per_token());
+  double bytes = 0;
+  auto decode = [&](const char* env) {
+    if (env) setenv("QSWEEP_GPU_PDL", env, 1);
+    const GpuEngine e(std::make_unique<GpuTransformer>(llama_1b(), 1, 0.02f, o));
+    unsetenv("QSWEEP_GPU_PDL");
+    bytes = double(e.model().weight_bytes_per_token());
+    GenerateOptions one{.max_tokens = 1}, many{.max_tokens = n_new};
+    e.generate(prompt, many);  // warm-up
+    std::vector<double> per_tok;
+    for (int r = 0; r < reps; ++r) {
+      double t0 = now();
+      e.generate(prompt, one);
+      const double t_one = now() - t0;
+      t0 = now();
+      const std::vector<int> out = e.generate(prompt, many);
+      const double t_many = now() - t0;
+      if (int(out.size()) != n_new) std::fprintf(stderr, "decode: %zu tokens, expected %d\n", out.size(), n_new);
+      per_tok.push_back((t_many - t_one) / (n_new - 1));
+    }
+    return median(per_tok);
+  };
+  const double t_tok = decode(nullptr), t_plain = decode("0");
   const double bound = bytes / bw;
   std::printf("\n# decode, 1B-class bf16, batch 1, %d new tokens after a 16-token prompt (median of %d)\n", n_new,
               reps);
   std::printf("weights read per token      %.3f GB\n", bytes / 1e9);
   std::printf("device copy bandwidth       %.0f GB/s (read + write)\n", bw / 1e9);
   std::printf("bandwidth bound             %.3f ms/token (%.0f tokens/s)\n", bound * 1e3, 1 / bound);
+  std::printf("qsweep decode, without PDL  %.3f ms/token (%.0f tokens/s), %.2fx the bound\n", t_plain * 1e3,
+              1 / t_plain, t_plain / bound);
   std::printf("qsweep decode               %.3f ms/token (%.0f tokens/s)\n", t_tok * 1e3, 1 / t_tok);
   std::printf("ratio to the bound          %.2fx (goal <= 1.5x)\n", t_tok / bound);
   return 0;

@@ -293,19 +293,21 @@ __global__ void __launch_bounds__(128) attention_mma(const float* qkv, int qkv_s
   }
 }
 
-constexpr int kDecWarps = 8;
+constexpr int kDecWarps = 16;
 
 // Decode-step attention: every segment has one new token (its query is batch
-// row sd.row0). A block per (segment, head); its 8 warps split the keys into
+// row sd.row0). A block per (segment, head); its kDecWarps (16) warps split the keys into
 // contiguous chunks, each lane scores one key per step (fp32 dot product with
 // the query from shared memory) and owns output dims lane + 32 k; the warps'
 // (max, sum, output) are merged at the end. head_dim <= 32 * NPL.
-// Grid: (segments, n_head); block 256.
+// Grid: (segments, n_head); block 512.
 template <int NPL, class KV, class OUT>
-__global__ void __launch_bounds__(256) attention_decode(const float* qkv, int qkv_stride, const SegDesc* segs,
+__global__ void __launch_bounds__(kDecWarps * 32) attention_decode(const float* qkv, int qkv_stride, const SegDesc* segs,
                                                         int layer, int group, int hd, int kvd, float scale, int window,
                                                         OUT* out, int out_stride) {
   constexpr int HD = NPL * 32;
+  pdl_wait();
+  pdl_launch_dependents();
   __shared__ float sq[HD];
   __shared__ float sm[kDecWarps], sl[kDecWarps];
   __shared__ float so[kDecWarps][HD];
@@ -332,6 +334,7 @@ __global__ void __launch_bounds__(256) attention_decode(const float* qkv, int qk
       float dot = 0;
       constexpr int E = 16 / sizeof(KV);
       if (hd % E == 0) {  // 16-byte loads (rows are 16-byte aligned then)
+#pragma unroll 8
         for (int c = 0; c < hd; c += E) {
           const uint4 kv = *reinterpret_cast<const uint4*>(kr + c);
           const KV* ke = reinterpret_cast<const KV*>(&kv);
@@ -351,6 +354,7 @@ __global__ void __launch_bounds__(256) attention_decode(const float* qkv, int qk
 #pragma unroll
     for (int k = 0; k < NPL; ++k) acc[k] *= corr;
     const int nk = min(32, k1 - kt);
+#pragma unroll 8  // eight value rows requested together
     for (int j = 0; j < nk; ++j) {
       const float pj = __shfl_sync(0xffffffffu, p, j);
       const KV* vr = V + size_t(kt + j) * kvd;
@@ -406,14 +410,16 @@ void allow_smem(Kernel* kernel, size_t smem) {
   done.insert(key);
 }
 
+/// pdl: launched as a programmatic dependent of the previous kernel.
 template <class T>
-void launch_attention_decode(int hd, dim3 grid, cudaStream_t s, const float* qkv, int stride, const k::SegDesc* segs,
-                             int layer, int group, int kvd, float scale, int window, T* out, int out_stride) {
+void launch_attention_decode(int hd, dim3 grid, cudaStream_t s, bool pdl, const float* qkv, int stride,
+                             const k::SegDesc* segs, int layer, int group, int kvd, float scale, int window, T* out,
+                             int out_stride) {
   switch ((hd + 31) / 32) {
-#define QS_DEC(N)                                                                                                  \
-  case N:                                                                                                          \
-    k::attention_decode<N, T, T><<<grid, 256, 0, s>>>(qkv, stride, segs, layer, group, hd, kvd, scale, window, out, \
-                                                      out_stride);                                                \
+#define QS_DEC(N)                                                                                          \
+  case N:                                                                                                  \
+    launch(pdl, k::attention_decode<N, T, T>, grid, k::kDecWarps * 32, 0, s, qkv, stride, segs, layer, group, hd, kvd, scale, \
+           window, out, out_stride);                                                                       \
     break;
     QS_DEC(1) QS_DEC(2) QS_DEC(3) QS_DEC(4) QS_DEC(5) QS_DEC(6) QS_DEC(7) QS_DEC(8)
 #undef QS_DEC

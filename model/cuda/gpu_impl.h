@@ -47,7 +47,7 @@ struct GpuTransformer::Impl {
     void* p = nullptr;
     size_t bytes = 0;
   };
-  Buffer meta, x, h, qkv, att, gu, act, hout, logits, scores;
+  Buffer meta, x, h, qkv, att, gu, act, hout, logits, scores, parts;
   void* host_meta = nullptr;  // pinned staging for the pass metadata
   size_t host_meta_bytes = 0;
   void* host_out = nullptr;   // pinned staging for results
@@ -59,6 +59,9 @@ struct GpuTransformer::Impl {
   };
   std::vector<Graph> graphs;
   bool simple_attention = false;  // $QSWEEP_GPU_ATTENTION=simple: never the tensor-core kernel (tests)
+  /// Programmatic dependent launches on passes of <= 4 rows (decode steps;
+  /// sm_90+; $QSWEEP_GPU_PDL=0 turns them off for comparisons).
+  bool pdl = false;
   struct Profiler* profiler = nullptr;  // owned; see gpu_transformer.cu
 
   // Implemented in gpu_transformer.cu; throw std::runtime_error naming `what`.

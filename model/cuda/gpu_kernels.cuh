@@ -35,6 +35,55 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+/// Sum of v over the block (every thread gets it); `part` is __shared__
+/// float[32], reusable when this returns. The reduction order depends only on
+/// blockDim, so two kernels with the same block size get the same bits.
+__device__ __forceinline__ float block_sum(float v, float* part) {
+  v = warp_sum(v);
+  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float t = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
+    t = warp_sum(t);
+    if (threadIdx.x == 0) part[0] = t;
+  }
+  __syncthreads();
+  const float total = part[0];
+  __syncthreads();
+  return total;
+}
+
+// Programmatic dependent launch (Hopper): a kernel launched with the
+// programmatic-serialization attribute may start while its predecessor
+// finishes; it must call pdl_wait() before touching anything an earlier
+// kernel wrote (or reads) — after it, every earlier kernel has completed and
+// its writes are visible. pdl_launch_dependents() lets the next kernel be
+// scheduled (it still waits in its own pdl_wait). No-ops before sm_90 and
+// for kernels launched without the attribute.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/// RMSNorm of one element (CPU norm.cpp's formula): inv = 1 / rms of the row.
+__device__ __forceinline__ float norm_elt(float x, float inv, float w, bool plus_one) {
+  return plus_one ? x * inv * (1.0f + w) : w * (x * inv);
+}
+
+/// Gated activation act(x) * u (mlp.cpp's formulas). act: 0 silu, 1 gelu
+/// (tanh), 2 gelu (erf).
+__device__ __forceinline__ float gated(float x, float u, int act) {
+  if (act == 0) return x / (1.0f + expf(-x)) * u;
+  if (act == 1) return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))) * u;
+  return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)) * u;
+}
+
 /// A segment of a pass on the device: its cache (per layer K then V, each
 /// [cap, kvd]), the cache length before the pass, its batch rows.
 struct SegDesc {
@@ -78,6 +127,8 @@ static __global__ void fill_const(float* out, size_t n, float v) {
 // x [n_rows, d] = table[ids[r]] * scale. Grid: n_rows.
 template <class T>
 __global__ void embed(const T* table, const int* ids, int d, float scale, float* x) {
+  pdl_wait();
+  pdl_launch_dependents();
   const size_t r = blockIdx.x;
   const T* e = table + size_t(ids[r]) * d;
   for (int i = threadIdx.x; i < d; i += blockDim.x) x[r * d + i] = to_f(e[i]) * scale;
@@ -88,28 +139,22 @@ __global__ void embed(const T* table, const int* ids, int d, float scale, float*
 template <class T>
 __global__ void rms_norm(const float* x, const int* map, int d, const float* w, float eps,
                          bool plus_one, T* out) {
+  pdl_wait();
+  pdl_launch_dependents();
   const size_t r = blockIdx.x;
   const float* xr = x + size_t(map ? map[r] : r) * d;
   float ss = 0;
   for (int i = threadIdx.x; i < d; i += blockDim.x) ss += xr[i] * xr[i];
   __shared__ float part[32];
-  ss = warp_sum(ss);
-  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    float v = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
-    v = warp_sum(v);
-    if (threadIdx.x == 0) part[0] = v;
-  }
-  __syncthreads();
-  const float inv = 1.0f / sqrtf(part[0] / float(d) + eps);
+  const float inv = 1.0f / sqrtf(block_sum(ss, part) / float(d) + eps);
   T* o = out + r * d;
-  for (int i = threadIdx.x; i < d; i += blockDim.x)
-    o[i] = from_f<T>(plus_one ? xr[i] * inv * (1.0f + w[i]) : w[i] * (xr[i] * inv));
+  for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = from_f<T>(norm_elt(xr[i], inv, w[i], plus_one));
 }
 
 // y [n_rows, cols] += b. Grid: (column blocks, row blocks).
 static __global__ void bias_add(float* y, const float* b, int n_rows, int cols) {
+  pdl_wait();
+  pdl_launch_dependents();
   for (size_t r = blockIdx.y; r < size_t(n_rows); r += gridDim.y)
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x)
       y[r * cols + c] += b[c];
@@ -123,6 +168,8 @@ static __global__ void bias_add(float* y, const float* b, int n_rows, int cols) 
 template <class KV>
 __global__ void rope_and_cache(float* qkv, const int* pos, const int* rowseg, const SegDesc* segs,
                                int layer, int n_head, int n_kv, int hd, const float* inv_freq) {
+  pdl_wait();
+  pdl_launch_dependents();
   const size_t r = blockIdx.x;
   const int qd = n_head * hd, kvd = n_kv * hd, half = hd / 2;
   float* row = qkv + r * size_t(qd + 2 * kvd);
@@ -151,63 +198,81 @@ __global__ void rope_and_cache(float* qkv, const int* pos, const int* rowseg, co
   for (int j = threadIdx.x; j < kvd; j += blockDim.x) vc[j] = from_f<KV>(vr[j]);
 }
 
-// y [n, out] (fp32 or T) = x [n, in] (T) W^T (T, [out, in]) + beta * y, for
-// small n (decode steps): a warp per R output rows streams them with 16-byte
-// loads (in % 8 == 0) and reduces; fp32 accumulation. Grid: out / (8 R)
-// blocks; block 256.
-template <class T, int N, class Y, int U = 4, int R = 1>
+// y [N, out] (fp32 or T) = x [N, in] (T) W^T (T, [out, in]) + beta * y for
+// decode steps (N <= 4): a block of 256 threads per R consecutive rows;
+// thread t takes the 16-byte chunks t, t + 256, ... of each of them, with
+// U x R loads issued together (8 rows x 4096 bf16 in one trip: 64 KiB per
+// block in flight), fp32 accumulation, then the block sums each row. The
+// first trip's weights are requested before pdl_wait (weights never depend
+// on earlier kernels). in % 8 == 0. Grid: ceil(out / R); block 256.
+// R x U chosen on the H100 (1B bf16 decode, ms/token, each pair measured
+// in one run): 8 x 2 1.23 vs 4 x 4 1.31 and 2 x 8 1.58; later 8 x 2 1.20
+// vs 16 x 1 1.23 and 8 x 4 1.41 (bench/RESULTS.md).
+template <class T, int N, class Y, int R = 8, int U = 2>
 __global__ void __launch_bounds__(256) gemv(const T* __restrict__ W, const T* __restrict__ x, Y* y, int out,
                                             int in, float beta) {
-  // Each warp owns R consecutive rows; each lane keeps U 16-byte loads of
-  // every row in flight.
-  const int row0 = (blockIdx.x * 8 + (threadIdx.x >> 5)) * R, lane = threadIdx.x & 31;
-  if (row0 >= out) return;
+  constexpr int E = 16 / sizeof(T);  // elements per 16-byte chunk
+  const int row0 = blockIdx.x * R, n_ch = in / E;
+  const uint4* wr[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const uint4*>(W + size_t(min(row0 + r, out - 1)) * in);
   float acc[R][N];
 #pragma unroll
   for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int b = 0; b < N; ++b) acc[r][b] = 0;
-  constexpr int E = 16 / sizeof(T);  // elements per 16-byte load
-  const T* wr[R];
+  uint4 wv[U][R];
+  auto load = [&](int ch) {
 #pragma unroll
-  for (int r = 0; r < R; ++r) wr[r] = W + size_t(min(row0 + r, out - 1)) * in;
-  auto step = [&](int c, int u_count) {
-    uint4 wv[R][U];
+    for (int u = 0; u < U; ++u)
+      if (ch + u * 256 < n_ch) {
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      if (u < u_count) {
-#pragma unroll
-        for (int r = 0; r < R; ++r) wv[r][u] = __ldg(reinterpret_cast<const uint4*>(wr[r] + c + u * 32 * E));
+        for (int r = 0; r < R; ++r) wv[u][r] = __ldg(wr[r] + ch + u * 256);
       }
-    }
+  };
+  int ch = threadIdx.x;
+  load(ch);
+  pdl_wait();
+  pdl_launch_dependents();
+  for (;;) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      if (u >= u_count) break;
+      const int c = ch + u * 256;
+      if (c >= n_ch) break;
 #pragma unroll
       for (int b = 0; b < N; ++b) {
-        const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + size_t(b) * in + c + u * 32 * E));
+        const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + size_t(b) * in) + c);
         const T* xe = reinterpret_cast<const T*>(&xv);
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-          const T* we = reinterpret_cast<const T*>(&wv[r][u]);
+          const T* we = reinterpret_cast<const T*>(&wv[u][r]);
 #pragma unroll
           for (int e = 0; e < E; ++e) acc[r][b] = fmaf(to_f(we[e]), to_f(xe[e]), acc[r][b]);
         }
       }
     }
-  };
-  int c = lane * E;
-  for (; c + (U - 1) * 32 * E < in; c += U * 32 * E) step(c, U);
-  for (; c < in; c += 32 * E) step(c, 1);
+    ch += U * 256;
+    if (ch >= n_ch) break;
+    load(ch);
+  }
+  __shared__ float red[8][R * N];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 #pragma unroll
   for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int b = 0; b < N; ++b) {
       const float v = warp_sum(acc[r][b]);
-      const int row = row0 + r;
-      if (lane == 0 && row < out)
-        y[size_t(b) * out + row] = from_f<Y>(beta == 0.0f ? v : v + beta * to_f(y[size_t(b) * out + row]));
+      if (lane == 0) red[warp][r * N + b] = v;
     }
+  __syncthreads();
+  if (threadIdx.x < R * N) {
+    const int r = threadIdx.x / N, b = threadIdx.x % N, row = row0 + r;
+    float v = 0;
+#pragma unroll
+    for (int w = 0; w < 8; ++w) v += red[w][threadIdx.x];
+    if (row < out)
+      y[size_t(b) * out + row] = from_f<Y>(beta == 0.0f ? v : v + beta * to_f(y[size_t(b) * out + row]));
+  }
 }
 
 // out [n_rows, ff] = act(gate) * up from gu [n_rows, 2 ff] (gate | up; fp32,
@@ -216,74 +281,110 @@ __global__ void __launch_bounds__(256) gemv(const T* __restrict__ W, const T* __
 // Grid: (column blocks, row blocks).
 template <class T, class G>
 __global__ void gated_act(const G* gu, int n_rows, int ff, int act, T* out) {
+  pdl_wait();
+  pdl_launch_dependents();
   for (size_t r = blockIdx.y; r < size_t(n_rows); r += gridDim.y)
   for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < ff; c += gridDim.x * blockDim.x) {
     const G* g = gu + r * 2 * ff;
-    const float x = to_f(g[c]), u = to_f(g[ff + c]);
-    float y;
-    if (act == 0)
-      y = x / (1.0f + expf(-x)) * u;
-    else if (act == 1)
-      y = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))) * u;
-    else
-      y = 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)) * u;
-    out[r * ff + c] = from_f<T>(y);
+    out[r * ff + c] = from_f<T>(gated(to_f(g[c]), to_f(g[ff + c]), act));
   }
 }
 
-// For each logits row [V]: argmax (first maximum) and, with targets,
-// log-softmax of the target: logit - max - log(sum exp(logit - max)), one
-// pass with a running maximum (sums rescaled when it grows), partial sums
-// in double. Grid: rows; block 1024.
-static __global__ void score_rows(const float* logits, int V, const int* targets, ScoreOut* out) {
-  const size_t r = blockIdx.x;
-  const float* lg = logits + r * V;
-  float best = -INFINITY;
-  int bi = INT_MAX;
-  double sum = 0;  // of exp(logit - best) over this thread's elements
-  for (int i = threadIdx.x; i < V; i += blockDim.x) {
-    const float v = lg[i];
-    if (v > best) {
-      sum = sum * double(expf(best - v)) + 1.0;
-      best = v;
-      bi = i;
-    } else {
-      sum += double(expf(v - best));
-      if (v == best && i < bi) bi = i;
-    }
-  }
-  __shared__ float sbest[32];
-  __shared__ int sidx[32];
-  __shared__ double ssum[32];
-  const int w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+/// Running log-sum-exp statistics of a stretch of logits: the maximum, the
+/// first index holding it, sum of exp(logit - max) (double).
+struct SoftmaxStats {
+  float max;
+  int argmax;
+  double sum;
+};
+
+/// Merges b into a (first maximum wins ties).
+__device__ __forceinline__ SoftmaxStats merge_stats(SoftmaxStats a, SoftmaxStats b) {
+  const float mx = fmaxf(a.max, b.max);
+  SoftmaxStats o;
+  o.sum = (a.max == -INFINITY ? 0.0 : a.sum * double(expf(a.max - mx))) +
+          (b.max == -INFINITY ? 0.0 : b.sum * double(expf(b.max - mx)));
+  o.argmax = (b.max > a.max || (b.max == a.max && b.argmax < a.argmax)) ? b.argmax : a.argmax;
+  o.max = mx;
+  return o;
+}
+
+/// The statistics merged over the warp (every lane gets them).
+__device__ __forceinline__ SoftmaxStats warp_merge_stats(SoftmaxStats st) {
   for (int o = 16; o > 0; o >>= 1) {
-    const float ob = __shfl_xor_sync(0xffffffffu, best, o);
-    const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    const double os = __shfl_xor_sync(0xffffffffu, sum, o);
-    const float mx = fmaxf(best, ob);
-    sum = (best == -INFINITY ? 0.0 : sum * double(expf(best - mx))) + (ob == -INFINITY ? 0.0 : os * double(expf(ob - mx)));
-    if (ob > best || (ob == best && oi < bi)) bi = oi;
-    best = mx;
+    SoftmaxStats other;
+    other.max = __shfl_xor_sync(0xffffffffu, st.max, o);
+    other.argmax = __shfl_xor_sync(0xffffffffu, st.argmax, o);
+    other.sum = __shfl_xor_sync(0xffffffffu, st.sum, o);
+    st = merge_stats(st, other);
   }
-  if ((threadIdx.x & 31) == 0) {
-    sbest[w] = best;
-    sidx[w] = bi;
-    ssum[w] = sum;
-  }
-  __syncthreads();
-  if (threadIdx.x != 0) return;
-  float mx = sbest[0];
-  int am = sidx[0];
-  for (int k = 1; k < nw; ++k)
-    if (sbest[k] > mx || (sbest[k] == mx && sidx[k] < am)) {
-      mx = sbest[k];
-      am = sidx[k];
+  return st;
+}
+
+/// Statistics of lg[i0, i1) over the block (thread 0 gets them): one pass
+/// per thread with a running maximum (its sum rescaled when it grows).
+static __device__ SoftmaxStats block_softmax_stats(const float* lg, int i0, int i1) {
+  SoftmaxStats st{-INFINITY, INT_MAX, 0.0};
+  for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+    const float v = lg[i];
+    if (v > st.max) {
+      st.sum = st.sum * double(expf(st.max - v)) + 1.0;
+      st.max = v;
+      st.argmax = i;
+    } else {
+      st.sum += double(expf(v - st.max));
+      if (v == st.max && i < st.argmax) st.argmax = i;
     }
-  double total = 0;
-  for (int k = 0; k < nw; ++k)
-    if (sbest[k] != -INFINITY) total += ssum[k] * double(expf(sbest[k] - mx));
-  if (am == INT_MAX) am = 0;
-  out[r] = {targets ? double(lg[targets[r]]) - double(mx) - log(total) : 0.0, am, 0};
+  }
+  st = warp_merge_stats(st);
+  __shared__ SoftmaxStats warps[32];
+  if ((threadIdx.x & 31) == 0) warps[threadIdx.x >> 5] = st;
+  __syncthreads();
+  if (threadIdx.x == 0)
+    for (int w = 1; w < int(blockDim.x >> 5); ++w) st = merge_stats(st, warps[w]);
+  return st;
+}
+
+/// The score of a row from its statistics (score_token semantics).
+__device__ __forceinline__ ScoreOut finish_score(const float* lg, const int* target, SoftmaxStats st) {
+  const int am = st.argmax == INT_MAX ? 0 : st.argmax;
+  return {target ? double(lg[*target]) - double(st.max) - log(st.sum) : 0.0, am, 0};
+}
+
+// For each logits row [V]: argmax (first maximum) and, with targets,
+// log-softmax of the target: logit - max - log(sum exp(logit - max)).
+// Grid: rows; block 1024.
+static __global__ void score_rows(const float* logits, int V, const int* targets, ScoreOut* out) {
+  pdl_wait();
+  pdl_launch_dependents();
+  const size_t r = blockIdx.x;
+  const SoftmaxStats st = block_softmax_stats(logits + r * V, 0, V);
+  if (threadIdx.x == 0) out[r] = finish_score(logits + r * V, targets ? targets + r : nullptr, st);
+}
+
+// A few rows (decode steps): the statistics of stretch blockIdx.y of `chunk`
+// logits of row blockIdx.x into parts [rows, gridDim.y]. Grid: (rows,
+// stretches); block 256.
+static __global__ void score_parts(const float* logits, int V, int chunk, SoftmaxStats* parts) {
+  pdl_wait();
+  pdl_launch_dependents();
+  const size_t r = blockIdx.x;
+  const int i0 = blockIdx.y * chunk;
+  const SoftmaxStats st = block_softmax_stats(logits + r * V, i0, min(V, i0 + chunk));
+  if (threadIdx.x == 0) parts[r * gridDim.y + blockIdx.y] = st;
+}
+
+// Merges a row's n_parts statistics (lane l takes parts l, l + 32, ...,
+// then the warp combines them) and scores it. Grid: rows; block 32.
+static __global__ void score_merge(const float* logits, int V, const SoftmaxStats* parts, int n_parts,
+                                   const int* targets, ScoreOut* out) {
+  pdl_wait();
+  pdl_launch_dependents();
+  const size_t r = blockIdx.x;
+  SoftmaxStats st{-INFINITY, INT_MAX, 0.0};
+  for (int k = threadIdx.x; k < n_parts; k += 32) st = merge_stats(st, parts[r * n_parts + k]);
+  st = warp_merge_stats(st);
+  if (threadIdx.x == 0) out[r] = finish_score(logits + r * V, targets ? targets + r : nullptr, st);
 }
 
 }  // namespace qsweep::model::cuda::kernels

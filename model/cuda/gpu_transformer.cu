@@ -51,6 +51,8 @@ GpuTransformer::Impl::Impl(const ModelConfig& c, const GpuEngineOptions& o)
   check(cudaGetDeviceProperties(&prop, o.device), "cudaGetDeviceProperties");
   device_name = prop.name;
   if (const char* e = std::getenv("QSWEEP_GPU_ATTENTION")) simple_attention = std::string(e) == "simple";
+  pdl = prop.major >= 9;
+  if (const char* e = std::getenv("QSWEEP_GPU_PDL")) pdl = pdl && std::string(e) != "0";
   if (c.head_dim % 2 != 0 || c.head_dim > 256)
     throw std::runtime_error("the CUDA engine needs an even head_dim up to 256; this model has " +
                              std::to_string(c.head_dim) + " (run it on the CPU engine: device cpu)");
@@ -80,7 +82,7 @@ GpuTransformer::Impl::Impl(const ModelConfig& c, const GpuEngineOptions& o)
 GpuTransformer::Impl::~Impl() {
   cudaSetDevice(device);
   auto s = static_cast<cudaStream_t>(stream);
-  for (Buffer* b : {&meta, &x, &h, &qkv, &att, &gu, &act, &hout, &logits, &scores})
+  for (Buffer* b : {&meta, &x, &h, &qkv, &att, &gu, &act, &hout, &logits, &scores, &parts})
     if (b->p) cudaFreeAsync(b->p, s);
   if (s) cudaStreamSynchronize(s);
   destroy_graphs(graphs);
@@ -295,9 +297,9 @@ void* ensure(GpuTransformer::Impl::Buffer& b, size_t bytes, cudaStream_t s, cons
 
 /// y [n, out] = x [n, in] W^T (+ beta * y): W [out, in] row-major; y fp32,
 /// or the engine dtype with y_engine_dtype. Up to 4 rows (decode steps) with
-/// the gemv kernel, else cuBLAS.
-void gemm(const GpuTransformer::Impl& m, const GpuEngineOptions& o, const void* W, const void* X, void* Y, int n,
-          int out, int in, float beta, bool y_engine_dtype = false) {
+/// the gemv kernel (a programmatic dependent with pdl), else cuBLAS.
+void gemm(const GpuTransformer::Impl& m, const GpuEngineOptions& o, bool pdl, const void* W, const void* X, void* Y,
+          int n, int out, int in, float beta, bool y_engine_dtype = false) {
   if (n <= 4 && in % 8 == 0) {
     auto s = static_cast<cudaStream_t>(m.stream);
     with_dtype(o.dtype, [&](auto tag) {
@@ -306,12 +308,13 @@ void gemm(const GpuTransformer::Impl& m, const GpuEngineOptions& o, const void* 
       const auto* x = static_cast<const T*>(X);
       auto run = [&](auto* y) {
         using YT = std::remove_pointer_t<decltype(y)>;
-        const unsigned grid = unsigned((out + 7) / 8);
+        constexpr int R = 8;  // rows per block (see gemv)
+        const dim3 grid(unsigned((out + R - 1) / R));
         switch (n) {
-          case 1: k::gemv<T, 1, YT><<<grid, 256, 0, s>>>(w, x, y, out, in, beta); break;
-          case 2: k::gemv<T, 2, YT><<<grid, 256, 0, s>>>(w, x, y, out, in, beta); break;
-          case 3: k::gemv<T, 3, YT><<<grid, 256, 0, s>>>(w, x, y, out, in, beta); break;
-          default: k::gemv<T, 4, YT><<<grid, 256, 0, s>>>(w, x, y, out, in, beta); break;
+          case 1: launch(pdl, k::gemv<T, 1, YT, R>, grid, 256, 0, s, w, x, y, out, in, beta); break;
+          case 2: launch(pdl, k::gemv<T, 2, YT, R>, grid, 256, 0, s, w, x, y, out, in, beta); break;
+          case 3: launch(pdl, k::gemv<T, 3, YT, R>, grid, 256, 0, s, w, x, y, out, in, beta); break;
+          default: launch(pdl, k::gemv<T, 4, YT, R>, grid, 256, 0, s, w, x, y, out, in, beta); break;
         }
       };
       if (y_engine_dtype)
@@ -420,6 +423,17 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
     ensure(m.logits, size_t(chunk) * V * 4, s, "logits");
     ensure(m.scores, size_t(mrows) * sizeof(k::ScoreOut), s, "scores");
   }
+  // Passes of a few rows (decode steps) launch every kernel after the
+  // embedding as a programmatic dependent of the one before (Hopper), and
+  // score each 100k-wide logits row with many blocks.
+  const bool small = n <= 4;
+  const bool pdl = m.pdl && small;
+  // Row kernels of small passes: one block per row does all the work, so
+  // give it more threads (fewer dependent steps per thread).
+  const int small_block = small ? 1024 : 128;
+  const int part_len = 2048, n_parts = (V + part_len - 1) / part_len;
+  const bool split_scores = chunk <= 32 && mrows <= 32;
+  if (split_scores && mrows > 0) ensure(m.parts, size_t(mrows) * n_parts * sizeof(k::SoftmaxStats), s, "scores");
   const float eps = float(c.rms_norm_eps);
   const float scale = 1.0f / std::sqrt(float(hd));
   const int actk = c.act == Activation::kSilu ? 0 : c.act == Activation::kGeluTanh ? 1 : 2;
@@ -436,19 +450,20 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
       for (int l = 0; l < c.n_layer; ++l) {
         const DeviceLayer& L = m.layers[l];
         prof.phase("norm", s, [&] {
-          k::rms_norm<T><<<n, 256, 0, s>>>(x, nullptr, d, L.attn_norm, eps, c.norm_plus_one, static_cast<T*>(h));
+          launch(pdl, k::rms_norm<T>, n, small ? 1024 : 256, 0, s, x, nullptr, d, L.attn_norm, eps, c.norm_plus_one,
+                 static_cast<T*>(h));
         });
-        prof.phase("gemm qkv", s, [&] { gemm(m, o, L.wqkv, h, qkv, n, qd + 2 * kvd, d, 0.0f); });
-        if (L.bqkv) k::bias_add<<<row_grid(n, qd + 2 * kvd), 256, 0, s>>>(qkv, L.bqkv, n, qd + 2 * kvd);
+        prof.phase("gemm qkv", s, [&] { gemm(m, o, pdl, L.wqkv, h, qkv, n, qd + 2 * kvd, d, 0.0f); });
+        if (L.bqkv) launch(pdl, k::bias_add, row_grid(n, qd + 2 * kvd), 256, 0, s, qkv, L.bqkv, n, qd + 2 * kvd);
         prof.phase("rope+cache", s, [&] {
-          k::rope_and_cache<T><<<n, 128, 0, s>>>(qkv, d_pos, d_rowseg, d_segs, l, c.n_head, c.n_head_kv, hd,
-                                                m.inv_freq);
+          launch(pdl, k::rope_and_cache<T>, n, small_block, 0, s, qkv, d_pos, d_rowseg, d_segs, l, c.n_head, c.n_head_kv, hd,
+                 m.inv_freq);
         });
         prof.phase("attention", s, [&] {
           const dim3 grid(unsigned(tiles.size()), unsigned(c.n_head));
           if (decode)
-            launch_attention_decode<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, l, c.n_head / c.n_head_kv, kvd, scale,
-                                       c.sliding_window, static_cast<T*>(att), qd);
+            launch_attention_decode<T>(hd, grid, s, pdl, qkv, qd + 2 * kvd, d_segs, l, c.n_head / c.n_head_kv, kvd,
+                                       scale, c.sliding_window, static_cast<T*>(att), qd);
           else if (use_mma)
             launch_attention_mma<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, d_tiles, l, c.n_head / c.n_head_kv, kvd,
                                     scale, c.sliding_window, static_cast<T*>(att), qd);
@@ -456,40 +471,49 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
             launch_attention<T>(hd, grid, s, qkv, qd + 2 * kvd, d_segs, d_tiles, l, c.n_head / c.n_head_kv, kvd, scale,
                                 c.sliding_window, static_cast<T*>(att), qd);
         });
-        prof.phase("gemm o", s, [&] { gemm(m, o, L.wo, att, x, n, d, qd, 1.0f); });  // x += att Wo^T
-        if (L.bo) k::bias_add<<<row_grid(n, d), 256, 0, s>>>(x, L.bo, n, d);
+        prof.phase("gemm o", s, [&] { gemm(m, o, pdl, L.wo, att, x, n, d, qd, 1.0f); });  // x += att Wo^T
+        if (L.bo) launch(pdl, k::bias_add, row_grid(n, d), 256, 0, s, x, L.bo, n, d);
         prof.phase("norm", s, [&] {
-          k::rms_norm<T><<<n, 256, 0, s>>>(x, nullptr, d, L.ffn_norm, eps, c.norm_plus_one, static_cast<T*>(h));
+          launch(pdl, k::rms_norm<T>, n, small ? 1024 : 256, 0, s, x, nullptr, d, L.ffn_norm, eps, c.norm_plus_one,
+                 static_cast<T*>(h));
         });
-        prof.phase("gemm gate|up", s, [&] { gemm(m, o, L.wgu, h, gu, n, 2 * ff, d, 0.0f, gu_half); });
-        if (L.bgu) k::bias_add<<<row_grid(n, 2 * ff), 256, 0, s>>>(static_cast<float*>(gu), L.bgu, n, 2 * ff);
+        prof.phase("gemm gate|up", s, [&] { gemm(m, o, pdl, L.wgu, h, gu, n, 2 * ff, d, 0.0f, gu_half); });
+        if (L.bgu)
+          launch(pdl, k::bias_add, row_grid(n, 2 * ff), 256, 0, s, static_cast<float*>(gu), L.bgu, n, 2 * ff);
         prof.phase("act", s, [&] {
           if (gu_half)
-            k::gated_act<T, T>
-                <<<row_grid(n, ff), 256, 0, s>>>(static_cast<const T*>(gu), n, ff, actk, static_cast<T*>(act));
+            launch(pdl, k::gated_act<T, T>, row_grid(n, ff), 256, 0, s, static_cast<const T*>(gu), n, ff, actk,
+                   static_cast<T*>(act));
           else
-            k::gated_act<T, float>
-                <<<row_grid(n, ff), 256, 0, s>>>(static_cast<const float*>(gu), n, ff, actk, static_cast<T*>(act));
+            launch(pdl, k::gated_act<T, float>, row_grid(n, ff), 256, 0, s, static_cast<const float*>(gu), n, ff,
+                   actk, static_cast<T*>(act));
         });
-        prof.phase("gemm down", s, [&] { gemm(m, o, L.wdown, act, x, n, d, ff, 1.0f); });  // x += act Wdown^T
-        if (L.bdown) k::bias_add<<<row_grid(n, d), 256, 0, s>>>(x, L.bdown, n, d);
+        prof.phase("gemm down", s, [&] { gemm(m, o, pdl, L.wdown, act, x, n, d, ff, 1.0f); });  // x += act Wdown^T
+        if (L.bdown) launch(pdl, k::bias_add, row_grid(n, d), 256, 0, s, x, L.bdown, n, d);
       }
       check(cudaGetLastError(), "decoder layers");
       if (mrows == 0) return;
       // Final norm of the listed rows, lm_head and the sink, chunk by chunk.
       T* hout = static_cast<T*>(m.hout.p);
-      k::rms_norm<T><<<mrows, 256, 0, s>>>(x, d_rows, d, m.final_norm, eps, c.norm_plus_one, hout);
+      launch(pdl, k::rms_norm<T>, mrows, small ? 1024 : 256, 0, s, x, d_rows, d, m.final_norm, eps, c.norm_plus_one, hout);
       float* lg = static_cast<float*>(m.logits.p);
       auto* sc = static_cast<k::ScoreOut*>(m.scores.p);
       for (int r0 = 0; r0 < mrows; r0 += chunk) {
         const int nr = std::min(chunk, mrows - r0);
-        prof.phase("gemm lm_head", s, [&] { gemm(m, o, m.lm_head, hout + size_t(r0) * d, lg, nr, V, d, 0.0f); });
+        prof.phase("gemm lm_head", s, [&] { gemm(m, o, pdl, m.lm_head, hout + size_t(r0) * d, lg, nr, V, d, 0.0f); });
         if (a.sink == SinkKind::kHostLogits) {
           check(cudaMemcpyAsync(a.host_logits + size_t(r0) * V, lg, size_t(nr) * V * 4, cudaMemcpyDeviceToHost, s),
                 "logits download");
         } else {
           prof.phase("score", s, [&] {
-            k::score_rows<<<nr, 1024, 0, s>>>(lg, V, a.sink == SinkKind::kScores ? d_tgt + r0 : nullptr, sc + r0);
+            const int* tg = a.sink == SinkKind::kScores ? d_tgt + r0 : nullptr;
+            if (split_scores) {  // a few rows: each row's statistics from many blocks, then merged
+              auto* parts = static_cast<k::SoftmaxStats*>(m.parts.p);
+              launch(pdl, k::score_parts, dim3(unsigned(nr), unsigned(n_parts)), 256, 0, s, lg, V, part_len, parts);
+              launch(pdl, k::score_merge, nr, 32, 0, s, lg, V, parts, n_parts, tg, sc + r0);
+            } else {
+              launch(pdl, k::score_rows, nr, 1024, 0, s, lg, V, tg, sc + r0);
+            }
           });
         }
       }
@@ -502,7 +526,7 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
                                         uintptr_t(a.sink), uintptr_t(use_mma), uintptr_t(m.meta.p),
                                         uintptr_t(m.x.p), uintptr_t(m.h.p), uintptr_t(m.qkv.p), uintptr_t(m.att.p),
                                         uintptr_t(m.gu.p), uintptr_t(m.act.p), uintptr_t(m.hout.p),
-                                        uintptr_t(m.logits.p), uintptr_t(m.scores.p)};
+                                        uintptr_t(m.logits.p), uintptr_t(m.scores.p), uintptr_t(m.parts.p)};
     replay_or_capture(m, key, enqueue);
   } else {
     enqueue();

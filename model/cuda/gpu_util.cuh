@@ -68,6 +68,24 @@ inline dim3 row_grid(int rows, int cols) {
   return dim3(unsigned(std::min((cols + 255) / 256, 64)), unsigned(std::min(rows, 65535)));
 }
 
+/// Launches kernel<<<grid, block, smem, s>>>(args...); with pdl, as a
+/// programmatic dependent of the stream's previous kernel (it may start while
+/// that one drains; the kernel must pdl_wait() before touching its data).
+template <class... P, class... A>
+void launch(bool pdl, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, A&&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = s;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  check(cudaLaunchKernelEx(&cfg, kernel, static_cast<P>(args)...), "kernel launch");
+}
+
 /// n rounded up to a multiple of 16 (bytes of metadata blocks).
 inline size_t align16(size_t n) { return (n + 15) / 16 * 16; }
 
