@@ -18,7 +18,7 @@ class Checkpoint;
 
 namespace qsweep::quant {
 
-inline constexpr int k_cuda_plugin_abi = 4;  ///< bump when GptqSolver / HessianSink / TokenEngine change
+inline constexpr int k_cuda_plugin_abi = 5;  ///< bump when GptqSolver / HessianSink / TokenEngine / Linear kinds change
 
 /// The loaded plugin's functions; loaded once per process.
 struct CudaPlugin {

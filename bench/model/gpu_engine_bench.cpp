@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/model/gpu_bench_util.h"
 #include "bench/model/llama_110m.h"
 #include "model/cuda/gpu_engine.h"
 
@@ -28,32 +29,6 @@ using namespace qsweep::model;
 using namespace qsweep::model::cuda;
 
 namespace {
-
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-/// Seconds of one batched loglikelihood of n_seq x seq_len scored tokens (median of reps).
-double prefill(const GpuEngine& e, int n_seq, int seq_len, int reps) {
-  std::vector<LoglikelihoodRequest> reqs(n_seq);
-  for (int s = 0; s < n_seq; ++s) {
-    reqs[s].context = {1 + s};
-    for (int t = 0; t < seq_len; ++t) reqs[s].continuation.push_back((s * 7919 + t * 104729) % e.config().vocab_size);
-  }
-  e.loglikelihood_batch(reqs, false);  // warm-up (allocations, cuBLAS heuristics)
-  std::vector<double> ts;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = now();
-    e.loglikelihood_batch(reqs, false);
-    ts.push_back(now() - t0);
-  }
-  return median(ts);
-}
 
 /// Device-to-device copy bandwidth in bytes/s (read + write), 1 GiB, best of 5.
 double copy_bandwidth() {
@@ -125,20 +100,7 @@ int main(int argc, char** argv) {
     const GpuEngine e(std::make_unique<GpuTransformer>(llama_1b(), 1, 0.02f, o));
     unsetenv("QSWEEP_GPU_PDL");
     bytes = double(e.model().weight_bytes_per_token());
-    GenerateOptions one{.max_tokens = 1}, many{.max_tokens = n_new};
-    e.generate(prompt, many);  // warm-up
-    std::vector<double> per_tok;
-    for (int r = 0; r < reps; ++r) {
-      double t0 = now();
-      e.generate(prompt, one);
-      const double t_one = now() - t0;
-      t0 = now();
-      const std::vector<int> out = e.generate(prompt, many);
-      const double t_many = now() - t0;
-      if (int(out.size()) != n_new) std::fprintf(stderr, "decode: %zu tokens, expected %d\n", out.size(), n_new);
-      per_tok.push_back((t_many - t_one) / (n_new - 1));
-    }
-    return median(per_tok);
+    return decode_seconds_per_token(e, prompt, n_new, reps);
   };
   const double t_tok = decode(nullptr), t_plain = decode("0");
   const double bound = bytes / bw;

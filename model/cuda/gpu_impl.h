@@ -3,8 +3,10 @@
 // gpu_load.cpp (reading a checkpoint on the host). No CUDA types: device
 // pointers are void* / float*, the stream and cuBLAS handle opaque.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,13 +14,36 @@
 
 namespace qsweep::model::cuda {
 
-/// One decoder layer's device weights. Matrices in the engine dtype,
-/// row-major [out, in] (PyTorch layout); vectors fp32; absent biases null.
+/// Rows [row0, row0 + out) of a stacked matrix held as an activation-
+/// quantized Linear (model::ActQuantizedLinear): codes [out_pad, in_pad]
+/// row-major (int8 signed codes or E4M3 bits; padding zero, out_pad and
+/// in_pad multiples of 16 for the tensor-core GEMMs), one fp32 weight scale
+/// per row, the activation scheme, the bias slice (device, or null).
+struct QuantPart {
+  int row0 = 0, out = 0, in = 0, out_pad = 0, in_pad = 0;
+  int act = 0;  // ActQuantizedLinear::Act
+  void* codes = nullptr;
+  float* w_scale = nullptr;  // [out]
+  float input_scale = 0;     // static FP8
+  const float* bias = nullptr;
+};
+
+/// A weight matrix [out, in] (several Linears stacked by rows): dense in the
+/// engine dtype, or activation-quantized parts (then `dense` is null).
+struct DeviceMatrix {
+  void* dense = nullptr;
+  std::vector<QuantPart> parts;
+  size_t bytes = 0;  // device bytes read per token (weights and scales)
+  bool quantized() const { return !parts.empty(); }
+};
+
+/// One decoder layer's device weights. Matrices row-major [out, in]
+/// (PyTorch layout); vectors fp32; absent biases null.
 struct DeviceLayer {
-  void* wqkv = nullptr;   // [qd + 2 kvd, d]: q rows, then k, then v
-  void* wo = nullptr;     // [d, qd]
-  void* wgu = nullptr;    // [2 ff, d]: gate rows, then up
-  void* wdown = nullptr;  // [d, ff]
+  DeviceMatrix wqkv;   // [qd + 2 kvd, d]: q rows, then k, then v
+  DeviceMatrix wo;     // [d, qd]
+  DeviceMatrix wgu;    // [2 ff, d]: gate rows, then up
+  DeviceMatrix wdown;  // [d, ff]
   float* attn_norm = nullptr;  // [d]
   float* ffn_norm = nullptr;   // [d]
   float* bqkv = nullptr;       // [qd + 2 kvd]
@@ -32,6 +57,10 @@ struct GpuTransformer::Impl {
   GpuDType dtype = GpuDType::kFloat32;
   void* stream = nullptr;  // cudaStream_t
   void* cublas = nullptr;  // cublasHandle_t
+  void* cublaslt = nullptr;  // cublasLtHandle_t (FP8 GEMMs)
+  void* workspace = nullptr;  // cuBLAS / cuBLASLt workspace (graph-capturable GEMMs)
+  size_t workspace_bytes = 0;
+  int cc_major = 0, cc_minor = 0;
   size_t elt = 4;          // bytes per element of the engine dtype
   std::string device_name;
   std::vector<void*> owned;  // every weight allocation (freed in the destructor)
@@ -48,6 +77,9 @@ struct GpuTransformer::Impl {
     size_t bytes = 0;
   };
   Buffer meta, x, h, qkv, att, gu, act, hout, logits, scores, parts;
+  Buffer qx, qsx, qacc;  // activation-quantized GEMMs: codes of x, its scales, accumulators
+  /// cuBLASLt's FP8 algorithm per (out_pad, in_pad, n_pad): cublasLtMatmulAlgo_t's bytes.
+  std::map<std::array<int, 3>, std::array<uint64_t, 8>> fp8_algos;
   void* host_meta = nullptr;  // pinned staging for the pass metadata
   size_t host_meta_bytes = 0;
   void* host_out = nullptr;   // pinned staging for results
@@ -72,6 +104,17 @@ struct GpuTransformer::Impl {
   void* upload_matrix(const float* host, size_t n, const std::string& what);
   /// Copies fp32 host values to a new fp32 device array (nullptr when n == 0).
   float* upload_f32(const float* host, size_t n, const std::string& what);
+  /// An activation-quantized Linear's codes and scales on the device, as
+  /// rows [row0, row0 + out) of a stacked matrix (bias set by the caller).
+  QuantPart upload_quantized(const ActQuantizedLinear::Data& d, int row0, const std::string& what);
 };
+
+/// y [n, out] (ld out) = the quantized matrix W applied to x [n, in] (engine
+/// dtype) + beta * y, biases included: per part, x quantized per token
+/// (int8 or E4M3, as the CPU kernel), an int8 (int32 accumulation) or FP8
+/// (fp32 accumulation) tensor-core GEMM, then y = sx * (w_scale * acc) +
+/// bias. y fp32, or the engine dtype with y_engine. gpu_quant.cu.
+void quant_gemm(GpuTransformer::Impl& m, const DeviceMatrix& W, const void* x, void* y, int n, int out, int in,
+                float beta, bool y_engine, bool pdl);
 
 }  // namespace qsweep::model::cuda

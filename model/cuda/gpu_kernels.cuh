@@ -53,6 +53,22 @@ __device__ __forceinline__ float block_sum(float v, float* part) {
   return total;
 }
 
+/// Maximum of v over the block (every thread gets it); `part` as block_sum.
+__device__ __forceinline__ float block_max(float v, float* part) {
+  v = warp_max(v);
+  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float t = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : -INFINITY;
+    t = warp_max(t);
+    if (threadIdx.x == 0) part[0] = t;
+  }
+  __syncthreads();
+  const float m = part[0];
+  __syncthreads();
+  return m;
+}
+
 // Programmatic dependent launch (Hopper): a kernel launched with the
 // programmatic-serialization attribute may start while its predecessor
 // finishes; it must call pdl_wait() before touching anything an earlier

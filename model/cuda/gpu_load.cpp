@@ -3,6 +3,7 @@
 // names, shape checks and messages), its q|k|v and gate|up matrices
 // concatenated, uploaded and converted to the engine dtype, then freed; host
 // memory holds one layer at a time.
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -18,39 +19,107 @@ namespace qsweep::model::cuda {
 
 namespace {
 
-const DenseLinear& dense(const Linear& l, const std::string& name) {
+/// A Linear the GPU engine runs: dense, or activation-quantized (W8A8, FP8).
+const DenseLinear* as_dense(const Linear& l, const std::string& name) {
   const auto* d = dynamic_cast<const DenseLinear*>(&l);
-  if (!d) throw std::runtime_error(name + ": the GPU engine needs dense weights (a loader returned a quantized layer)");
-  return *d;
+  if (!d && !dynamic_cast<const ActQuantizedLinear*>(&l))
+    throw std::runtime_error(name + ": the GPU engine runs dense or activation-quantized Linears; the loader "
+                             "returned another kind (load quantized checkpoints with quant's "
+                             "gpu_engine_linear_loader, as the infer stage does)");
+  return d;
 }
 
-/// Rows of several [out_i, in] matrices one after another: [sum out_i, in].
-std::vector<float> stack(std::initializer_list<const DenseLinear*> parts) {
-  size_t n = 0;
-  for (const DenseLinear* p : parts) n += size_t(p->out_features()) * p->in_features();
-  std::vector<float> out(n);
-  size_t at = 0;
-  for (const DenseLinear* p : parts) {
-    const size_t k = size_t(p->out_features()) * p->in_features();
-    std::memcpy(out.data() + at, p->weight(), k * sizeof(float));
-    at += k;
-  }
-  return out;
+const std::vector<float>& bias_of(const Linear& l) {
+  const auto* d = dynamic_cast<const DenseLinear*>(&l);
+  return d ? d->bias() : dynamic_cast<const ActQuantizedLinear&>(l).data().bias;
 }
 
 /// Biases of the parts stacked ([] when none has one; zeros for a part without).
-std::vector<float> stack_bias(std::initializer_list<const DenseLinear*> parts) {
+std::vector<float> stack_bias(std::initializer_list<const Linear*> parts) {
   bool any = false;
-  for (const DenseLinear* p : parts) any = any || !p->bias().empty();
+  for (const Linear* p : parts) any = any || !bias_of(*p).empty();
   std::vector<float> out;
   if (!any) return out;
-  for (const DenseLinear* p : parts) {
-    if (p->bias().empty())
+  for (const Linear* p : parts) {
+    const std::vector<float>& b = bias_of(*p);
+    if (b.empty())
       out.insert(out.end(), p->out_features(), 0.0f);
     else
-      out.insert(out.end(), p->bias().begin(), p->bias().end());
+      out.insert(out.end(), b.begin(), b.end());
   }
   return out;
+}
+
+struct Part {
+  const Linear* l;
+  std::string name;
+};
+
+/// The device matrix of `parts` stacked by rows: dense in the engine dtype,
+/// or activation-quantized parts whose epilogue adds their slice of `bias`
+/// (the stacked biases on the device, or null).
+DeviceMatrix upload_stacked(GpuTransformer::Impl& m, const std::vector<Part>& parts, const std::string& what,
+                            const float* bias) {
+  size_t n_quant = 0;
+  for (const Part& p : parts) n_quant += as_dense(*p.l, p.name) ? 0 : 1;
+  DeviceMatrix M;
+  if (n_quant == 0) {
+    size_t n = 0;
+    for (const Part& p : parts) n += size_t(p.l->out_features()) * p.l->in_features();
+    std::vector<float> w(n);
+    size_t at = 0;
+    for (const Part& p : parts) {
+      const auto& d = static_cast<const DenseLinear&>(*p.l);
+      const size_t k = size_t(d.out_features()) * d.in_features();
+      std::memcpy(w.data() + at, d.weight(), k * sizeof(float));
+      at += k;
+    }
+    M.dense = m.upload_matrix(w.data(), n, what);
+    M.bytes = n * m.elt;
+    return M;
+  }
+  if (n_quant != parts.size())
+    throw std::runtime_error(what + ": mixes activation-quantized and unquantized Linears (" + parts[0].name +
+                             ", ...); the GPU engine runs a fused matrix one way (run this checkpoint with device: cpu)");
+  auto data = [&](size_t i) -> const ActQuantizedLinear::Data& {
+    return static_cast<const ActQuantizedLinear&>(*parts[i].l).data();
+  };
+  // Parts that quantize their input the same way (the same scheme, and for
+  // static FP8 the same input_scale) and whose row counts keep the padded
+  // layout contiguous (multiples of 16) become one matrix: one activation
+  // quantization, one GEMM, one epilogue.
+  // ($QSWEEP_GPU_QUANT_MERGE=0: never, for tests.)
+  const char* env = std::getenv("QSWEEP_GPU_QUANT_MERGE");
+  bool merge = parts.size() > 1 && !(env && std::string(env) == "0");
+  for (size_t i = 0; i < parts.size(); ++i)
+    merge = merge && data(i).act == data(0).act && data(i).input_scale == data(0).input_scale &&
+            data(i).in == data(0).in && data(i).out % 16 == 0;
+  if (merge) {
+    ActQuantizedLinear::Data all;
+    all.act = data(0).act;
+    all.in = data(0).in;
+    all.input_scale = data(0).input_scale;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      all.out += data(i).out;
+      all.codes.insert(all.codes.end(), data(i).codes.begin(), data(i).codes.end());
+      all.w_scale.insert(all.w_scale.end(), data(i).w_scale.begin(), data(i).w_scale.end());
+    }
+    QuantPart q = m.upload_quantized(all, 0, what);
+    q.bias = bias;
+    M.parts.push_back(q);
+    M.bytes = size_t(all.out) * all.in + size_t(all.out) * 4;
+    return M;
+  }
+  int row = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const ActQuantizedLinear::Data& d = data(i);
+    QuantPart q = m.upload_quantized(d, row, parts[i].name);
+    q.bias = bias ? bias + row : nullptr;
+    M.parts.push_back(q);
+    M.bytes += size_t(d.out) * d.in + size_t(d.out) * 4;
+    row += d.out;
+  }
+  return M;
 }
 
 /// Without a loader: refuses checkpoints stored quantized (their Linears are
@@ -63,7 +132,7 @@ void check_dense(const Checkpoint& ckpt) {
     ss << in.rdbuf();
     if (std::string(f) == "quantize_config.json" || ss.str().find("\"quantization_config\"") != std::string::npos)
       throw std::runtime_error("model folder " + ckpt.dir().string() +
-                               " holds a quantized checkpoint; load it with quant's dequantizing loader "
+                               " holds a quantized checkpoint; load it with quant's gpu_engine_linear_loader "
                                "(the infer stage does) or on the CPU engine (device cpu)");
   }
 }
@@ -81,31 +150,22 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
   for (int l = 0; l < c.n_layer; ++l) {
     const TransformerLayer L = load_decoder_layer(ckpt, c, l, loader, l);
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    const DenseLinear& q = dense(*L.attn.q, p + "self_attn.q_proj");
-    const DenseLinear& k = dense(*L.attn.k, p + "self_attn.k_proj");
-    const DenseLinear& v = dense(*L.attn.v, p + "self_attn.v_proj");
-    const DenseLinear& o = dense(*L.attn.o, p + "self_attn.o_proj");
-    const DenseLinear& g = dense(*L.mlp.gate, p + "mlp.gate_proj");
-    const DenseLinear& u = dense(*L.mlp.up, p + "mlp.up_proj");
-    const DenseLinear& dn = dense(*L.mlp.down, p + "mlp.down_proj");
+    const Linear *q = L.attn.q.get(), *k = L.attn.k.get(), *v = L.attn.v.get(), *o = L.attn.o.get(),
+                 *g = L.mlp.gate.get(), *u = L.mlp.up.get(), *dn = L.mlp.down.get();
     DeviceLayer D;
-    {
-      const std::vector<float> w = stack({&q, &k, &v});
-      D.wqkv = m.upload_matrix(w.data(), w.size(), p + "self_attn q|k|v");
-    }
-    D.wo = m.upload_matrix(o.weight(), size_t(o.out_features()) * o.in_features(), p + "self_attn.o_proj");
-    {
-      const std::vector<float> w = stack({&g, &u});
-      D.wgu = m.upload_matrix(w.data(), w.size(), p + "mlp gate|up");
-    }
-    D.wdown = m.upload_matrix(dn.weight(), size_t(dn.out_features()) * dn.in_features(), p + "mlp.down_proj");
+    const std::vector<float> bqkv = stack_bias({q, k, v}), bgu = stack_bias({g, u});
+    D.bqkv = m.upload_f32(bqkv.data(), bqkv.size(), p + "self_attn q|k|v bias");
+    D.bo = m.upload_f32(bias_of(*o).data(), bias_of(*o).size(), p + "self_attn.o_proj.bias");
+    D.bgu = m.upload_f32(bgu.data(), bgu.size(), p + "mlp gate|up bias");
+    D.bdown = m.upload_f32(bias_of(*dn).data(), bias_of(*dn).size(), p + "mlp.down_proj.bias");
+    D.wqkv = upload_stacked(
+        m, {{q, p + "self_attn.q_proj"}, {k, p + "self_attn.k_proj"}, {v, p + "self_attn.v_proj"}},
+        p + "self_attn q|k|v", D.bqkv);
+    D.wo = upload_stacked(m, {{o, p + "self_attn.o_proj"}}, p + "self_attn.o_proj", D.bo);
+    D.wgu = upload_stacked(m, {{g, p + "mlp.gate_proj"}, {u, p + "mlp.up_proj"}}, p + "mlp gate|up", D.bgu);
+    D.wdown = upload_stacked(m, {{dn, p + "mlp.down_proj"}}, p + "mlp.down_proj", D.bdown);
     D.attn_norm = m.upload_f32(L.attn_norm.data(), L.attn_norm.size(), p + "input_layernorm");
     D.ffn_norm = m.upload_f32(L.ffn_norm.data(), L.ffn_norm.size(), p + "post_attention_layernorm");
-    const std::vector<float> bqkv = stack_bias({&q, &k, &v}), bgu = stack_bias({&g, &u});
-    D.bqkv = m.upload_f32(bqkv.data(), bqkv.size(), p + "self_attn q|k|v bias");
-    D.bo = m.upload_f32(o.bias().data(), o.bias().size(), p + "self_attn.o_proj.bias");
-    D.bgu = m.upload_f32(bgu.data(), bgu.size(), p + "mlp gate|up bias");
-    D.bdown = m.upload_f32(dn.bias().data(), dn.bias().size(), p + "mlp.down_proj.bias");
     m.layers.push_back(D);
   }
   {
@@ -116,7 +176,9 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
     m.lm_head = m.embed;
   } else {
     const std::unique_ptr<Linear> lh = loader(ckpt, "lm_head", c.vocab_size, d, false);
-    m.lm_head = m.upload_matrix(dense(*lh, "lm_head").weight(), size_t(c.vocab_size) * d, "lm_head.weight");
+    const DenseLinear* dl = as_dense(*lh, "lm_head");
+    if (!dl) throw std::runtime_error("lm_head: the GPU engine runs lm_head unquantized (run this checkpoint with device: cpu)");
+    m.lm_head = m.upload_matrix(dl->weight(), size_t(c.vocab_size) * d, "lm_head.weight");
   }
   const std::vector<float> fn = load_vector(ckpt, "model.norm.weight", d);
   m.final_norm = m.upload_f32(fn.data(), fn.size(), "model.norm.weight");

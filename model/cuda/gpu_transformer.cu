@@ -2,6 +2,7 @@
 // gpu_transformer.h). Kernels: gpu_kernels.cuh; attention launches:
 // gpu_attention.cuh; profiler and CUDA graphs: gpu_graph.cuh; helpers:
 // gpu_util.cuh. Checkpoint loading: gpu_load.cpp.
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -50,6 +51,8 @@ GpuTransformer::Impl::Impl(const ModelConfig& c, const GpuEngineOptions& o)
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, o.device), "cudaGetDeviceProperties");
   device_name = prop.name;
+  cc_major = prop.major;
+  cc_minor = prop.minor;
   if (const char* e = std::getenv("QSWEEP_GPU_ATTENTION")) simple_attention = std::string(e) == "simple";
   pdl = prop.major >= 9;
   if (const char* e = std::getenv("QSWEEP_GPU_PDL")) pdl = pdl && std::string(e) != "0";
@@ -63,14 +66,17 @@ GpuTransformer::Impl::Impl(const ModelConfig& c, const GpuEngineOptions& o)
   check_blas(cublasCreate(&hb), "cublasCreate");
   cublas = hb;
   check_blas(cublasSetStream(hb, s), "cublasSetStream");
-  // A fixed cuBLAS workspace, so that GEMMs can be captured in CUDA graphs.
+  // A fixed cuBLAS workspace, so that GEMMs can be captured in CUDA graphs
+  // (shared with cuBLASLt: both run in stream order).
   {
-    const size_t ws = size_t(32) << 20;
-    void* p = nullptr;
-    check(cudaMalloc(&p, ws), "cuBLAS workspace");
-    owned.push_back(p);
-    check_blas(cublasSetWorkspace(hb, p, ws), "cublasSetWorkspace");
+    workspace_bytes = size_t(32) << 20;
+    check(cudaMalloc(&workspace, workspace_bytes), "cuBLAS workspace");
+    owned.push_back(workspace);
+    check_blas(cublasSetWorkspace(hb, workspace, workspace_bytes), "cublasSetWorkspace");
   }
+  cublasLtHandle_t lt = nullptr;
+  check_blas(cublasLtCreate(&lt), "cublasLtCreate");
+  cublaslt = lt;
   // Scratch and caches come from the stream-ordered pool; keep freed memory in it.
   cudaMemPool_t pool;
   if (cudaDeviceGetDefaultMemPool(&pool, o.device) == cudaSuccess) {
@@ -82,13 +88,14 @@ GpuTransformer::Impl::Impl(const ModelConfig& c, const GpuEngineOptions& o)
 GpuTransformer::Impl::~Impl() {
   cudaSetDevice(device);
   auto s = static_cast<cudaStream_t>(stream);
-  for (Buffer* b : {&meta, &x, &h, &qkv, &att, &gu, &act, &hout, &logits, &scores, &parts})
+  for (Buffer* b : {&meta, &x, &h, &qkv, &att, &gu, &act, &hout, &logits, &scores, &parts, &qx, &qsx, &qacc})
     if (b->p) cudaFreeAsync(b->p, s);
   if (s) cudaStreamSynchronize(s);
   destroy_graphs(graphs);
   for (void* p : owned) cudaFree(p);
   if (host_meta) cudaFreeHost(host_meta);
   if (host_out) cudaFreeHost(host_out);
+  if (cublaslt) cublasLtDestroy(static_cast<cublasLtHandle_t>(cublaslt));
   if (cublas) cublasDestroy(static_cast<cublasHandle_t>(cublas));
   if (s) cudaStreamDestroy(s);
   delete profiler;
@@ -230,10 +237,16 @@ GpuTransformer::GpuTransformer(const ModelConfig& cfg, uint64_t seed, float stde
   const float norm_w = c.norm_plus_one ? 0.0f : 1.0f;
   for (int l = 0; l < c.n_layer; ++l) {
     DeviceLayer L;
-    L.wqkv = rand_mat(size_t(qd + 2 * kvd) * d, "wqkv");
-    L.wo = rand_mat(size_t(d) * qd, "wo");
-    L.wgu = rand_mat(size_t(2 * ff) * d, "wgu");
-    L.wdown = rand_mat(size_t(d) * ff, "wdown");
+    auto rand_matrix = [&](size_t n, const char* what) {
+      DeviceMatrix M;
+      M.dense = rand_mat(n, what);
+      M.bytes = n * m.elt;
+      return M;
+    };
+    L.wqkv = rand_matrix(size_t(qd + 2 * kvd) * d, "wqkv");
+    L.wo = rand_matrix(size_t(d) * qd, "wo");
+    L.wgu = rand_matrix(size_t(2 * ff) * d, "wgu");
+    L.wdown = rand_matrix(size_t(d) * ff, "wdown");
     L.attn_norm = const_vec(d, norm_w, "norm");
     L.ffn_norm = const_vec(d, norm_w, "norm");
     if (c.attention_bias) {
@@ -262,15 +275,17 @@ std::string GpuTransformer::describe() const {
 }
 
 size_t GpuTransformer::weight_bytes_per_token() const {
-  // Every layer's matrices (engine dtype) and vectors (fp32), the final norm
-  // and lm_head; of the embedding a token reads one row, not counted.
+  // Every layer's matrices (as stored: engine dtype, or codes + scales) and
+  // vectors (fp32), the final norm and lm_head; of the embedding a token
+  // reads one row, not counted.
   const ModelConfig& c = cfg_;
   const size_t d = c.n_embd, qd = size_t(c.n_head) * c.head_dim, kvd = size_t(c.n_head_kv) * c.head_dim,
                ff = c.n_ff;
-  const size_t mats = (qd + 2 * kvd) * d + d * qd + 2 * ff * d + d * ff;
+  size_t mats = 0;
+  for (const DeviceLayer& L : impl_->layers) mats += L.wqkv.bytes + L.wo.bytes + L.wgu.bytes + L.wdown.bytes;
   const size_t vecs = 2 * d + (c.attention_bias ? qd + 2 * kvd : 0) + (has_o_proj_bias(c) ? d : 0) +
                       (c.mlp_bias ? 2 * ff + d : 0);
-  return c.n_layer * (mats * impl_->elt + vecs * 4) + d * 4 + size_t(c.vocab_size) * d * impl_->elt;
+  return mats + c.n_layer * vecs * 4 + d * 4 + size_t(c.vocab_size) * d * impl_->elt;
 }
 
 void GpuTransformer::synchronize() const {
@@ -298,8 +313,13 @@ void* ensure(GpuTransformer::Impl::Buffer& b, size_t bytes, cudaStream_t s, cons
 /// y [n, out] = x [n, in] W^T (+ beta * y): W [out, in] row-major; y fp32,
 /// or the engine dtype with y_engine_dtype. Up to 4 rows (decode steps) with
 /// the gemv kernel (a programmatic dependent with pdl), else cuBLAS.
-void gemm(const GpuTransformer::Impl& m, const GpuEngineOptions& o, bool pdl, const void* W, const void* X, void* Y,
+void gemm(GpuTransformer::Impl& m, const GpuEngineOptions& o, bool pdl, const DeviceMatrix& M, const void* X, void* Y,
           int n, int out, int in, float beta, bool y_engine_dtype = false) {
+  if (M.quantized()) {
+    quant_gemm(m, M, X, Y, n, out, in, beta, y_engine_dtype, pdl);
+    return;
+  }
+  const void* W = M.dense;
   if (n <= 4 && in % 8 == 0) {
     auto s = static_cast<cudaStream_t>(m.stream);
     with_dtype(o.dtype, [&](auto tag) {
@@ -454,7 +474,8 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
                  static_cast<T*>(h));
         });
         prof.phase("gemm qkv", s, [&] { gemm(m, o, pdl, L.wqkv, h, qkv, n, qd + 2 * kvd, d, 0.0f); });
-        if (L.bqkv) launch(pdl, k::bias_add, row_grid(n, qd + 2 * kvd), 256, 0, s, qkv, L.bqkv, n, qd + 2 * kvd);
+        // (quantized matrices add their biases in their epilogue)
+        if (L.bqkv && !L.wqkv.quantized()) launch(pdl, k::bias_add, row_grid(n, qd + 2 * kvd), 256, 0, s, qkv, L.bqkv, n, qd + 2 * kvd);
         prof.phase("rope+cache", s, [&] {
           launch(pdl, k::rope_and_cache<T>, n, small_block, 0, s, qkv, d_pos, d_rowseg, d_segs, l, c.n_head, c.n_head_kv, hd,
                  m.inv_freq);
@@ -472,13 +493,13 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
                                 c.sliding_window, static_cast<T*>(att), qd);
         });
         prof.phase("gemm o", s, [&] { gemm(m, o, pdl, L.wo, att, x, n, d, qd, 1.0f); });  // x += att Wo^T
-        if (L.bo) launch(pdl, k::bias_add, row_grid(n, d), 256, 0, s, x, L.bo, n, d);
+        if (L.bo && !L.wo.quantized()) launch(pdl, k::bias_add, row_grid(n, d), 256, 0, s, x, L.bo, n, d);
         prof.phase("norm", s, [&] {
           launch(pdl, k::rms_norm<T>, n, small ? 1024 : 256, 0, s, x, nullptr, d, L.ffn_norm, eps, c.norm_plus_one,
                  static_cast<T*>(h));
         });
         prof.phase("gemm gate|up", s, [&] { gemm(m, o, pdl, L.wgu, h, gu, n, 2 * ff, d, 0.0f, gu_half); });
-        if (L.bgu)
+        if (L.bgu && !L.wgu.quantized())
           launch(pdl, k::bias_add, row_grid(n, 2 * ff), 256, 0, s, static_cast<float*>(gu), L.bgu, n, 2 * ff);
         prof.phase("act", s, [&] {
           if (gu_half)
@@ -489,7 +510,7 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
                    actk, static_cast<T*>(act));
         });
         prof.phase("gemm down", s, [&] { gemm(m, o, pdl, L.wdown, act, x, n, d, ff, 1.0f); });  // x += act Wdown^T
-        if (L.bdown) launch(pdl, k::bias_add, row_grid(n, d), 256, 0, s, x, L.bdown, n, d);
+        if (L.bdown && !L.wdown.quantized()) launch(pdl, k::bias_add, row_grid(n, d), 256, 0, s, x, L.bdown, n, d);
       }
       check(cudaGetLastError(), "decoder layers");
       if (mrows == 0) return;
@@ -497,10 +518,12 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
       T* hout = static_cast<T*>(m.hout.p);
       launch(pdl, k::rms_norm<T>, mrows, small ? 1024 : 256, 0, s, x, d_rows, d, m.final_norm, eps, c.norm_plus_one, hout);
       float* lg = static_cast<float*>(m.logits.p);
+      DeviceMatrix head;
+      head.dense = m.lm_head;
       auto* sc = static_cast<k::ScoreOut*>(m.scores.p);
       for (int r0 = 0; r0 < mrows; r0 += chunk) {
         const int nr = std::min(chunk, mrows - r0);
-        prof.phase("gemm lm_head", s, [&] { gemm(m, o, pdl, m.lm_head, hout + size_t(r0) * d, lg, nr, V, d, 0.0f); });
+        prof.phase("gemm lm_head", s, [&] { gemm(m, o, pdl, head, hout + size_t(r0) * d, lg, nr, V, d, 0.0f); });
         if (a.sink == SinkKind::kHostLogits) {
           check(cudaMemcpyAsync(a.host_logits + size_t(r0) * V, lg, size_t(nr) * V * 4, cudaMemcpyDeviceToHost, s),
                 "logits download");
@@ -526,7 +549,8 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
                                         uintptr_t(a.sink), uintptr_t(use_mma), uintptr_t(m.meta.p),
                                         uintptr_t(m.x.p), uintptr_t(m.h.p), uintptr_t(m.qkv.p), uintptr_t(m.att.p),
                                         uintptr_t(m.gu.p), uintptr_t(m.act.p), uintptr_t(m.hout.p),
-                                        uintptr_t(m.logits.p), uintptr_t(m.scores.p), uintptr_t(m.parts.p)};
+                                        uintptr_t(m.logits.p), uintptr_t(m.scores.p), uintptr_t(m.parts.p),
+                                        uintptr_t(m.qx.p), uintptr_t(m.qsx.p), uintptr_t(m.qacc.p)};
     replay_or_capture(m, key, enqueue);
   } else {
     enqueue();

@@ -6,6 +6,8 @@
 // fused q|k|v [qd + 2 kvd, d] and gate|up [2 ff, d] matrices, o [d, qd],
 // down [d, ff], the embedding [vocab, d] and lm_head [vocab, d] (tied: the
 // embedding). Norm weights, biases and RoPE inverse frequencies are fp32.
+// Activation-quantized Linears (W8A8 int8, FP8) keep their int8 / E4M3
+// codes and per-row scales and run as gpu_quant.cu describes.
 // GEMMs are cuBLAS (inputs in the engine dtype, fp32 accumulation, fp32
 // outputs — gate|up in the engine dtype for bf16/fp16, as transformers —;
 // TF32 only with tf32); passes of <= 4 rows use a GEMV kernel. The residual
@@ -76,9 +78,11 @@ class GpuTransformer {
   /// fp32 on the host by the CPU loader, converted on the device). Throws
   /// std::runtime_error (CUDA errors, out of device memory, naming the
   /// tensor or the size asked for).
-  /// `loader` builds each Linear on the host and must return DenseLinear
-  /// (default: load_dense_linear; quant/ passes one that dequantizes
-  /// weight-only quantized layers).
+  /// `loader` builds each Linear on the host and must return DenseLinear or
+  /// ActQuantizedLinear (default: load_dense_linear; quant/'s
+  /// gpu_engine_linear_loader dequantizes weight-only quantized layers and
+  /// passes W8A8 / FP8 layers as data). A fused q|k|v or gate|up matrix is
+  /// all dense or all activation-quantized; lm_head dense.
   GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& opts, const LinearLoader& loader = {});
   /// Random weights N(0, std^2) generated on the device (benchmarks), norm
   /// weights 1 (0 for Gemma); deterministic in `seed`.

@@ -3,6 +3,7 @@
 // fp32 dense implementation. quant/ plugs int4/int8/fp8 kernels in by
 // implementing Linear and passing a LinearLoader to Engine::load.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -56,6 +57,29 @@ class DenseLinear final : public Linear {
 class OffloadedLinear : public Linear {
  public:
   virtual const Linear& host() const = 0;
+};
+
+/// A Linear whose input is quantized at run time (W8A8 int8, FP8 weights
+/// with FP8 activations; quant/formats/quantized_linear_kernel.h), exposed
+/// as data for engines with their own kernels (the GPU engine); forward()
+/// is the host kernel. Per token t and output row r:
+///   int8:  xq = int8 per-token dynamic (absmax / 127), acc = sum xq * code (int32),
+///   fp8:   xq = e4m3 (per-token dynamic or static input_scale), acc = sum xq * w (fp32),
+///   y[t, r] = sx[t] * (w_scale[r] * acc) + bias[r].
+class ActQuantizedLinear : public Linear {
+ public:
+  enum class Act { kInt8Token, kFp8Token, kFp8Static };
+  struct Data {
+    Act act = Act::kInt8Token;
+    int out = 0, in = 0;
+    /// [out, in] row-major: int8 the signed code (stored code - 128) as a
+    /// two's-complement byte; fp8 the E4M3FN bit pattern.
+    std::vector<uint8_t> codes;
+    std::vector<float> w_scale;  ///< [out] (a per-tensor scale repeated)
+    float input_scale = 0;       ///< kFp8Static: xq = e4m3(x / input_scale)
+    std::vector<float> bias;     ///< [out] or empty
+  };
+  virtual const Data& data() const = 0;
 };
 
 /// The layer itself, or the host layer of an OffloadedLinear.

@@ -36,8 +36,9 @@ qsweep::model::TokenEngine* qsweep_cuda_make_engine(const qsweep::model::Checkpo
                                                     const qsweep::model::cuda::GpuEngineOptions* opts, char* err,
                                                     size_t n) {
   try {
-    // Weight-only quantized checkpoints run with their dequantized weights.
-    return qsweep::model::cuda::GpuEngine::load(*ckpt, *opts, qsweep::quant::dequantizing_linear_loader()).release();
+    // Quantized checkpoints: weight-only layers dequantized, activation-
+    // quantized ones (W8A8, FP8) on integer / FP8 tensor-core GEMMs.
+    return qsweep::model::cuda::GpuEngine::load(*ckpt, *opts, qsweep::quant::gpu_engine_linear_loader()).release();
   } catch (const std::exception& e) {
     std::snprintf(err, n, "%s", e.what());
     return nullptr;

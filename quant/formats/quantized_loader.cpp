@@ -73,7 +73,44 @@ model::LinearLoader quantized_linear_loader(KernelKind kind) {
   };
 }
 
-model::LinearLoader dequantizing_linear_loader() {
+namespace {
+
+/// An activation-quantized layer as data (model::ActQuantizedLinear) and its
+/// CPU kernel.
+class ActQuantizedKernel final : public model::ActQuantizedLinear {
+ public:
+  explicit ActQuantizedKernel(const QuantizedLinear& ql) : kernel_(ql) {
+    const QuantizedWeight& w = ql.weight;
+    d_.act = ql.act == ActQuant::kInt8TokenDynamic  ? Act::kInt8Token
+             : ql.act == ActQuant::kFp8TokenDynamic ? Act::kFp8Token
+                                                    : Act::kFp8Static;
+    d_.out = ql.out_features();
+    d_.in = ql.in_features();
+    d_.codes.resize(size_t(d_.out) * d_.in);
+    for (int r = 0; r < d_.out; ++r)
+      for (int k = 0; k < d_.in; ++k) {
+        const int c = int(w.codes(r, k));  // validated by the kernel: int8 zero point 128
+        d_.codes[size_t(r) * d_.in + k] = uint8_t(ql.type == WeightType::kInt ? int8_t(c - 128) : c);
+      }
+    d_.w_scale.resize(d_.out);
+    for (int r = 0; r < d_.out; ++r) d_.w_scale[r] = w.scale(r, 0);
+    d_.input_scale = ql.input_scale;
+    d_.bias = ql.bias;
+  }
+  void forward(const float* x, float* y, int n) const override { kernel_.forward(x, y, n); }
+  int in_features() const override { return kernel_.in_features(); }
+  int out_features() const override { return kernel_.out_features(); }
+  size_t weight_bytes() const override { return kernel_.weight_bytes(); }
+  const Data& data() const override { return d_; }
+
+ private:
+  QuantizedLinearKernel kernel_;  // validates ql (channel/tensor scales, symmetric int8, fp8 codes)
+  Data d_;
+};
+
+}  // namespace
+
+model::LinearLoader gpu_engine_linear_loader() {
   auto cache = std::make_shared<ConfigCache>();
   return [cache](const model::Checkpoint& ck, const std::string& name, int out, int in,
                  bool bias) -> std::unique_ptr<model::Linear> {
@@ -81,14 +118,12 @@ model::LinearLoader dequantizing_linear_loader() {
     const std::optional<CheckpointFormat> f = detect_format(*qc);
     if (!f || !has_quantized_linear(*f, ck, name)) return model::load_dense_linear(ck, name, out, in, bias);
     QuantizedLinear ql = decode_linear(ck, name, out, in, *qc);
-    if (ql.act != ActQuant::kNone)
-      throw std::runtime_error("model folder " + ck.dir().string() + ": layer '" + name + "' quantizes activations (" +
-                               act_quant_name(ql.act) +
-                               "); the GPU engine runs weight-only checkpoints (run this one with device: cpu)");
     if (bias && ql.bias.empty())
       throw std::runtime_error("model folder " + ck.dir().string() + ": tensor '" + name + ".bias' is missing");
+    if (!bias) ql.bias.clear();
+    if (ql.act != ActQuant::kNone) return std::make_unique<ActQuantizedKernel>(ql);
     // weight.q: the exact dequantized values every kernel computes with.
-    return model::make_dense_linear(ql.weight.q, bias ? ql.bias : std::vector<float>{});
+    return model::make_dense_linear(ql.weight.q, ql.bias);
   };
 }
 

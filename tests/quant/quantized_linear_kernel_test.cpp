@@ -247,26 +247,65 @@ TEST(QuantizedLoader, WholeModelMatchesFakeQuantizedFp32) {
     EXPECT_LE(d, 1e-4f) << "fast kernel engine vs fake-quantized fp32";
     EXPECT_LE(dr, 1e-4f) << "reference kernel engine vs fake-quantized fp32";
     // The GPU engine's loader: dense layers of exactly the dequantized weights.
-    auto deq_eng = model::Engine::load(tmp / c.name, {.threads = 1, .linear_loader = dequantizing_linear_loader()});
+    auto deq_eng = model::Engine::load(tmp / c.name, {.threads = 1, .linear_loader = gpu_engine_linear_loader()});
     EXPECT_EQ(deq_eng->logits(ids), a) << "dequantizing loader vs fake-quantized fp32";
   }
 }
 
-TEST(DequantizingLoader, RefusesLayersThatQuantizeActivations) {
-  qsweep::testing::TempDir tmp;
-  const QuantizedLinear ql = formats_testing::make_w8a8(32, 32, false, 3);
-  std::map<std::string, model::TensorData> t;
-  for (auto& [n, v] : encode_linear(CheckpointFormat::kCompressedTensors, model::DType::kF32,
-                                    [&] { QuantizedLinear q = ql; q.prefix = "model.layers.0.self_attn.q_proj"; return q; }()))
-    t[n] = std::move(v);
-  formats_testing::write_folder(tmp / "w8a8", t, quantization_config(CheckpointFormat::kCompressedTensors, ql, {}));
-  const model::Checkpoint ck(tmp / "w8a8");
-  try {
-    dequantizing_linear_loader()(ck, "model.layers.0.self_attn.q_proj", 32, 32, false);
-    FAIL() << "a W8A8 layer was dequantized";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("quantizes activations"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("model.layers.0.self_attn.q_proj"), std::string::npos) << e.what();
+TEST(GpuEngineLoader, GivesActivationQuantizedLayersAsData) {
+  // W8A8 int8 (channel and tensor scales) and FP8 (dynamic and static
+  // activations): the loader hands the GPU engine the stored codes, one
+  // weight scale per row, the activation scheme and the bias; forward() is
+  // the CPU kernel.
+  struct Case {
+    const char* name;
+    QuantizedLinear ql;
+    model::ActQuantizedLinear::Act act;
+  };
+  const std::vector<Case> cases = {
+      {"w8a8 channel", formats_testing::make_w8a8(24, 32, false, 3), model::ActQuantizedLinear::Act::kInt8Token},
+      {"w8a8 tensor", formats_testing::make_w8a8(24, 32, true, 4), model::ActQuantizedLinear::Act::kInt8Token},
+      {"fp8 dynamic", formats_testing::make_fp8(24, 32, false, ActQuant::kFp8TokenDynamic, 5),
+       model::ActQuantizedLinear::Act::kFp8Token},
+      {"fp8 static", formats_testing::make_fp8(24, 32, true, ActQuant::kFp8TensorStatic, 6),
+       model::ActQuantizedLinear::Act::kFp8Static},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    qsweep::testing::TempDir tmp;
+    QuantizedLinear ql = c.ql;
+    ql.prefix = "model.layers.0.self_attn.q_proj";
+    ql.bias.resize(24);
+    for (int r = 0; r < 24; ++r) ql.bias[r] = 0.01f * float(r - 12);
+    std::map<std::string, model::TensorData> t;
+    for (auto& [n, v] : encode_linear(CheckpointFormat::kCompressedTensors, model::DType::kF32, ql)) t[n] = std::move(v);
+    formats_testing::write_folder(tmp / "q", t, quantization_config(CheckpointFormat::kCompressedTensors, ql, {}));
+    const model::Checkpoint ck(tmp / "q");
+    const QuantizedLinear dec = decode_linear(ck, ql.prefix, 24, 32,
+                                              json::parse(qsweep::testing::read_file(tmp / "q/config.json"))["quantization_config"]);
+    const std::unique_ptr<model::Linear> l = gpu_engine_linear_loader()(ck, ql.prefix, 24, 32, true);
+    const auto* a = dynamic_cast<const model::ActQuantizedLinear*>(l.get());
+    ASSERT_NE(a, nullptr);
+    const model::ActQuantizedLinear::Data& d = a->data();
+    EXPECT_EQ(d.act, c.act);
+    ASSERT_EQ(d.out, 24);
+    ASSERT_EQ(d.in, 32);
+    for (int r = 0; r < 24; ++r) {
+      EXPECT_EQ(d.w_scale[r], dec.weight.scale(r, 0));
+      for (int k = 0; k < 32; ++k) {
+        const int code = int(dec.weight.codes(r, k));
+        const uint8_t want = dec.type == WeightType::kInt ? uint8_t(int8_t(code - 128)) : uint8_t(code);
+        ASSERT_EQ(d.codes[size_t(r) * 32 + k], want) << r << ", " << k;
+      }
+    }
+    EXPECT_EQ(d.input_scale, dec.input_scale);
+    EXPECT_EQ(d.bias, dec.bias);
+    // forward() is the CPU kernel of the decoded layer.
+    std::vector<float> x(3 * 32), y(3 * 24), want(3 * 24);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * float(i)) * 2.0f;
+    l->forward(x.data(), y.data(), 3);
+    QuantizedLinearKernel(dec).forward(x.data(), want.data(), 3);
+    EXPECT_EQ(y, want);
   }
 }
 
