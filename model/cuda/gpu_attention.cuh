@@ -302,9 +302,9 @@ constexpr int kDecWarps = 16;
 // (max, sum, output) are merged at the end. head_dim <= 32 * NPL.
 // Grid: (segments, n_head); block 512.
 template <int NPL, class KV, class OUT>
-__global__ void __launch_bounds__(kDecWarps * 32) attention_decode(const float* qkv, int qkv_stride, const SegDesc* segs,
-                                                        int layer, int group, int hd, int kvd, float scale, int window,
-                                                        OUT* out, int out_stride) {
+__global__ void __launch_bounds__(kDecWarps * 32)
+    attention_decode(const float* qkv, int qkv_stride, const SegDesc* segs, int layer, int group, int hd, int kvd,
+                     float scale, int window, OUT* out, int out_stride) {
   constexpr int HD = NPL * 32;
   pdl_wait();
   pdl_launch_dependents();
@@ -416,10 +416,10 @@ void launch_attention_decode(int hd, dim3 grid, cudaStream_t s, bool pdl, const 
                              const k::SegDesc* segs, int layer, int group, int kvd, float scale, int window, T* out,
                              int out_stride) {
   switch ((hd + 31) / 32) {
-#define QS_DEC(N)                                                                                          \
-  case N:                                                                                                  \
-    launch(pdl, k::attention_decode<N, T, T>, grid, k::kDecWarps * 32, 0, s, qkv, stride, segs, layer, group, hd, kvd, scale, \
-           window, out, out_stride);                                                                       \
+#define QS_DEC(N)                                                                                     \
+  case N:                                                                                             \
+    launch(pdl, k::attention_decode<N, T, T>, grid, k::kDecWarps * 32, 0, s, qkv, stride, segs, layer, \
+           group, hd, kvd, scale, window, out, out_stride);                                           \
     break;
     QS_DEC(1) QS_DEC(2) QS_DEC(3) QS_DEC(4) QS_DEC(5) QS_DEC(6) QS_DEC(7) QS_DEC(8)
 #undef QS_DEC

@@ -26,48 +26,43 @@ __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return
 template <>
 __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
 
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
+struct AddOp {
+  __device__ __forceinline__ float operator()(float a, float b) const { return a + b; }
+};
+struct MaxOp {
+  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
 
-/// Sum of v over the block (every thread gets it); `part` is __shared__
-/// float[32], reusable when this returns. The reduction order depends only on
-/// blockDim, so two kernels with the same block size get the same bits.
-__device__ __forceinline__ float block_sum(float v, float* part) {
-  v = warp_sum(v);
+/// v combined with op over the warp (xor butterfly; every lane gets it).
+template <class Op>
+__device__ __forceinline__ float warp_reduce(float v, Op op) {
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ float warp_sum(float v) { return warp_reduce(v, AddOp{}); }
+__device__ __forceinline__ float warp_max(float v) { return warp_reduce(v, MaxOp{}); }
+
+/// v combined with op over the block (every thread gets it); `part` is
+/// __shared__ float[32], reusable when this returns; `identity` is op's
+/// neutral element. The order depends only on blockDim, so two kernels with
+/// the same block size get the same bits.
+template <class Op>
+__device__ __forceinline__ float block_reduce(float v, float* part, float identity, Op op) {
+  v = warp_reduce(v, op);
   if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
   __syncthreads();
   if (threadIdx.x < 32) {
-    float t = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
-    t = warp_sum(t);
+    float t = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : identity;
+    t = warp_reduce(t, op);
     if (threadIdx.x == 0) part[0] = t;
   }
   __syncthreads();
-  const float total = part[0];
+  const float r = part[0];
   __syncthreads();
-  return total;
+  return r;
 }
-
-/// Maximum of v over the block (every thread gets it); `part` as block_sum.
-__device__ __forceinline__ float block_max(float v, float* part) {
-  v = warp_max(v);
-  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    float t = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : -INFINITY;
-    t = warp_max(t);
-    if (threadIdx.x == 0) part[0] = t;
-  }
-  __syncthreads();
-  const float m = part[0];
-  __syncthreads();
-  return m;
-}
+__device__ __forceinline__ float block_sum(float v, float* part) { return block_reduce(v, part, 0.0f, AddOp{}); }
+__device__ __forceinline__ float block_max(float v, float* part) { return block_reduce(v, part, -INFINITY, MaxOp{}); }
 
 // Programmatic dependent launch (Hopper): a kernel launched with the
 // programmatic-serialization attribute may start while its predecessor

@@ -80,7 +80,8 @@ DeviceMatrix upload_stacked(GpuTransformer::Impl& m, const std::vector<Part>& pa
   }
   if (n_quant != parts.size())
     throw std::runtime_error(what + ": mixes activation-quantized and unquantized Linears (" + parts[0].name +
-                             ", ...); the GPU engine runs a fused matrix one way (run this checkpoint with device: cpu)");
+                             ", ...); the GPU engine runs a fused matrix one way (run this checkpoint with "
+                             "device: cpu)");
   auto data = [&](size_t i) -> const ActQuantizedLinear::Data& {
     return static_cast<const ActQuantizedLinear&>(*parts[i].l).data();
   };
@@ -177,7 +178,9 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
   } else {
     const std::unique_ptr<Linear> lh = loader(ckpt, "lm_head", c.vocab_size, d, false);
     const DenseLinear* dl = as_dense(*lh, "lm_head");
-    if (!dl) throw std::runtime_error("lm_head: the GPU engine runs lm_head unquantized (run this checkpoint with device: cpu)");
+    if (!dl)
+      throw std::runtime_error(
+          "lm_head: the GPU engine runs lm_head unquantized (run this checkpoint with device: cpu)");
     m.lm_head = m.upload_matrix(dl->weight(), size_t(c.vocab_size) * d, "lm_head.weight");
   }
   const std::vector<float> fn = load_vector(ckpt, "model.norm.weight", d);

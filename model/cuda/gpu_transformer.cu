@@ -450,7 +450,7 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
   const bool pdl = m.pdl && small;
   // Row kernels of small passes: one block per row does all the work, so
   // give it more threads (fewer dependent steps per thread).
-  const int small_block = small ? 1024 : 128;
+  const int norm_block = small ? 1024 : 256, rope_block = small ? 1024 : 128;
   const int part_len = 2048, n_parts = (V + part_len - 1) / part_len;
   const bool split_scores = chunk <= 32 && mrows <= 32;
   if (split_scores && mrows > 0) ensure(m.parts, size_t(mrows) * n_parts * sizeof(k::SoftmaxStats), s, "scores");
@@ -470,15 +470,16 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
       for (int l = 0; l < c.n_layer; ++l) {
         const DeviceLayer& L = m.layers[l];
         prof.phase("norm", s, [&] {
-          launch(pdl, k::rms_norm<T>, n, small ? 1024 : 256, 0, s, x, nullptr, d, L.attn_norm, eps, c.norm_plus_one,
+          launch(pdl, k::rms_norm<T>, n, norm_block, 0, s, x, nullptr, d, L.attn_norm, eps, c.norm_plus_one,
                  static_cast<T*>(h));
         });
         prof.phase("gemm qkv", s, [&] { gemm(m, o, pdl, L.wqkv, h, qkv, n, qd + 2 * kvd, d, 0.0f); });
         // (quantized matrices add their biases in their epilogue)
-        if (L.bqkv && !L.wqkv.quantized()) launch(pdl, k::bias_add, row_grid(n, qd + 2 * kvd), 256, 0, s, qkv, L.bqkv, n, qd + 2 * kvd);
+        if (L.bqkv && !L.wqkv.quantized())
+          launch(pdl, k::bias_add, row_grid(n, qd + 2 * kvd), 256, 0, s, qkv, L.bqkv, n, qd + 2 * kvd);
         prof.phase("rope+cache", s, [&] {
-          launch(pdl, k::rope_and_cache<T>, n, small_block, 0, s, qkv, d_pos, d_rowseg, d_segs, l, c.n_head, c.n_head_kv, hd,
-                 m.inv_freq);
+          launch(pdl, k::rope_and_cache<T>, n, rope_block, 0, s, qkv, d_pos, d_rowseg, d_segs, l, c.n_head,
+                 c.n_head_kv, hd, m.inv_freq);
         });
         prof.phase("attention", s, [&] {
           const dim3 grid(unsigned(tiles.size()), unsigned(c.n_head));
@@ -495,7 +496,7 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
         prof.phase("gemm o", s, [&] { gemm(m, o, pdl, L.wo, att, x, n, d, qd, 1.0f); });  // x += att Wo^T
         if (L.bo && !L.wo.quantized()) launch(pdl, k::bias_add, row_grid(n, d), 256, 0, s, x, L.bo, n, d);
         prof.phase("norm", s, [&] {
-          launch(pdl, k::rms_norm<T>, n, small ? 1024 : 256, 0, s, x, nullptr, d, L.ffn_norm, eps, c.norm_plus_one,
+          launch(pdl, k::rms_norm<T>, n, norm_block, 0, s, x, nullptr, d, L.ffn_norm, eps, c.norm_plus_one,
                  static_cast<T*>(h));
         });
         prof.phase("gemm gate|up", s, [&] { gemm(m, o, pdl, L.wgu, h, gu, n, 2 * ff, d, 0.0f, gu_half); });
@@ -516,7 +517,7 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
       if (mrows == 0) return;
       // Final norm of the listed rows, lm_head and the sink, chunk by chunk.
       T* hout = static_cast<T*>(m.hout.p);
-      launch(pdl, k::rms_norm<T>, mrows, small ? 1024 : 256, 0, s, x, d_rows, d, m.final_norm, eps, c.norm_plus_one, hout);
+      launch(pdl, k::rms_norm<T>, mrows, norm_block, 0, s, x, d_rows, d, m.final_norm, eps, c.norm_plus_one, hout);
       float* lg = static_cast<float*>(m.logits.p);
       DeviceMatrix head;
       head.dense = m.lm_head;

@@ -42,6 +42,20 @@ std::unique_ptr<GpuEngine> gpu(const fs::path& dir, GpuDType dt = GpuDType::kFlo
   return GpuEngine::load(Checkpoint(dir), o);
 }
 
+/// A 3-layer Llama config for random weights: head_dim 64, 2 KV heads, 4096 positions.
+ModelConfig random_llama(int vocab, int d, int ff, int n_head) {
+  ModelConfig c;
+  c.vocab_size = vocab;
+  c.n_embd = d;
+  c.n_ff = ff;
+  c.n_layer = 3;
+  c.n_head = n_head;
+  c.n_head_kv = 2;
+  c.head_dim = 64;
+  c.max_position_embeddings = 4096;
+  return c;
+}
+
 class GpuParity : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(GpuParity, Fp32LogitsAndGreedyMatchTransformersAndTheCpuEngine) {
@@ -198,15 +212,7 @@ TEST(GpuEngine, TensorCoreAttentionMatchesTheFp32Kernel) {
   // A random bf16 model with head_dim 64 and GQA: passes with segments of
   // >= 32 tokens take the tensor-core kernel, which must agree with the fp32
   // kernel ($QSWEEP_GPU_ATTENTION=simple) on the same weights.
-  ModelConfig c;
-  c.vocab_size = 1000;
-  c.n_embd = 256;
-  c.n_ff = 512;
-  c.n_layer = 3;
-  c.n_head = 4;
-  c.n_head_kv = 2;
-  c.head_dim = 64;
-  c.max_position_embeddings = 4096;
+  ModelConfig c = random_llama(1000, 256, 512, 4);
   std::vector<std::vector<int>> seqs(3);
   for (int i = 0; i < 300; ++i) seqs[0].push_back((i * 31 + 7) % 1000);
   for (int i = 0; i < 77; ++i) seqs[1].push_back((i * 17 + 3) % 1000);
@@ -275,15 +281,7 @@ TEST(GpuEngine, ProgrammaticLaunchesGiveTheSameDecodeSteps) {
                         Case{"fp16 biases + gemma", GpuDType::kFloat16, true, true},
                         Case{"fp32 llama", GpuDType::kFloat32, false, false},
                         Case{"bf16 biases", GpuDType::kBFloat16, true, false}}) {
-    ModelConfig c;
-    c.vocab_size = 3000;
-    c.n_embd = 512;
-    c.n_ff = 1408;
-    c.n_layer = 3;
-    c.n_head = 8;
-    c.n_head_kv = 2;
-    c.head_dim = 64;
-    c.max_position_embeddings = 4096;
+    ModelConfig c = random_llama(3000, 512, 1408, 8);
     c.attention_bias = c.mlp_bias = k.bias;
     if (k.gemma) {
       c.norm_plus_one = true;

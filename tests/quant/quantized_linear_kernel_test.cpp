@@ -278,11 +278,12 @@ TEST(GpuEngineLoader, GivesActivationQuantizedLayersAsData) {
     ql.bias.resize(24);
     for (int r = 0; r < 24; ++r) ql.bias[r] = 0.01f * float(r - 12);
     std::map<std::string, model::TensorData> t;
-    for (auto& [n, v] : encode_linear(CheckpointFormat::kCompressedTensors, model::DType::kF32, ql)) t[n] = std::move(v);
+    for (auto& [n, v] : encode_linear(CheckpointFormat::kCompressedTensors, model::DType::kF32, ql))
+      t[n] = std::move(v);
     formats_testing::write_folder(tmp / "q", t, quantization_config(CheckpointFormat::kCompressedTensors, ql, {}));
     const model::Checkpoint ck(tmp / "q");
-    const QuantizedLinear dec = decode_linear(ck, ql.prefix, 24, 32,
-                                              json::parse(qsweep::testing::read_file(tmp / "q/config.json"))["quantization_config"]);
+    const json qc = json::parse(qsweep::testing::read_file(tmp / "q/config.json"))["quantization_config"];
+    const QuantizedLinear dec = decode_linear(ck, ql.prefix, 24, 32, qc);
     const std::unique_ptr<model::Linear> l = gpu_engine_linear_loader()(ck, ql.prefix, 24, 32, true);
     const auto* a = dynamic_cast<const model::ActQuantizedLinear*>(l.get());
     ASSERT_NE(a, nullptr);
