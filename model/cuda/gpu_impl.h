@@ -102,6 +102,9 @@ struct GpuTransformer::Impl {
   void* alloc_weight(size_t bytes, const char* what);
   /// Copies fp32 host values to a new device array in the engine dtype.
   void* upload_matrix(const float* host, size_t n, const std::string& what);
+  /// The buffer's device memory, grown (stream-ordered, by >= 1.5x) to at
+  /// least `bytes`; contents are lost when it grows.
+  void* ensure(Buffer& b, size_t bytes, const char* what);
   /// Copies fp32 host values to a new fp32 device array (nullptr when n == 0).
   float* upload_f32(const float* host, size_t n, const std::string& what);
   /// An activation-quantized Linear's codes and scales on the device, as

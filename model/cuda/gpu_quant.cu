@@ -198,17 +198,9 @@ void quant_gemm(GpuTransformer::Impl& m, const DeviceMatrix& W, const void* x, v
     max_acc = std::max(max_acc, size_t(n_pad) * p.out_pad * 4);
     if (p.in != in) throw std::runtime_error("quantized matrix: input width mismatch");
   }
-  auto ensure = [&](GpuTransformer::Impl::Buffer& b, size_t bytes, const char* what) {
-    if (b.bytes >= bytes) return;
-    if (b.p) cudaFreeAsync(b.p, s);
-    b.p = nullptr;
-    b.bytes = 0;
-    if (cudaMallocAsync(&b.p, bytes, s) != cudaSuccess) oom(bytes, what);
-    b.bytes = bytes;
-  };
-  ensure(m.qx, size_t(n_pad) * max_in, "quantized activations");
-  ensure(m.qsx, size_t(n_pad) * 4, "activation scales");
-  ensure(m.qacc, max_acc, "quantized GEMM accumulators");
+  m.ensure(m.qx, size_t(n_pad) * max_in, "quantized activations");
+  m.ensure(m.qsx, size_t(n_pad) * 4, "activation scales");
+  m.ensure(m.qacc, max_acc, "quantized GEMM accumulators");
   auto* xq = static_cast<uint8_t*>(m.qx.p);
   auto* sx = static_cast<float*>(m.qsx.p);
   int have_act = -1;  // the scheme xq currently holds (static: with have_scale)

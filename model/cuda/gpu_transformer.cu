@@ -134,6 +134,18 @@ float* GpuTransformer::Impl::upload_f32(const float* host, size_t n, const std::
   return out;
 }
 
+void* GpuTransformer::Impl::ensure(Buffer& b, size_t bytes, const char* what) {
+  if (b.bytes >= bytes) return b.p;
+  auto s = static_cast<cudaStream_t>(stream);
+  const size_t want = std::max(bytes, b.bytes * 3 / 2);
+  if (b.p) cudaFreeAsync(b.p, s);
+  b.p = nullptr;
+  b.bytes = 0;
+  if (cudaMallocAsync(&b.p, want, s) != cudaSuccess) oom(want, what);
+  b.bytes = want;
+  return b.p;
+}
+
 // ---------------------------------------------------------------- caches
 
 GpuKvCache& GpuKvCache::operator=(GpuKvCache&& o) noexcept {
@@ -298,17 +310,6 @@ namespace {
 
 enum class SinkKind { kHostLogits, kScores, kArgmax };
 
-/// A device buffer of at least `bytes` (contents lost when it grows).
-void* ensure(GpuTransformer::Impl::Buffer& b, size_t bytes, cudaStream_t s, const char* what) {
-  if (b.bytes >= bytes) return b.p;
-  const size_t want = std::max(bytes, b.bytes * 3 / 2);
-  if (b.p) cudaFreeAsync(b.p, s);
-  b.p = nullptr;
-  b.bytes = 0;
-  if (cudaMallocAsync(&b.p, want, s) != cudaSuccess) oom(want, what);
-  b.bytes = want;
-  return b.p;
-}
 
 /// y [n, out] = x [n, in] W^T (+ beta * y): W [out, in] row-major; y fp32,
 /// or the engine dtype with y_engine_dtype. Up to 4 rows (decode steps) with
@@ -417,7 +418,7 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
   std::memcpy(hm + off_tiles, tiles.data(), tiles.size() * sizeof(int2));
   std::memcpy(hm + off_rows, rows.data(), mrows * 4);
   if (a.sink == SinkKind::kScores) std::memcpy(hm + off_tgt, a.targets->data(), mrows * 4);
-  char* dm = static_cast<char*>(ensure(m.meta, total, s, "pass metadata"));
+  char* dm = static_cast<char*>(m.ensure(m.meta, total, "pass metadata"));
   check(cudaMemcpyAsync(dm, hm, total, cudaMemcpyHostToDevice, s), "metadata upload");
   const int* d_ids = reinterpret_cast<const int*>(dm);
   const int* d_pos = reinterpret_cast<const int*>(dm + off_pos);
@@ -427,21 +428,21 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
   const int* d_rows = reinterpret_cast<const int*>(dm + off_rows);
   const int* d_tgt = reinterpret_cast<const int*>(dm + off_tgt);
 
-  float* x = static_cast<float*>(ensure(m.x, size_t(n) * d * 4, s, "activations"));
-  void* h = ensure(m.h, size_t(n) * d * m.elt, s, "activations");
-  float* qkv = static_cast<float*>(ensure(m.qkv, size_t(n) * (qd + 2 * kvd) * 4, s, "q/k/v"));
-  void* att = ensure(m.att, size_t(n) * qd * m.elt, s, "attention output");
+  float* x = static_cast<float*>(m.ensure(m.x, size_t(n) * d * 4, "activations"));
+  void* h = m.ensure(m.h, size_t(n) * d * m.elt, "activations");
+  float* qkv = static_cast<float*>(m.ensure(m.qkv, size_t(n) * (qd + 2 * kvd) * 4, "q/k/v"));
+  void* att = m.ensure(m.att, size_t(n) * qd * m.elt, "attention output");
   // gate|up: fp32, or the engine dtype for bf16/fp16 (transformers'
   // rounding) unless an MLP bias is added to it (in fp32).
   const bool gu_half = o.dtype != GpuDType::kFloat32 && !c.mlp_bias;
-  void* gu = ensure(m.gu, size_t(n) * 2 * ff * (gu_half ? m.elt : 4), s, "MLP activations");
-  void* act = ensure(m.act, size_t(n) * ff * m.elt, s, "MLP activations");
+  void* gu = m.ensure(m.gu, size_t(n) * 2 * ff * (gu_half ? m.elt : 4), "MLP activations");
+  void* act = m.ensure(m.act, size_t(n) * ff * m.elt, "MLP activations");
   // Final rows in chunks whose logits fit 1 GiB.
   const int chunk = int(std::max<size_t>(1, std::min<size_t>(std::max(mrows, 1), (size_t(1) << 30) / (size_t(V) * 4))));
   if (mrows > 0) {
-    ensure(m.hout, size_t(mrows) * d * m.elt, s, "final hidden states");
-    ensure(m.logits, size_t(chunk) * V * 4, s, "logits");
-    ensure(m.scores, size_t(mrows) * sizeof(k::ScoreOut), s, "scores");
+    m.ensure(m.hout, size_t(mrows) * d * m.elt, "final hidden states");
+    m.ensure(m.logits, size_t(chunk) * V * 4, "logits");
+    m.ensure(m.scores, size_t(mrows) * sizeof(k::ScoreOut), "scores");
   }
   // Passes of a few rows (decode steps) launch every kernel after the
   // embedding as a programmatic dependent of the one before (Hopper), and
@@ -453,7 +454,7 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
   const int norm_block = small ? 1024 : 256, rope_block = small ? 1024 : 128;
   const int part_len = 2048, n_parts = (V + part_len - 1) / part_len;
   const bool split_scores = chunk <= 32 && mrows <= 32;
-  if (split_scores && mrows > 0) ensure(m.parts, size_t(mrows) * n_parts * sizeof(k::SoftmaxStats), s, "scores");
+  if (split_scores && mrows > 0) m.ensure(m.parts, size_t(mrows) * n_parts * sizeof(k::SoftmaxStats), "scores");
   const float eps = float(c.rms_norm_eps);
   const float scale = 1.0f / std::sqrt(float(hd));
   const int actk = c.act == Activation::kSilu ? 0 : c.act == Activation::kGeluTanh ? 1 : 2;
