@@ -76,7 +76,7 @@ struct GpuTransformer::Impl {
     void* p = nullptr;
     size_t bytes = 0;
   };
-  Buffer meta, x, h, qkv, att, gu, act, hout, logits, scores, parts;
+  Buffer meta, x, h, qkv, att, gu, act, hout, logits, scores, score_parts;  // score_parts: split scoring statistics
   Buffer qx, qsx, qacc;  // activation-quantized GEMMs: codes of x, its scales, accumulators
   /// cuBLASLt's FP8 algorithm per (out_pad, in_pad, n_pad): cublasLtMatmulAlgo_t's bytes.
   std::map<std::array<int, 3>, std::array<uint64_t, 8>> fp8_algos;

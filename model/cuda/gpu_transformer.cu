@@ -88,7 +88,7 @@ GpuTransformer::Impl::Impl(const ModelConfig& c, const GpuEngineOptions& o)
 GpuTransformer::Impl::~Impl() {
   cudaSetDevice(device);
   auto s = static_cast<cudaStream_t>(stream);
-  for (Buffer* b : {&meta, &x, &h, &qkv, &att, &gu, &act, &hout, &logits, &scores, &parts, &qx, &qsx, &qacc})
+  for (Buffer* b : {&meta, &x, &h, &qkv, &att, &gu, &act, &hout, &logits, &scores, &score_parts, &qx, &qsx, &qacc})
     if (b->p) cudaFreeAsync(b->p, s);
   if (s) cudaStreamSynchronize(s);
   destroy_graphs(graphs);
@@ -454,7 +454,7 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
   const int norm_block = small ? 1024 : 256, rope_block = small ? 1024 : 128;
   const int part_len = 2048, n_parts = (V + part_len - 1) / part_len;
   const bool split_scores = chunk <= 32 && mrows <= 32;
-  if (split_scores && mrows > 0) m.ensure(m.parts, size_t(mrows) * n_parts * sizeof(k::SoftmaxStats), "scores");
+  if (split_scores && mrows > 0) m.ensure(m.score_parts, size_t(mrows) * n_parts * sizeof(k::SoftmaxStats), "scores");
   const float eps = float(c.rms_norm_eps);
   const float scale = 1.0f / std::sqrt(float(hd));
   const int actk = c.act == Activation::kSilu ? 0 : c.act == Activation::kGeluTanh ? 1 : 2;
@@ -533,7 +533,7 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
           prof.phase("score", s, [&] {
             const int* tg = a.sink == SinkKind::kScores ? d_tgt + r0 : nullptr;
             if (split_scores) {  // a few rows: each row's statistics from many blocks, then merged
-              auto* parts = static_cast<k::SoftmaxStats*>(m.parts.p);
+              auto* parts = static_cast<k::SoftmaxStats*>(m.score_parts.p);
               launch(pdl, k::score_parts, dim3(unsigned(nr), unsigned(n_parts)), 256, 0, s, lg, V, part_len, parts);
               launch(pdl, k::score_merge, nr, 32, 0, s, lg, V, parts, n_parts, tg, sc + r0);
             } else {
@@ -551,7 +551,7 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
                                         uintptr_t(a.sink), uintptr_t(use_mma), uintptr_t(m.meta.p),
                                         uintptr_t(m.x.p), uintptr_t(m.h.p), uintptr_t(m.qkv.p), uintptr_t(m.att.p),
                                         uintptr_t(m.gu.p), uintptr_t(m.act.p), uintptr_t(m.hout.p),
-                                        uintptr_t(m.logits.p), uintptr_t(m.scores.p), uintptr_t(m.parts.p),
+                                        uintptr_t(m.logits.p), uintptr_t(m.scores.p), uintptr_t(m.score_parts.p),
                                         uintptr_t(m.qx.p), uintptr_t(m.qsx.p), uintptr_t(m.qacc.p)};
     replay_or_capture(m, key, enqueue);
   } else {
