@@ -18,27 +18,28 @@ namespace qsweep::model::cuda {
 /// quantized Linear (model::ActQuantizedLinear): codes [out_pad, in_pad]
 /// row-major (int8 signed codes or E4M3 bits; padding zero, out_pad and
 /// in_pad multiples of 16 for the tensor-core GEMMs), one fp32 weight scale
-/// per row, the activation scheme, the bias slice (device, or null).
+/// per row, the activation scheme.
 struct QuantPart {
   int row0 = 0, out = 0, in = 0, out_pad = 0, in_pad = 0;
   int act = 0;  // ActQuantizedLinear::Act
   void* codes = nullptr;
   float* w_scale = nullptr;  // [out]
   float input_scale = 0;     // static FP8
-  const float* bias = nullptr;
 };
 
 /// A weight matrix [out, in] (several Linears stacked by rows): dense in the
-/// engine dtype, or activation-quantized parts (then `dense` is null).
+/// engine dtype, or activation-quantized parts (then `dense` is null); its
+/// bias [out] fp32 (stacked; zeros for a part without), or null.
 struct DeviceMatrix {
   void* dense = nullptr;
   std::vector<QuantPart> parts;
+  float* bias = nullptr;
   size_t bytes = 0;  // device bytes read per token (weights and scales)
   bool quantized() const { return !parts.empty(); }
 };
 
 /// One decoder layer's device weights. Matrices row-major [out, in]
-/// (PyTorch layout); vectors fp32; absent biases null.
+/// (PyTorch layout); vectors fp32.
 struct DeviceLayer {
   DeviceMatrix wqkv;   // [qd + 2 kvd, d]: q rows, then k, then v
   DeviceMatrix wo;     // [d, qd]
@@ -46,10 +47,6 @@ struct DeviceLayer {
   DeviceMatrix wdown;  // [d, ff]
   float* attn_norm = nullptr;  // [d]
   float* ffn_norm = nullptr;   // [d]
-  float* bqkv = nullptr;       // [qd + 2 kvd]
-  float* bo = nullptr;         // [d]
-  float* bgu = nullptr;        // [2 ff]
-  float* bdown = nullptr;      // [d]
 };
 
 struct GpuTransformer::Impl {
@@ -67,7 +64,7 @@ struct GpuTransformer::Impl {
 
   std::vector<DeviceLayer> layers;
   void* embed = nullptr;      // [vocab, d]
-  void* lm_head = nullptr;    // [vocab, d] (== embed when tied)
+  DeviceMatrix lm_head;       // [vocab, d], dense (== embed when tied)
   float* final_norm = nullptr;
   float* inv_freq = nullptr;  // [head_dim / 2]
 
@@ -113,7 +110,7 @@ struct GpuTransformer::Impl {
 };
 
 /// y [n, out] (ld out) = the quantized matrix W applied to x [n, in] (engine
-/// dtype) + beta * y, biases included: per part, x quantized per token
+/// dtype) + beta * y, W's bias included: per part, x quantized per token
 /// (int8 or E4M3, as the CPU kernel), an int8 (int32 accumulation) or FP8
 /// (fp32 accumulation) tensor-core GEMM, then y = sx * (w_scale * acc) +
 /// bias. y fp32, or the engine dtype with y_engine. gpu_quant.cu.

@@ -34,35 +34,35 @@ const std::vector<float>& bias_of(const Linear& l) {
   return d ? d->bias() : dynamic_cast<const ActQuantizedLinear&>(l).data().bias;
 }
 
+struct Part {
+  const Linear* l;
+  std::string name;
+};
+
 /// Biases of the parts stacked ([] when none has one; zeros for a part without).
-std::vector<float> stack_bias(std::initializer_list<const Linear*> parts) {
+std::vector<float> stack_bias(const std::vector<Part>& parts) {
   bool any = false;
-  for (const Linear* p : parts) any = any || !bias_of(*p).empty();
+  for (const Part& p : parts) any = any || !bias_of(*p.l).empty();
   std::vector<float> out;
   if (!any) return out;
-  for (const Linear* p : parts) {
-    const std::vector<float>& b = bias_of(*p);
+  for (const Part& p : parts) {
+    const std::vector<float>& b = bias_of(*p.l);
     if (b.empty())
-      out.insert(out.end(), p->out_features(), 0.0f);
+      out.insert(out.end(), p.l->out_features(), 0.0f);
     else
       out.insert(out.end(), b.begin(), b.end());
   }
   return out;
 }
 
-struct Part {
-  const Linear* l;
-  std::string name;
-};
-
-/// The device matrix of `parts` stacked by rows: dense in the engine dtype,
-/// or activation-quantized parts whose epilogue adds their slice of `bias`
-/// (the stacked biases on the device, or null).
-DeviceMatrix upload_stacked(GpuTransformer::Impl& m, const std::vector<Part>& parts, const std::string& what,
-                            const float* bias) {
+/// The device matrix of `parts` stacked by rows, with their stacked bias:
+/// dense in the engine dtype, or activation-quantized parts.
+DeviceMatrix upload_stacked(GpuTransformer::Impl& m, const std::vector<Part>& parts, const std::string& what) {
   size_t n_quant = 0;
   for (const Part& p : parts) n_quant += as_dense(*p.l, p.name) ? 0 : 1;
   DeviceMatrix M;
+  const std::vector<float> b = stack_bias(parts);
+  M.bias = m.upload_f32(b.data(), b.size(), what + " bias");
   if (n_quant == 0) {
     size_t n = 0;
     for (const Part& p : parts) n += size_t(p.l->out_features()) * p.l->in_features();
@@ -105,18 +105,14 @@ DeviceMatrix upload_stacked(GpuTransformer::Impl& m, const std::vector<Part>& pa
       all.codes.insert(all.codes.end(), data(i).codes.begin(), data(i).codes.end());
       all.w_scale.insert(all.w_scale.end(), data(i).w_scale.begin(), data(i).w_scale.end());
     }
-    QuantPart q = m.upload_quantized(all, 0, what);
-    q.bias = bias;
-    M.parts.push_back(q);
+    M.parts.push_back(m.upload_quantized(all, 0, what));
     M.bytes = size_t(all.out) * all.in + size_t(all.out) * 4;
     return M;
   }
   int row = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
     const ActQuantizedLinear::Data& d = data(i);
-    QuantPart q = m.upload_quantized(d, row, parts[i].name);
-    q.bias = bias ? bias + row : nullptr;
-    M.parts.push_back(q);
+    M.parts.push_back(m.upload_quantized(d, row, parts[i].name));
     M.bytes += size_t(d.out) * d.in + size_t(d.out) * 4;
     row += d.out;
   }
@@ -154,17 +150,12 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
     const Linear *q = L.attn.q.get(), *k = L.attn.k.get(), *v = L.attn.v.get(), *o = L.attn.o.get(),
                  *g = L.mlp.gate.get(), *u = L.mlp.up.get(), *dn = L.mlp.down.get();
     DeviceLayer D;
-    const std::vector<float> bqkv = stack_bias({q, k, v}), bgu = stack_bias({g, u});
-    D.bqkv = m.upload_f32(bqkv.data(), bqkv.size(), p + "self_attn q|k|v bias");
-    D.bo = m.upload_f32(bias_of(*o).data(), bias_of(*o).size(), p + "self_attn.o_proj.bias");
-    D.bgu = m.upload_f32(bgu.data(), bgu.size(), p + "mlp gate|up bias");
-    D.bdown = m.upload_f32(bias_of(*dn).data(), bias_of(*dn).size(), p + "mlp.down_proj.bias");
     D.wqkv = upload_stacked(
         m, {{q, p + "self_attn.q_proj"}, {k, p + "self_attn.k_proj"}, {v, p + "self_attn.v_proj"}},
-        p + "self_attn q|k|v", D.bqkv);
-    D.wo = upload_stacked(m, {{o, p + "self_attn.o_proj"}}, p + "self_attn.o_proj", D.bo);
-    D.wgu = upload_stacked(m, {{g, p + "mlp.gate_proj"}, {u, p + "mlp.up_proj"}}, p + "mlp gate|up", D.bgu);
-    D.wdown = upload_stacked(m, {{dn, p + "mlp.down_proj"}}, p + "mlp.down_proj", D.bdown);
+        p + "self_attn q|k|v");
+    D.wo = upload_stacked(m, {{o, p + "self_attn.o_proj"}}, p + "self_attn.o_proj");
+    D.wgu = upload_stacked(m, {{g, p + "mlp.gate_proj"}, {u, p + "mlp.up_proj"}}, p + "mlp gate|up");
+    D.wdown = upload_stacked(m, {{dn, p + "mlp.down_proj"}}, p + "mlp.down_proj");
     D.attn_norm = m.upload_f32(L.attn_norm.data(), L.attn_norm.size(), p + "input_layernorm");
     D.ffn_norm = m.upload_f32(L.ffn_norm.data(), L.ffn_norm.size(), p + "post_attention_layernorm");
     m.layers.push_back(D);
@@ -174,14 +165,14 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
     m.embed = m.upload_matrix(e->data(), e->size(), "model.embed_tokens.weight");
   }
   if (lm_head_is_tied(ckpt, c)) {
-    m.lm_head = m.embed;
+    m.lm_head.dense = m.embed;
   } else {
     const std::unique_ptr<Linear> lh = loader(ckpt, "lm_head", c.vocab_size, d, false);
     const DenseLinear* dl = as_dense(*lh, "lm_head");
     if (!dl)
       throw std::runtime_error(
           "lm_head: the GPU engine runs lm_head unquantized (run this checkpoint with device: cpu)");
-    m.lm_head = m.upload_matrix(dl->weight(), size_t(c.vocab_size) * d, "lm_head.weight");
+    m.lm_head.dense = m.upload_matrix(dl->weight(), size_t(c.vocab_size) * d, "lm_head.weight");
   }
   const std::vector<float> fn = load_vector(ckpt, "model.norm.weight", d);
   m.final_norm = m.upload_f32(fn.data(), fn.size(), "model.norm.weight");

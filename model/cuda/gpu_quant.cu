@@ -100,63 +100,55 @@ __global__ void dequant_epilogue(const Acc* acc, int n, int out, int out_pad, co
 
 namespace {
 
-int pad16(int v) { return (v + 15) / 16 * 16; }
-
-void check_lt(cublasStatus_t s, const char* what) {
-  if (s != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string("cuBLASLt error (") + what + "): status " + std::to_string(int(s)));
-}
-
 /// acc [n_pad, out_pad] fp32 = xq [n_pad, in_pad] (E4M3) codes^T, on FP8 tensor cores.
 void fp8_gemm(GpuTransformer::Impl& m, const QuantPart& p, const void* xq, int n_pad, float* acc) {
   auto lt = static_cast<cublasLtHandle_t>(m.cublaslt);
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
   cublasLtMatmulPreference_t pref = nullptr;
-  auto cleanup = [&] {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (lc) cublasLtMatrixLayoutDestroy(lc);
-    if (lb) cublasLtMatrixLayoutDestroy(lb);
-    if (la) cublasLtMatrixLayoutDestroy(la);
-    if (op) cublasLtMatmulDescDestroy(op);
-  };
-  try {
-    check_lt(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul desc");
-    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-    check_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "transa");
-    check_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "transb");
-    // Column-major views: codes [in_pad, out_pad] (op T), xq [in_pad, n_pad], acc [out_pad, n_pad].
-    check_lt(cublasLtMatrixLayoutCreate(&la, CUDA_R_8F_E4M3, p.in_pad, p.out_pad, p.in_pad), "layout A");
-    check_lt(cublasLtMatrixLayoutCreate(&lb, CUDA_R_8F_E4M3, p.in_pad, n_pad, p.in_pad), "layout B");
-    check_lt(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, p.out_pad, n_pad, p.out_pad), "layout C");
-    check_lt(cublasLtMatmulPreferenceCreate(&pref), "preference");
-    check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &m.workspace_bytes,
-                                                  sizeof m.workspace_bytes),
-             "workspace");
-    // The heuristic's choice, once per shape.
-    cublasLtMatmulAlgo_t algo;
-    static_assert(sizeof algo == sizeof(uint64_t) * 8, "cublasLtMatmulAlgo_t layout");
-    const std::array<int, 3> shape = {p.out_pad, p.in_pad, n_pad};
-    auto it = m.fp8_algos.find(shape);
-    if (it == m.fp8_algos.end()) {
-      cublasLtMatmulHeuristicResult_t h{};
-      int found = 0;
-      check_lt(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 1, &h, &found), "FP8 heuristic");
-      if (found == 0) throw std::runtime_error("cuBLASLt has no FP8 GEMM for this shape");
-      std::array<uint64_t, 8> bytes;
-      std::memcpy(bytes.data(), &h.algo, sizeof algo);
-      it = m.fp8_algos.emplace(shape, bytes).first;
+  struct Release {  // the descriptors, however this returns
+    cublasLtMatmulDesc_t& op;
+    cublasLtMatrixLayout_t &la, &lb, &lc;
+    cublasLtMatmulPreference_t& pref;
+    ~Release() {
+      if (pref) cublasLtMatmulPreferenceDestroy(pref);
+      if (lc) cublasLtMatrixLayoutDestroy(lc);
+      if (lb) cublasLtMatrixLayoutDestroy(lb);
+      if (la) cublasLtMatrixLayoutDestroy(la);
+      if (op) cublasLtMatmulDescDestroy(op);
     }
-    std::memcpy(&algo, it->second.data(), sizeof algo);
-    const float one = 1.0f, zero = 0.0f;
-    check_lt(cublasLtMatmul(lt, op, &one, p.codes, la, xq, lb, &zero, acc, lc, acc, lc, &algo, m.workspace,
-                            m.workspace_bytes, static_cast<cudaStream_t>(m.stream)),
-             "FP8 GEMM");
-  } catch (...) {
-    cleanup();
-    throw;
+  } release{op, la, lb, lc, pref};
+  check_blas(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul desc");
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  check_blas(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "transa");
+  check_blas(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "transb");
+  // Column-major views: codes [in_pad, out_pad] (op T), xq [in_pad, n_pad], acc [out_pad, n_pad].
+  check_blas(cublasLtMatrixLayoutCreate(&la, CUDA_R_8F_E4M3, p.in_pad, p.out_pad, p.in_pad), "layout A");
+  check_blas(cublasLtMatrixLayoutCreate(&lb, CUDA_R_8F_E4M3, p.in_pad, n_pad, p.in_pad), "layout B");
+  check_blas(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, p.out_pad, n_pad, p.out_pad), "layout C");
+  check_blas(cublasLtMatmulPreferenceCreate(&pref), "preference");
+  check_blas(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &m.workspace_bytes,
+                                                sizeof m.workspace_bytes),
+           "workspace");
+  // The heuristic's choice, once per shape.
+  cublasLtMatmulAlgo_t algo;
+  static_assert(sizeof algo == sizeof(uint64_t) * 8, "cublasLtMatmulAlgo_t layout");
+  const std::array<int, 3> shape = {p.out_pad, p.in_pad, n_pad};
+  auto it = m.fp8_algos.find(shape);
+  if (it == m.fp8_algos.end()) {
+    cublasLtMatmulHeuristicResult_t h{};
+    int found = 0;
+    check_blas(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 1, &h, &found), "FP8 heuristic");
+    if (found == 0) throw std::runtime_error("cuBLASLt has no FP8 GEMM for this shape");
+    std::array<uint64_t, 8> bytes;
+    std::memcpy(bytes.data(), &h.algo, sizeof algo);
+    it = m.fp8_algos.emplace(shape, bytes).first;
   }
-  cleanup();
+  std::memcpy(&algo, it->second.data(), sizeof algo);
+  const float one = 1.0f, zero = 0.0f;
+  check_blas(cublasLtMatmul(lt, op, &one, p.codes, la, xq, lb, &zero, acc, lc, acc, lc, &algo, m.workspace,
+                          m.workspace_bytes, static_cast<cudaStream_t>(m.stream)),
+           "FP8 GEMM");
 }
 
 }  // namespace
@@ -173,8 +165,8 @@ QuantPart GpuTransformer::Impl::upload_quantized(const ActQuantizedLinear::Data&
   p.row0 = row0;
   p.out = d.out;
   p.in = d.in;
-  p.out_pad = pad16(d.out);
-  p.in_pad = pad16(d.in);
+  p.out_pad = int(align16(d.out));
+  p.in_pad = int(align16(d.in));
   p.act = int(d.act);
   p.input_scale = d.input_scale;
   std::vector<uint8_t> padded(size_t(p.out_pad) * p.in_pad, 0);
@@ -190,7 +182,7 @@ QuantPart GpuTransformer::Impl::upload_quantized(const ActQuantizedLinear::Data&
 void quant_gemm(GpuTransformer::Impl& m, const DeviceMatrix& W, const void* x, void* y, int n, int out, int in,
                 float beta, bool y_engine, bool pdl) {
   auto s = static_cast<cudaStream_t>(m.stream);
-  const int n_pad = pad16(n);
+  const int n_pad = int(align16(n));
   int max_in = 0;
   size_t max_acc = 0;
   for (const QuantPart& p : W.parts) {
@@ -223,12 +215,11 @@ void quant_gemm(GpuTransformer::Impl& m, const DeviceMatrix& W, const void* x, v
       } else {
         fp8_gemm(m, p, xq, n_pad, static_cast<float*>(m.qacc.p));
       }
-      const dim3 grid(unsigned(std::min((p.out + 255) / 256, 64)), unsigned(std::min(n, 65535)));
       auto epi = [&](auto* acc, auto* yy) {
         using A = std::remove_cv_t<std::remove_pointer_t<decltype(acc)>>;
         using YT = std::remove_pointer_t<decltype(yy)>;
-        launch(pdl, k::dequant_epilogue<A, YT>, grid, 256, 0, s, acc, n, p.out, p.out_pad, sx, p.w_scale, p.bias, yy,
-               out, p.row0, beta);
+        launch(pdl, k::dequant_epilogue<A, YT>, row_grid(n, p.out), 256, 0, s, acc, n, p.out, p.out_pad, sx,
+               p.w_scale, W.bias ? W.bias + p.row0 : nullptr, yy, out, p.row0, beta);
       };
       auto with_y = [&](auto* acc) {
         if (y_engine)

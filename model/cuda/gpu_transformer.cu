@@ -262,17 +262,17 @@ GpuTransformer::GpuTransformer(const ModelConfig& cfg, uint64_t seed, float stde
     L.attn_norm = const_vec(d, norm_w, "norm");
     L.ffn_norm = const_vec(d, norm_w, "norm");
     if (c.attention_bias) {
-      L.bqkv = rand_vec(qd + 2 * kvd, "bias");
-      if (has_o_proj_bias(c)) L.bo = rand_vec(d, "bias");
+      L.wqkv.bias = rand_vec(qd + 2 * kvd, "bias");
+      if (has_o_proj_bias(c)) L.wo.bias = rand_vec(d, "bias");
     }
     if (c.mlp_bias) {
-      L.bgu = rand_vec(2 * ff, "bias");
-      L.bdown = rand_vec(d, "bias");
+      L.wgu.bias = rand_vec(2 * ff, "bias");
+      L.wdown.bias = rand_vec(d, "bias");
     }
     m.layers.push_back(L);
   }
   m.embed = rand_mat(size_t(c.vocab_size) * d, "embedding");
-  m.lm_head = c.tie_word_embeddings ? m.embed : rand_mat(size_t(c.vocab_size) * d, "lm_head");
+  m.lm_head.dense = c.tie_word_embeddings ? m.embed : rand_mat(size_t(c.vocab_size) * d, "lm_head");
   m.final_norm = const_vec(d, norm_w, "norm");
   std::vector<float> inv = Rope(c.rope, c.head_dim).inv_freq();
   m.inv_freq = m.upload_f32(inv.data(), inv.size(), "inv_freq");
@@ -311,16 +311,11 @@ namespace {
 enum class SinkKind { kHostLogits, kScores, kArgmax };
 
 
-/// y [n, out] = x [n, in] W^T (+ beta * y): W [out, in] row-major; y fp32,
-/// or the engine dtype with y_engine_dtype. Up to 4 rows (decode steps) with
-/// the gemv kernel (a programmatic dependent with pdl), else cuBLAS.
-void gemm(GpuTransformer::Impl& m, const GpuEngineOptions& o, bool pdl, const DeviceMatrix& M, const void* X, void* Y,
-          int n, int out, int in, float beta, bool y_engine_dtype = false) {
-  if (M.quantized()) {
-    quant_gemm(m, M, X, Y, n, out, in, beta, y_engine_dtype, pdl);
-    return;
-  }
-  const void* W = M.dense;
+/// y [n, out] = x [n, in] W^T (+ beta * y) for a dense W [out, in] row-major;
+/// y fp32, or the engine dtype with y_engine_dtype. Up to 4 rows (decode
+/// steps) with the gemv kernel (a programmatic dependent with pdl), else cuBLAS.
+void dense_gemm(const GpuTransformer::Impl& m, const GpuEngineOptions& o, bool pdl, const void* W, const void* X,
+                void* Y, int n, int out, int in, float beta, bool y_engine_dtype) {
   if (n <= 4 && in % 8 == 0) {
     auto s = static_cast<cudaStream_t>(m.stream);
     with_dtype(o.dtype, [&](auto tag) {
@@ -352,6 +347,22 @@ void gemm(GpuTransformer::Impl& m, const GpuEngineOptions& o, bool pdl, const De
   check_blas(cublasGemmEx(static_cast<cublasHandle_t>(m.cublas), CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha, W, t,
                           in, X, t, in, &beta, Y, y_engine_dtype ? t : CUDA_R_32F, out, ct, CUBLAS_GEMM_DEFAULT),
              "cublasGemmEx");
+}
+
+/// y [n, out] = x [n, in] M^T + M's bias (+ beta * y, the residual added
+/// before the bias): dense_gemm then bias_add (y is fp32 whenever M has a
+/// bias: gate|up stays fp32 with an MLP bias), or quant_gemm (the bias in
+/// its epilogue).
+void gemm(GpuTransformer::Impl& m, const GpuEngineOptions& o, bool pdl, const DeviceMatrix& M, const void* X, void* Y,
+          int n, int out, int in, float beta, bool y_engine_dtype = false) {
+  if (M.quantized()) {
+    quant_gemm(m, M, X, Y, n, out, in, beta, y_engine_dtype, pdl);
+    return;
+  }
+  dense_gemm(m, o, pdl, M.dense, X, Y, n, out, in, beta, y_engine_dtype);
+  if (M.bias)
+    launch(pdl, k::bias_add, row_grid(n, out), 256, 0, static_cast<cudaStream_t>(m.stream), static_cast<float*>(Y),
+           M.bias, n, out);
 }
 
 }  // namespace
@@ -475,9 +486,6 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
                  static_cast<T*>(h));
         });
         prof.phase("gemm qkv", s, [&] { gemm(m, o, pdl, L.wqkv, h, qkv, n, qd + 2 * kvd, d, 0.0f); });
-        // (quantized matrices add their biases in their epilogue)
-        if (L.bqkv && !L.wqkv.quantized())
-          launch(pdl, k::bias_add, row_grid(n, qd + 2 * kvd), 256, 0, s, qkv, L.bqkv, n, qd + 2 * kvd);
         prof.phase("rope+cache", s, [&] {
           launch(pdl, k::rope_and_cache<T>, n, rope_block, 0, s, qkv, d_pos, d_rowseg, d_segs, l, c.n_head,
                  c.n_head_kv, hd, m.inv_freq);
@@ -495,14 +503,11 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
                                 c.sliding_window, static_cast<T*>(att), qd);
         });
         prof.phase("gemm o", s, [&] { gemm(m, o, pdl, L.wo, att, x, n, d, qd, 1.0f); });  // x += att Wo^T
-        if (L.bo && !L.wo.quantized()) launch(pdl, k::bias_add, row_grid(n, d), 256, 0, s, x, L.bo, n, d);
         prof.phase("norm", s, [&] {
           launch(pdl, k::rms_norm<T>, n, norm_block, 0, s, x, nullptr, d, L.ffn_norm, eps, c.norm_plus_one,
                  static_cast<T*>(h));
         });
         prof.phase("gemm gate|up", s, [&] { gemm(m, o, pdl, L.wgu, h, gu, n, 2 * ff, d, 0.0f, gu_half); });
-        if (L.bgu && !L.wgu.quantized())
-          launch(pdl, k::bias_add, row_grid(n, 2 * ff), 256, 0, s, static_cast<float*>(gu), L.bgu, n, 2 * ff);
         prof.phase("act", s, [&] {
           if (gu_half)
             launch(pdl, k::gated_act<T, T>, row_grid(n, ff), 256, 0, s, static_cast<const T*>(gu), n, ff, actk,
@@ -512,7 +517,6 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
                    actk, static_cast<T*>(act));
         });
         prof.phase("gemm down", s, [&] { gemm(m, o, pdl, L.wdown, act, x, n, d, ff, 1.0f); });  // x += act Wdown^T
-        if (L.bdown && !L.wdown.quantized()) launch(pdl, k::bias_add, row_grid(n, d), 256, 0, s, x, L.bdown, n, d);
       }
       check(cudaGetLastError(), "decoder layers");
       if (mrows == 0) return;
@@ -520,12 +524,10 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
       T* hout = static_cast<T*>(m.hout.p);
       launch(pdl, k::rms_norm<T>, mrows, norm_block, 0, s, x, d_rows, d, m.final_norm, eps, c.norm_plus_one, hout);
       float* lg = static_cast<float*>(m.logits.p);
-      DeviceMatrix head;
-      head.dense = m.lm_head;
       auto* sc = static_cast<k::ScoreOut*>(m.scores.p);
       for (int r0 = 0; r0 < mrows; r0 += chunk) {
         const int nr = std::min(chunk, mrows - r0);
-        prof.phase("gemm lm_head", s, [&] { gemm(m, o, pdl, head, hout + size_t(r0) * d, lg, nr, V, d, 0.0f); });
+        prof.phase("gemm lm_head", s, [&] { gemm(m, o, pdl, m.lm_head, hout + size_t(r0) * d, lg, nr, V, d, 0.0f); });
         if (a.sink == SinkKind::kHostLogits) {
           check(cudaMemcpyAsync(a.host_logits + size_t(r0) * V, lg, size_t(nr) * V * 4, cudaMemcpyDeviceToHost, s),
                 "logits download");

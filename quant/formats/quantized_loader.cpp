@@ -1,6 +1,7 @@
 #include "quant/formats/quantized_loader.h"
 
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,11 +55,11 @@ struct ConfigCache {
   }
 };
 
-}  // namespace
-
-model::LinearLoader quantized_linear_loader(KernelKind kind) {
+/// A loader that reads quantized layers with `make` (a decoded layer, its
+/// bias checked) and every other layer dense.
+model::LinearLoader decoding_loader(std::function<std::unique_ptr<model::Linear>(QuantizedLinear&&)> make) {
   auto cache = std::make_shared<ConfigCache>();
-  return [cache, kind](const model::Checkpoint& ck, const std::string& name, int out, int in,
+  return [cache, make](const model::Checkpoint& ck, const std::string& name, int out, int in,
                        bool bias) -> std::unique_ptr<model::Linear> {
     const std::shared_ptr<const json> qc = cache->get(ck.dir());
     const std::optional<CheckpointFormat> f = detect_format(*qc);
@@ -69,8 +70,16 @@ model::LinearLoader quantized_linear_loader(KernelKind kind) {
       throw std::runtime_error("model folder " + ck.dir().string() + ": tensor '" + name +
                                ".bias' is missing");
     if (!bias) ql.bias.clear();
-    return std::make_unique<QuantizedLinearKernel>(ql, kind);
+    return make(std::move(ql));
   };
+}
+
+}  // namespace
+
+model::LinearLoader quantized_linear_loader(KernelKind kind) {
+  return decoding_loader([kind](QuantizedLinear&& ql) -> std::unique_ptr<model::Linear> {
+    return std::make_unique<QuantizedLinearKernel>(ql, kind);
+  });
 }
 
 namespace {
@@ -111,20 +120,11 @@ class ActQuantizedKernel final : public model::ActQuantizedLinear {
 }  // namespace
 
 model::LinearLoader gpu_engine_linear_loader() {
-  auto cache = std::make_shared<ConfigCache>();
-  return [cache](const model::Checkpoint& ck, const std::string& name, int out, int in,
-                 bool bias) -> std::unique_ptr<model::Linear> {
-    const std::shared_ptr<const json> qc = cache->get(ck.dir());
-    const std::optional<CheckpointFormat> f = detect_format(*qc);
-    if (!f || !has_quantized_linear(*f, ck, name)) return model::load_dense_linear(ck, name, out, in, bias);
-    QuantizedLinear ql = decode_linear(ck, name, out, in, *qc);
-    if (bias && ql.bias.empty())
-      throw std::runtime_error("model folder " + ck.dir().string() + ": tensor '" + name + ".bias' is missing");
-    if (!bias) ql.bias.clear();
+  return decoding_loader([](QuantizedLinear&& ql) -> std::unique_ptr<model::Linear> {
     if (ql.act != ActQuant::kNone) return std::make_unique<ActQuantizedKernel>(ql);
     // weight.q: the exact dequantized values every kernel computes with.
     return model::make_dense_linear(ql.weight.q, ql.bias);
-  };
+  });
 }
 
 }  // namespace qsweep::quant
