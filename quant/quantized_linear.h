@@ -16,6 +16,8 @@
 //     scales to their storage dtype first; see formats/).
 
 #include <Eigen/Dense>
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -59,5 +61,27 @@ struct QuantizedLinear {
   int out_features() const { return int(weight.q.rows()); }
   int in_features() const { return int(weight.q.cols()); }
 };
+
+/// Calls f(r, j) for every r < n, j < k in 64 x 64 tiles: copies between a
+/// column-major [n, k] matrix (Eigen's order, e.g. QuantizedWeight::codes)
+/// and a row-major one stay in cache either way (a plain walk over an 8192 x
+/// 2048 matrix misses on every access of one of the two).
+template <class F>
+void for_each_tiled(int n, int k, F f) {
+  constexpr int kT = 64;
+  for (int r0 = 0; r0 < n; r0 += kT)
+    for (int k0 = 0; k0 < k; k0 += kT) {
+      const int r1 = std::min(n, r0 + kT), k1 = std::min(k, k0 + kT);
+      for (int r = r0; r < r1; ++r)
+        for (int j = k0; j < k1; ++j) f(r, j);
+    }
+}
+
+/// out[r * ld + j] = f(codes(r, j)): the [N, K] codes as a row-major byte matrix.
+template <class F>
+void codes_to_rows(const Eigen::MatrixXi& codes, uint8_t* out, size_t ld, F f) {
+  for_each_tiled(int(codes.rows()), int(codes.cols()),
+                 [&](int r, int j) { out[size_t(r) * ld + j] = uint8_t(f(codes(r, j))); });
+}
 
 }  // namespace qsweep::quant

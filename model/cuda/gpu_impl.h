@@ -27,16 +27,44 @@ struct QuantPart {
   float input_scale = 0;     // static FP8
 };
 
+/// Rows [row0, row0 + out) of a stacked matrix held as a weight-only
+/// quantized Linear (model::WeightOnlyLinear; gpu_weight_only.cu): input
+/// columns in the stored order (each group's columns contiguous: stored
+/// column j is input column perm[j], perm null for the identity), codes
+/// [out, in * bits / 8] row-major (int4: column 2i in the low nibble), per
+/// (row, stored group j / group) the pair {scale, zero} fp32.
+struct WeightOnlyPart {
+  int row0 = 0, out = 0, in = 0;
+  int bits = 4;      // 4 or 8
+  bool fp8 = false;  // codes are E4M3 bits (bits 8, zero 0)
+  int group = 0;     // stored columns per group, a multiple of 128 / bits
+  int n_groups = 0;  // columns of the {scale, zero} rows
+  uint8_t* codes = nullptr;
+  float* sz = nullptr;  // [out, n_groups] x {scale, zero}
+  int* perm = nullptr;  // [in] or null
+  int* inv = nullptr;   // [in]: the stored column of input column k (perm's inverse), or null
+};
+
 /// A weight matrix [out, in] (several Linears stacked by rows): dense in the
-/// engine dtype, or activation-quantized parts (then `dense` is null); its
-/// bias [out] fp32 (stacked; zeros for a part without), or null.
+/// engine dtype, activation-quantized parts or weight-only parts (then
+/// `dense` is null); its bias [out] fp32 (stacked; zeros for a part
+/// without), or null.
 struct DeviceMatrix {
   void* dense = nullptr;
   std::vector<QuantPart> parts;
+  std::vector<WeightOnlyPart> wparts;
   float* bias = nullptr;
   size_t bytes = 0;  // device bytes read per token (weights and scales)
   bool quantized() const { return !parts.empty(); }
+  bool weight_only() const { return !wparts.empty(); }
 };
+
+/// Whether the GPU's weight-only kernels take `d` (4- or 8-bit codes, `in` a
+/// multiple of 128 / bits, the columns sortable by g_idx into groups of one
+/// width that is a multiple of 128 / bits, integer zeros); then `perm` is
+/// the stored column order (empty: the identity) and `group` the width.
+/// gpu_weight_only.cu.
+bool weight_only_layout(const WeightOnlyLinear::Data& d, std::vector<int>* perm, int* group);
 
 /// One decoder layer's device weights. Matrices row-major [out, in]
 /// (PyTorch layout); vectors fp32.
@@ -75,6 +103,7 @@ struct GpuTransformer::Impl {
   };
   Buffer meta, x, h, qkv, att, gu, act, hout, logits, scores, score_parts;  // score_parts: split scoring statistics
   Buffer qx, qsx, qacc;  // activation-quantized GEMMs: codes of x, its scales, accumulators
+  Buffer wx, wdq;        // weight-only matrices: x in the stored column order, dequantized weights
   /// cuBLASLt's FP8 algorithm per (out_pad, in_pad, n_pad): cublasLtMatmulAlgo_t's bytes.
   std::map<std::array<int, 3>, std::array<uint64_t, 8>> fp8_algos;
   void* host_meta = nullptr;  // pinned staging for the pass metadata
@@ -107,6 +136,9 @@ struct GpuTransformer::Impl {
   /// An activation-quantized Linear's codes and scales on the device, as
   /// rows [row0, row0 + out) of a stacked matrix (bias set by the caller).
   QuantPart upload_quantized(const ActQuantizedLinear::Data& d, int row0, const std::string& what);
+  /// A weight-only Linear's codes, scales and zeros on the device, as rows
+  /// [row0, row0 + out) of a stacked matrix; d must pass weight_only_layout.
+  WeightOnlyPart upload_weight_only(const WeightOnlyLinear::Data& d, int row0, const std::string& what);
 };
 
 /// y [n, out] (ld out) = the quantized matrix W applied to x [n, in] (engine
@@ -116,5 +148,15 @@ struct GpuTransformer::Impl {
 /// bias. y fp32, or the engine dtype with y_engine. gpu_quant.cu.
 void quant_gemm(GpuTransformer::Impl& m, const DeviceMatrix& W, const void* x, void* y, int n, int out, int in,
                 float beta, bool y_engine, bool pdl);
+
+/// y [n, out] (ld out) = x [n, in] W^T (+ beta * y) + W's bias for a
+/// weight-only matrix and 1 <= n <= 4 rows (decode steps), from its codes;
+/// x, y as quant_gemm. gpu_weight_only.cu.
+void weight_only_gemv(GpuTransformer::Impl& m, const DeviceMatrix& W, const void* x, void* y, int n, int out, int in,
+                      float beta, bool y_engine, bool pdl);
+
+/// W's weights [out, in] in the engine dtype (a scratch matrix valid until
+/// the next call), for a dense GEMM. gpu_weight_only.cu.
+const void* dequantize_weight_only(GpuTransformer::Impl& m, const DeviceMatrix& W, int out, int in, bool pdl);
 
 }  // namespace qsweep::model::cuda

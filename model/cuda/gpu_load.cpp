@@ -19,19 +19,22 @@ namespace qsweep::model::cuda {
 
 namespace {
 
-/// A Linear the GPU engine runs: dense, or activation-quantized (W8A8, FP8).
-const DenseLinear* as_dense(const Linear& l, const std::string& name) {
-  const auto* d = dynamic_cast<const DenseLinear*>(&l);
-  if (!d && !dynamic_cast<const ActQuantizedLinear*>(&l))
-    throw std::runtime_error(name + ": the GPU engine runs dense or activation-quantized Linears; the loader "
-                             "returned another kind (load quantized checkpoints with quant's "
-                             "gpu_engine_linear_loader, as the infer stage does)");
-  return d;
+/// The kinds of Linear the GPU engine runs.
+enum class Kind { kDense, kActQuantized, kWeightOnly };
+
+Kind kind_of(const Linear& l, const std::string& name) {
+  if (dynamic_cast<const DenseLinear*>(&l)) return Kind::kDense;
+  if (dynamic_cast<const ActQuantizedLinear*>(&l)) return Kind::kActQuantized;
+  if (dynamic_cast<const WeightOnlyLinear*>(&l)) return Kind::kWeightOnly;
+  throw std::runtime_error(name + ": the GPU engine runs dense, weight-only or activation-quantized Linears; the "
+                           "loader returned another kind (load quantized checkpoints with quant's "
+                           "gpu_engine_linear_loader, as the infer stage does)");
 }
 
 const std::vector<float>& bias_of(const Linear& l) {
-  const auto* d = dynamic_cast<const DenseLinear*>(&l);
-  return d ? d->bias() : dynamic_cast<const ActQuantizedLinear&>(l).data().bias;
+  if (const auto* d = dynamic_cast<const DenseLinear*>(&l)) return d->bias();
+  if (const auto* w = dynamic_cast<const WeightOnlyLinear*>(&l)) return w->data().bias;
+  return dynamic_cast<const ActQuantizedLinear&>(l).data().bias;
 }
 
 struct Part {
@@ -55,31 +58,97 @@ std::vector<float> stack_bias(const std::vector<Part>& parts) {
   return out;
 }
 
+bool env_is(const char* name, const char* value) {
+  const char* e = std::getenv(name);
+  return e && std::string(e) == value;
+}
+
+/// Dense and weight-only parts as one dense matrix in the engine dtype
+/// (weight-only ones dequantized: their exact weights).
+void upload_dense(GpuTransformer::Impl& m, const std::vector<Part>& parts, const std::string& what, DeviceMatrix& M) {
+  size_t n = 0;
+  for (const Part& p : parts) n += size_t(p.l->out_features()) * p.l->in_features();
+  std::vector<float> w(n);
+  size_t at = 0;
+  for (const Part& p : parts) {
+    const size_t k = size_t(p.l->out_features()) * p.l->in_features();
+    if (const auto* d = dynamic_cast<const DenseLinear*>(p.l))
+      std::memcpy(w.data() + at, d->weight(), k * sizeof(float));
+    else
+      static_cast<const WeightOnlyLinear&>(*p.l).dequantize(w.data() + at);
+    at += k;
+  }
+  M.dense = m.upload_matrix(w.data(), n, what);
+  M.bytes = n * m.elt;
+}
+
+/// Weight-only parts on the GPU's int4/int8/fp8 kernels; consecutive parts
+/// with the same codes, groups and g_idx (q|k|v, gate|up of one recipe)
+/// become one part.
+void upload_weight_only(GpuTransformer::Impl& m, const std::vector<Part>& parts, const std::string& what,
+                        DeviceMatrix& M) {
+  auto data = [&](size_t i) -> const WeightOnlyLinear::Data& {
+    return static_cast<const WeightOnlyLinear&>(*parts[i].l).data();
+  };
+  int row = 0;
+  for (size_t i = 0; i < parts.size();) {
+    size_t j = i + 1;
+    const WeightOnlyLinear::Data& a = data(i);
+    while (j < parts.size() && data(j).bits == a.bits && data(j).fp8 == a.fp8 && data(j).in == a.in &&
+           data(j).n_groups == a.n_groups && data(j).g_idx == a.g_idx)
+      ++j;
+    WeightOnlyPart p;
+    if (j == i + 1) {
+      p = m.upload_weight_only(a, row, parts[i].name);
+    } else {
+      WeightOnlyLinear::Data all = a;
+      all.bias.clear();
+      for (size_t t = i + 1; t < j; ++t) {
+        const WeightOnlyLinear::Data& b = data(t);
+        all.out += b.out;
+        all.codes.insert(all.codes.end(), b.codes.begin(), b.codes.end());
+        all.scale.insert(all.scale.end(), b.scale.begin(), b.scale.end());
+        all.zero.insert(all.zero.end(), b.zero.begin(), b.zero.end());
+      }
+      p = m.upload_weight_only(all, row, what);
+    }
+    M.bytes += size_t(p.out) * p.in * p.bits / 8 + size_t(p.out) * p.n_groups * 8 + (p.perm ? size_t(p.in) * 4 : 0);
+    row += p.out;
+    M.wparts.push_back(p);
+    i = j;
+  }
+}
+
 /// The device matrix of `parts` stacked by rows, with their stacked bias:
-/// dense in the engine dtype, or activation-quantized parts.
+/// dense in the engine dtype, weight-only parts on their kernels, or
+/// activation-quantized parts.
 DeviceMatrix upload_stacked(GpuTransformer::Impl& m, const std::vector<Part>& parts, const std::string& what) {
-  size_t n_quant = 0;
-  for (const Part& p : parts) n_quant += as_dense(*p.l, p.name) ? 0 : 1;
+  size_t n_act = 0, n_wo = 0;
+  bool layouts = true;
+  for (const Part& p : parts) {
+    const Kind k = kind_of(*p.l, p.name);
+    n_act += k == Kind::kActQuantized;
+    n_wo += k == Kind::kWeightOnly;
+    if (k == Kind::kWeightOnly) {
+      std::vector<int> perm;
+      int group = 0;
+      layouts = layouts && weight_only_layout(static_cast<const WeightOnlyLinear&>(*p.l).data(), &perm, &group);
+    }
+  }
   DeviceMatrix M;
   const std::vector<float> b = stack_bias(parts);
   M.bias = m.upload_f32(b.data(), b.size(), what + " bias");
-  if (n_quant == 0) {
-    size_t n = 0;
-    for (const Part& p : parts) n += size_t(p.l->out_features()) * p.l->in_features();
-    std::vector<float> w(n);
-    size_t at = 0;
-    for (const Part& p : parts) {
-      const auto& d = static_cast<const DenseLinear&>(*p.l);
-      const size_t k = size_t(d.out_features()) * d.in_features();
-      std::memcpy(w.data() + at, d.weight(), k * sizeof(float));
-      at += k;
-    }
-    M.dense = m.upload_matrix(w.data(), n, what);
-    M.bytes = n * m.elt;
+  if (n_act == 0) {
+    // Weight-only kernels when every part takes them (else, or with
+    // $QSWEEP_GPU_WEIGHT_ONLY=dense, the exact weights dense).
+    if (n_wo == parts.size() && layouts && !env_is("QSWEEP_GPU_WEIGHT_ONLY", "dense"))
+      upload_weight_only(m, parts, what, M);
+    else
+      upload_dense(m, parts, what, M);
     return M;
   }
-  if (n_quant != parts.size())
-    throw std::runtime_error(what + ": mixes activation-quantized and unquantized Linears (" + parts[0].name +
+  if (n_act != parts.size())
+    throw std::runtime_error(what + ": mixes activation-quantized and other Linears (" + parts[0].name +
                              ", ...); the GPU engine runs a fused matrix one way (run this checkpoint with "
                              "device: cpu)");
   auto data = [&](size_t i) -> const ActQuantizedLinear::Data& {
@@ -90,8 +159,7 @@ DeviceMatrix upload_stacked(GpuTransformer::Impl& m, const std::vector<Part>& pa
   // layout contiguous (multiples of 16) become one matrix: one activation
   // quantization, one GEMM, one epilogue.
   // ($QSWEEP_GPU_QUANT_MERGE=0: never, for tests.)
-  const char* env = std::getenv("QSWEEP_GPU_QUANT_MERGE");
-  bool merge = parts.size() > 1 && !(env && std::string(env) == "0");
+  bool merge = parts.size() > 1 && !env_is("QSWEEP_GPU_QUANT_MERGE", "0");
   for (size_t i = 0; i < parts.size(); ++i)
     merge = merge && data(i).act == data(0).act && data(i).input_scale == data(0).input_scale &&
             data(i).in == data(0).in && data(i).out % 16 == 0;
@@ -168,11 +236,11 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
     m.lm_head.dense = m.embed;
   } else {
     const std::unique_ptr<Linear> lh = loader(ckpt, "lm_head", c.vocab_size, d, false);
-    const DenseLinear* dl = as_dense(*lh, "lm_head");
-    if (!dl)
+    if (kind_of(*lh, "lm_head") == Kind::kActQuantized)
       throw std::runtime_error(
-          "lm_head: the GPU engine runs lm_head unquantized (run this checkpoint with device: cpu)");
-    m.lm_head.dense = m.upload_matrix(dl->weight(), size_t(c.vocab_size) * d, "lm_head.weight");
+          "lm_head: the GPU engine runs lm_head without activation quantization (run this checkpoint with device: "
+          "cpu)");
+    m.lm_head = upload_stacked(m, {{lh.get(), "lm_head"}}, "lm_head.weight");
   }
   const std::vector<float> fn = load_vector(ckpt, "model.norm.weight", d);
   m.final_norm = m.upload_f32(fn.data(), fn.size(), "model.norm.weight");

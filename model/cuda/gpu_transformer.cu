@@ -88,7 +88,8 @@ GpuTransformer::Impl::Impl(const ModelConfig& c, const GpuEngineOptions& o)
 GpuTransformer::Impl::~Impl() {
   cudaSetDevice(device);
   auto s = static_cast<cudaStream_t>(stream);
-  for (Buffer* b : {&meta, &x, &h, &qkv, &att, &gu, &act, &hout, &logits, &scores, &score_parts, &qx, &qsx, &qacc})
+  for (Buffer* b :
+       {&meta, &x, &h, &qkv, &att, &gu, &act, &hout, &logits, &scores, &score_parts, &qx, &qsx, &qacc, &wx, &wdq})
     if (b->p) cudaFreeAsync(b->p, s);
   if (s) cudaStreamSynchronize(s);
   destroy_graphs(graphs);
@@ -297,7 +298,8 @@ size_t GpuTransformer::weight_bytes_per_token() const {
   for (const DeviceLayer& L : impl_->layers) mats += L.wqkv.bytes + L.wo.bytes + L.wgu.bytes + L.wdown.bytes;
   const size_t vecs = 2 * d + (c.attention_bias ? qd + 2 * kvd : 0) + (has_o_proj_bias(c) ? d : 0) +
                       (c.mlp_bias ? 2 * ff + d : 0);
-  return mats + c.n_layer * vecs * 4 + d * 4 + size_t(c.vocab_size) * d * impl_->elt;
+  const size_t head = impl_->lm_head.bytes ? impl_->lm_head.bytes : size_t(c.vocab_size) * d * impl_->elt;  // 0: tied
+  return mats + c.n_layer * vecs * 4 + d * 4 + head;
 }
 
 void GpuTransformer::synchronize() const {
@@ -351,15 +353,21 @@ void dense_gemm(const GpuTransformer::Impl& m, const GpuEngineOptions& o, bool p
 
 /// y [n, out] = x [n, in] M^T + M's bias (+ beta * y, the residual added
 /// before the bias): dense_gemm then bias_add (y is fp32 whenever M has a
-/// bias: gate|up stays fp32 with an MLP bias), or quant_gemm (the bias in
-/// its epilogue).
+/// bias: gate|up stays fp32 with an MLP bias), quant_gemm (the bias in its
+/// epilogue), or for weight-only matrices weight_only_gemv (decode steps;
+/// the bias in its epilogue) or the dense path on the dequantized weights.
 void gemm(GpuTransformer::Impl& m, const GpuEngineOptions& o, bool pdl, const DeviceMatrix& M, const void* X, void* Y,
           int n, int out, int in, float beta, bool y_engine_dtype = false) {
   if (M.quantized()) {
     quant_gemm(m, M, X, Y, n, out, in, beta, y_engine_dtype, pdl);
     return;
   }
-  dense_gemm(m, o, pdl, M.dense, X, Y, n, out, in, beta, y_engine_dtype);
+  if (M.weight_only() && n <= 4) {
+    weight_only_gemv(m, M, X, Y, n, out, in, beta, y_engine_dtype, pdl);
+    return;
+  }
+  const void* W = M.weight_only() ? dequantize_weight_only(m, M, out, in, pdl) : M.dense;
+  dense_gemm(m, o, pdl, W, X, Y, n, out, in, beta, y_engine_dtype);
   if (M.bias)
     launch(pdl, k::bias_add, row_grid(n, out), 256, 0, static_cast<cudaStream_t>(m.stream), static_cast<float*>(Y),
            M.bias, n, out);
@@ -554,7 +562,8 @@ void GpuTransformer::run_pass(const PassArgs& a) const {
                                         uintptr_t(m.x.p), uintptr_t(m.h.p), uintptr_t(m.qkv.p), uintptr_t(m.att.p),
                                         uintptr_t(m.gu.p), uintptr_t(m.act.p), uintptr_t(m.hout.p),
                                         uintptr_t(m.logits.p), uintptr_t(m.scores.p), uintptr_t(m.score_parts.p),
-                                        uintptr_t(m.qx.p), uintptr_t(m.qsx.p), uintptr_t(m.qacc.p)};
+                                        uintptr_t(m.qx.p), uintptr_t(m.qsx.p), uintptr_t(m.qacc.p),
+                                        uintptr_t(m.wx.p), uintptr_t(m.wdq.p)};
     replay_or_capture(m, key, enqueue);
   } else {
     enqueue();

@@ -82,6 +82,30 @@ class ActQuantizedLinear : public Linear {
   virtual const Data& data() const = 0;
 };
 
+/// A weight-only quantized Linear (GPTQ, AWQ, W4A16/W8A16, FP8 weights with
+/// unquantized activations), exposed as data for engines with their own
+/// kernels (the GPU engine); forward() is the host kernel. Its weight is
+///   w[r, k] = scale[r, g] * (v(code[r, k]) - zero[r, g]),  g = g_idx[k],
+/// in fp32 in that order (quant/quantized_linear.h: bit for bit the value
+/// every decoder produces), v(c) = c for integer codes, the E4M3FN value of
+/// the bit pattern c for FP8 codes (zero 0).
+class WeightOnlyLinear : public Linear {
+ public:
+  struct Data {
+    int bits = 4;  ///< 4 or 8 (int); 8 (fp8)
+    bool fp8 = false;
+    int out = 0, in = 0, n_groups = 1;
+    std::vector<uint8_t> codes;  ///< [out, in] row-major, one unsigned code (or E4M3 bits) per byte
+    std::vector<float> scale;    ///< [out, n_groups] row-major
+    std::vector<float> zero;     ///< [out, n_groups] (integer values; 0 for fp8)
+    std::vector<int32_t> g_idx;  ///< [in], each in [0, n_groups)
+    std::vector<float> bias;     ///< [out] or empty
+  };
+  virtual const Data& data() const = 0;
+  /// w [out, in] row-major = the weights above (what forward() computes with).
+  virtual void dequantize(float* w) const = 0;
+};
+
 /// The layer itself, or the host layer of an OffloadedLinear.
 inline const Linear& host_linear(const Linear& l) {
   const auto* o = dynamic_cast<const OffloadedLinear*>(&l);

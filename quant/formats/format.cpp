@@ -474,9 +474,9 @@ QuantizedLinear decode_ct(const model::Checkpoint& ck, const std::string& prefix
            "is [" + std::to_string(shp[0]) + ", " + std::to_string(shp[1]) + "], expected [" +
                std::to_string(out) + ", " + std::to_string(in) + "]");
     const std::vector<int32_t> pk = read_i32(ck, prefix + ".weight_packed", {out, words});
-    for (int r = 0; r < out; ++r)
-      for (int j = 0; j < in; ++j)
-        w.codes(r, j) = int((uint32_t(pk[size_t(r) * words + j / per]) >> (bits * (j % per))) & mask);
+    for_each_tiled(out, in, [&](int r, int j) {
+      w.codes(r, j) = int((uint32_t(pk[size_t(r) * words + j / per]) >> (bits * (j % per))) & mask);
+    });
     fill_scales(read_floats(ck, prefix + ".weight_scale", {out, ng}));
     if (sym) {
       w.zero.setConstant(float(mid_zero(bits)));
@@ -504,13 +504,12 @@ QuantizedLinear decode_ct(const model::Checkpoint& ck, const std::string& prefix
     const model::TensorView& v = ck.expect(prefix + ".weight", model::DType::kI8, {out, in});
     const auto* p = reinterpret_cast<const int8_t*>(v.data);
     const int mid = mid_zero(bits);
-    for (int r = 0; r < out; ++r)
-      for (int j = 0; j < in; ++j) {
-        const int c = int(p[size_t(r) * in + j]) + mid;
-        if (c < 0 || c > 2 * mid - 1)
-          fail(ck, prefix + ".weight", "holds a code outside the " + std::to_string(bits) + "-bit range");
-        w.codes(r, j) = c;
-      }
+    for_each_tiled(out, in, [&](int r, int j) {
+      const int c = int(p[size_t(r) * in + j]) + mid;
+      if (c < 0 || c > 2 * mid - 1)
+        fail(ck, prefix + ".weight", "holds a code outside the " + std::to_string(bits) + "-bit range");
+      w.codes(r, j) = c;
+    });
     w.zero.setConstant(float(mid));
     fill_scales(read_floats(ck, prefix + ".weight_scale", scale_shape(),
                             ql.strategy == WeightStrategy::kTensor));
@@ -521,12 +520,11 @@ QuantizedLinear decode_ct(const model::Checkpoint& ck, const std::string& prefix
     ql.type = WeightType::kFloat8;
     ql.sym = true;
     const model::TensorView& v = ck.expect(prefix + ".weight", model::DType::kF8E4M3, {out, in});
-    for (int r = 0; r < out; ++r)
-      for (int j = 0; j < in; ++j) {
-        const uint8_t c = v.data[size_t(r) * in + j];
-        if ((c & 0x7F) == 0x7F) fail(ck, prefix + ".weight", "holds an fp8 NaN");
-        w.codes(r, j) = c;
-      }
+    for_each_tiled(out, in, [&](int r, int j) {
+      const uint8_t c = v.data[size_t(r) * in + j];
+      if ((c & 0x7F) == 0x7F) fail(ck, prefix + ".weight", "holds an fp8 NaN");
+      w.codes(r, j) = c;
+    });
     w.zero.setZero();
     fill_scales(read_floats(ck, prefix + ".weight_scale", scale_shape(),
                             ql.strategy == WeightStrategy::kTensor));

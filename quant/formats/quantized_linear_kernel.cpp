@@ -179,8 +179,7 @@ QuantizedLinearKernel::QuantizedLinearKernel(const QuantizedLinear& ql, KernelKi
 
   if (kind == KernelKind::kReference || ql.type == WeightType::kFloat8) {
     m.codes.resize(size_t(N) * K);
-    for (int r = 0; r < N; ++r)
-      for (int j = 0; j < K; ++j) m.codes[size_t(r) * K + j] = uint8_t(w.codes(r, j));
+    codes_to_rows(w.codes, m.codes.data(), K, [](int c) { return c; });
     m.g_idx = w.g_idx;
     if (kind == KernelKind::kReference || ql.type == WeightType::kFloat8) return;
   }
@@ -188,14 +187,11 @@ QuantizedLinearKernel::QuantizedLinearKernel(const QuantizedLinear& ql, KernelKi
   if (ql.act == ActQuant::kInt8TokenDynamic) {
     m.k8 = round_up(K, 64);
     m.codes8.assign(size_t(N) * m.k8, 0);
-    for (int r = 0; r < N; ++r)
-      for (int j = 0; j < K; ++j) {
 #ifdef QSWEEP_QK_VNNI
-        m.codes8[size_t(r) * m.k8 + j] = uint8_t(w.codes(r, j));
+    codes_to_rows(w.codes, m.codes8.data(), m.k8, [](int c) { return c; });
 #else
-        m.codes8[size_t(r) * m.k8 + j] = uint8_t(int8_t(w.codes(r, j) - 128));
+    codes_to_rows(w.codes, m.codes8.data(), m.k8, [](int c) { return uint8_t(int8_t(c - 128)); });
 #endif
-      }
     return;
   }
 
@@ -231,10 +227,13 @@ QuantizedLinearKernel::QuantizedLinearKernel(const QuantizedLinear& ql, KernelKi
   for (int p = 0; m.direct && p < K; ++p) m.direct = m.src_col[p] == p;
   const int row_bytes = ql.bits == 4 ? m.kp / 2 : m.kp;
   m.packed.assign(size_t(N) * row_bytes, 0);
+  std::vector<uint8_t> rows(size_t(N) * K);  // the codes row-major (a cache-friendly read below)
+  codes_to_rows(w.codes, rows.data(), K, [](int c) { return c; });
   for (int r = 0; r < N; ++r) {
     uint8_t* dst = m.packed.data() + size_t(r) * row_bytes;
+    const uint8_t* src = rows.data() + size_t(r) * K;
     for (int p = 0; p < m.kp; ++p) {
-      const int c = m.src_col[p] < 0 ? 0 : w.codes(r, m.src_col[p]);
+      const int c = m.src_col[p] < 0 ? 0 : src[m.src_col[p]];
       if (ql.bits == 8) {
         dst[p] = uint8_t(c);
       } else if (m.lut) {

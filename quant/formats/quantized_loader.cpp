@@ -12,6 +12,7 @@
 
 #include "model/checkpoint/checkpoint.h"
 #include "quant/formats/format.h"
+#include "quant/fp8.h"
 
 namespace qsweep::quant {
 
@@ -96,11 +97,8 @@ class ActQuantizedKernel final : public model::ActQuantizedLinear {
     d_.out = ql.out_features();
     d_.in = ql.in_features();
     d_.codes.resize(size_t(d_.out) * d_.in);
-    for (int r = 0; r < d_.out; ++r)
-      for (int k = 0; k < d_.in; ++k) {
-        const int c = int(w.codes(r, k));  // validated by the kernel: int8 zero point 128
-        d_.codes[size_t(r) * d_.in + k] = uint8_t(ql.type == WeightType::kInt ? int8_t(c - 128) : c);
-      }
+    const bool int8 = ql.type == WeightType::kInt;  // validated by the kernel: int8 zero point 128
+    codes_to_rows(w.codes, d_.codes.data(), d_.in, [int8](int c) { return int8 ? uint8_t(int8_t(c - 128)) : c; });
     d_.w_scale.resize(d_.out);
     for (int r = 0; r < d_.out; ++r) d_.w_scale[r] = w.scale(r, 0);
     d_.input_scale = ql.input_scale;
@@ -117,13 +115,58 @@ class ActQuantizedKernel final : public model::ActQuantizedLinear {
   Data d_;
 };
 
+/// A weight-only layer as data (model::WeightOnlyLinear: codes, group
+/// scales and zeros, g_idx) and its CPU kernel.
+class WeightOnlyKernel final : public model::WeightOnlyLinear {
+ public:
+  // The reference kernel: it validates ql like the fast one without
+  // building the CPU layouts the GPU never uses.
+  explicit WeightOnlyKernel(const QuantizedLinear& ql) : kernel_(ql, KernelKind::kReference) {
+    const QuantizedWeight& w = ql.weight;
+    d_.bits = ql.bits;
+    d_.fp8 = ql.type == WeightType::kFloat8;
+    d_.out = ql.out_features();
+    d_.in = ql.in_features();
+    d_.n_groups = int(w.scale.cols());
+    d_.codes.resize(size_t(d_.out) * d_.in);
+    codes_to_rows(w.codes, d_.codes.data(), d_.in, [](int c) { return c; });  // range validated
+    d_.scale.resize(size_t(d_.out) * d_.n_groups);
+    d_.zero.assign(size_t(d_.out) * d_.n_groups, 0.0f);
+    for (int r = 0; r < d_.out; ++r)
+      for (int g = 0; g < d_.n_groups; ++g) {
+        d_.scale[size_t(r) * d_.n_groups + g] = w.scale(r, g);
+        if (!d_.fp8) d_.zero[size_t(r) * d_.n_groups + g] = w.zero(r, g);
+      }
+    d_.g_idx = w.g_idx;
+    d_.bias = ql.bias;
+  }
+  /// The CPU reference kernel (plain loops: this loader is for the GPU).
+  void forward(const float* x, float* y, int n) const override { kernel_.forward(x, y, n); }
+  int in_features() const override { return kernel_.in_features(); }
+  int out_features() const override { return kernel_.out_features(); }
+  size_t weight_bytes() const override { return kernel_.weight_bytes(); }
+  const Data& data() const override { return d_; }
+  void dequantize(float* w) const override {
+    for (int r = 0; r < d_.out; ++r)
+      for (int k = 0; k < d_.in; ++k) {
+        const size_t g = size_t(r) * d_.n_groups + d_.g_idx[k];
+        const uint8_t c = d_.codes[size_t(r) * d_.in + k];
+        w[size_t(r) * d_.in + k] =
+            d_.fp8 ? d_.scale[g] * e4m3fn_to_f32(c) : d_.scale[g] * (float(c) - d_.zero[g]);  // == weight.q
+      }
+  }
+
+ private:
+  QuantizedLinearKernel kernel_;  // validates ql (sizes, g_idx and code ranges)
+  Data d_;
+};
+
 }  // namespace
 
 model::LinearLoader gpu_engine_linear_loader() {
   return decoding_loader([](QuantizedLinear&& ql) -> std::unique_ptr<model::Linear> {
     if (ql.act != ActQuant::kNone) return std::make_unique<ActQuantizedKernel>(ql);
-    // weight.q: the exact dequantized values every kernel computes with.
-    return model::make_dense_linear(ql.weight.q, ql.bias);
+    return std::make_unique<WeightOnlyKernel>(ql);
   });
 }
 

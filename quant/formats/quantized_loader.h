@@ -20,11 +20,12 @@ model::LinearLoader quantized_linear_loader(KernelKind kind = KernelKind::kFast)
 
 /// For the GPU engine (model/cuda/gpu_transformer.h): weight-only quantized
 /// layers (GPTQ, AWQ, compressed-tensors W4A16/W8A16, FP8 weight-only) load
-/// as DenseLinear of their exact dequantized weights (weight.q, what the CPU
-/// kernels compute with); layers that quantize activations (W8A8 int8, FP8
-/// activations) as model::ActQuantizedLinear — their codes, scales and
-/// activation scheme, which the GPU runs with integer / FP8 tensor-core
-/// GEMMs (forward() is the CPU kernel).
+/// as model::WeightOnlyLinear — codes, group scales and zeros, g_idx, which
+/// the GPU runs with its int4/int8/fp8 weight-only kernels —; layers that
+/// quantize activations (W8A8 int8, FP8 activations) as
+/// model::ActQuantizedLinear — their codes, scales and activation scheme,
+/// which the GPU runs with integer / FP8 tensor-core GEMMs. forward() is the
+/// CPU kernel in both cases.
 model::LinearLoader gpu_engine_linear_loader();
 
 }  // namespace qsweep::quant

@@ -246,9 +246,35 @@ TEST(QuantizedLoader, WholeModelMatchesFakeQuantizedFp32) {
     }
     EXPECT_LE(d, 1e-4f) << "fast kernel engine vs fake-quantized fp32";
     EXPECT_LE(dr, 1e-4f) << "reference kernel engine vs fake-quantized fp32";
-    // The GPU engine's loader: dense layers of exactly the dequantized weights.
-    auto deq_eng = model::Engine::load(tmp / c.name, {.threads = 1, .linear_loader = gpu_engine_linear_loader()});
-    EXPECT_EQ(deq_eng->logits(ids), a) << "dequantizing loader vs fake-quantized fp32";
+    // The GPU engine's loader: every quantized layer as WeightOnlyLinear data
+    // whose weights are exactly the dequantized ones, forward() the CPU reference kernel.
+    const model::Checkpoint ck(tmp / c.name);
+    const model::Checkpoint fk(tmp / (c.name + "_fake"));
+    int n_layers = 0;
+    for (const std::string& name : src.tensor_names()) {
+      std::string prefix;
+      if (!is_quantized_linear_weight(name, &prefix)) continue;
+      SCOPED_TRACE(prefix);
+      const model::TensorView& v = src.view(name);
+      const int out_f = int(v.shape[0]), in_f = int(v.shape[1]);
+      const std::unique_ptr<model::Linear> l = gpu_engine_linear_loader()(ck, prefix, out_f, in_f, false);
+      const auto* w = dynamic_cast<const model::WeightOnlyLinear*>(l.get());
+      ASSERT_NE(w, nullptr);
+      EXPECT_EQ(w->data().bits, c.format == CheckpointFormat::kCompressedTensors ? 8 : 4);
+      std::vector<float> deq(size_t(out_f) * in_f);
+      w->dequantize(deq.data());
+      const Eigen::MatrixXf want = fk.matrix_f32(name);
+      for (int r = 0; r < out_f; ++r)
+        for (int k = 0; k < in_f; ++k) ASSERT_EQ(deq[size_t(r) * in_f + k], want(r, k)) << r << ", " << k;
+      std::vector<float> x(2 * in_f), y(2 * out_f), y_cpu(2 * out_f);
+      for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.11f * float(i));
+      l->forward(x.data(), y.data(), 2);
+      quantized_linear_loader(KernelKind::kReference)(ck, prefix, out_f, in_f, false)
+          ->forward(x.data(), y_cpu.data(), 2);
+      EXPECT_EQ(y, y_cpu);
+      ++n_layers;
+    }
+    EXPECT_EQ(n_layers, 7 * src.config().n_layer);
   }
 }
 
