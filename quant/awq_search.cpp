@@ -10,16 +10,22 @@
 #include "quant/quantizer.h"
 
 namespace qsweep::quant {
+Eigen::MatrixXf awq_clip_tokens(const Eigen::MatrixXf& x_all, int n_sample_token) {
+  const int step = std::max(1, int(x_all.rows()) / n_sample_token);
+  const int t = (int(x_all.rows()) + step - 1) / step;
+  Eigen::MatrixXf x(t, x_all.cols());
+  for (int i = 0; i < t; ++i) x.row(i) = x_all.row(i * step);
+  return x;
+}
+
 AwqClipResult awq_compute_best_clip(const Eigen::MatrixXf& w, const Eigen::MatrixXf& x_all,
                                     int bits, int group_size, int n_grid, float max_shrink,
                                     int n_sample_token) {
   const int n = int(w.rows()), k = int(w.cols());
   const int g = group_size > 0 ? group_size : k;
   const int n_groups = (k + g - 1) / g;
-  const int step = std::max(1, int(x_all.rows()) / n_sample_token);
-  const int t = (int(x_all.rows()) + step - 1) / step;
-  Eigen::MatrixXf x(t, k);
-  for (int i = 0; i < t; ++i) x.row(i) = x_all.row(i * step);
+  const Eigen::MatrixXf x = awq_clip_tokens(x_all, n_sample_token);
+  const int t = int(x.rows());
 
   AwqClipResult res;
   res.tokens_used = t;
@@ -132,25 +138,17 @@ double awq_loss(const float* ref, const float* out, size_t n) {
   return n ? loss / double(n) : 0.0;
 }
 
-AwqScaleResult awq_search_scale(
-    const Eigen::VectorXf& x_mean, const std::vector<const Eigen::MatrixXf*>& layers, int bits,
-    int group_size, bool duo_scaling, int n_grid,
-    const std::function<double(const std::vector<Eigen::MatrixXf>&)>& loss_of) {
+AwqScaleResult awq_search_scale_by(const Eigen::VectorXf& x_mean, const Eigen::VectorXf& w_mean,
+                                   bool duo_scaling, int n_grid,
+                                   const std::function<double(const Eigen::VectorXf&)>& loss_for) {
   AwqScaleResult res;
   res.x_mean = x_mean;
-  res.w_mean = awq_w_mean(layers, group_size);
+  res.w_mean = w_mean;
   double best = std::numeric_limits<double>::infinity();
-  std::vector<Eigen::MatrixXf> cand(layers.size());
   for (int r = 0; r < n_grid; ++r) {
     const double ratio = double(r) / double(n_grid);
     const Eigen::VectorXf s = awq_scales_for_ratio(res.x_mean, res.w_mean, ratio, duo_scaling);
-    for (size_t i = 0; i < layers.size(); ++i) {
-      Eigen::MatrixXf ws = *layers[i];
-      for (int j = 0; j < ws.cols(); ++j) ws.col(j) *= s(j);
-      cand[i] = awq_pseudo_quantize(ws, bits, group_size).q;
-      for (int j = 0; j < cand[i].cols(); ++j) cand[i].col(j) /= s(j);
-    }
-    const double loss = loss_of(cand);
+    const double loss = loss_for(s);
     res.loss_history.push_back(loss);
     if (loss < best) {
       best = loss;
@@ -161,6 +159,23 @@ AwqScaleResult awq_search_scale(
     }
   }
   return res;
+}
+
+AwqScaleResult awq_search_scale(
+    const Eigen::VectorXf& x_mean, const std::vector<const Eigen::MatrixXf*>& layers, int bits,
+    int group_size, bool duo_scaling, int n_grid,
+    const std::function<double(const std::vector<Eigen::MatrixXf>&)>& loss_of) {
+  std::vector<Eigen::MatrixXf> cand(layers.size());
+  return awq_search_scale_by(x_mean, awq_w_mean(layers, group_size), duo_scaling, n_grid,
+                             [&](const Eigen::VectorXf& s) {
+                               for (size_t i = 0; i < layers.size(); ++i) {
+                                 Eigen::MatrixXf ws = *layers[i];
+                                 for (int j = 0; j < ws.cols(); ++j) ws.col(j) *= s(j);
+                                 cand[i] = awq_pseudo_quantize(ws, bits, group_size).q;
+                                 for (int j = 0; j < cand[i].cols(); ++j) cand[i].col(j) /= s(j);
+                               }
+                               return loss_of(cand);
+                             });
 }
 
 AwqScaleResult awq_search_scale_linear(const Eigen::MatrixXf& w, const Eigen::MatrixXf& x, int bits,

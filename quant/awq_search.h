@@ -23,6 +23,10 @@ AwqClipResult awq_compute_best_clip(const Eigen::MatrixXf& w, const Eigen::Matri
                                     int group_size, int n_grid = 20, float max_shrink = 0.5f,
                                     int n_sample_token = 512);
 
+/// The tokens awq_compute_best_clip uses: every max(1, n / n_sample_token)-th
+/// row of x_all from row 0 ([t, K]).
+Eigen::MatrixXf awq_clip_tokens(const Eigen::MatrixXf& x_all, int n_sample_token);
+
 /// W = clamp(W, -best_max, best_max) per (row, group).
 void awq_apply_clip(Eigen::MatrixXf* w, const Eigen::MatrixXf& best_max, int group_size);
 
@@ -49,6 +53,13 @@ Eigen::VectorXf awq_scales_for_ratio(const Eigen::VectorXf& x_mean, const Eigen:
 
 /// Σ (ref - out)^2 / n, differences in float, sum in double (AutoAWQ's loss).
 double awq_loss(const float* ref, const float* out, size_t n);
+/// The ratio grid of AutoAWQ `_compute_best_scale`: for each ratio r /
+/// n_grid, s = awq_scales_for_ratio(x_mean, w_mean, ratio) and
+/// loss_for(s) the module's loss with the layers scaled by s and
+/// pseudo-quantized; strict < keeps the first best.
+AwqScaleResult awq_search_scale_by(const Eigen::VectorXf& x_mean, const Eigen::VectorXf& w_mean,
+                                   bool duo_scaling, int n_grid,
+                                   const std::function<double(const Eigen::VectorXf&)>& loss_for);
 /// AutoAWQ `_compute_best_scale` for any module2inspect: for each ratio r /
 /// n_grid, every weight of `layers` ([N_i, K]) becomes Q(W * s) / s and
 /// `loss_of` returns the module's loss with those candidate weights (same
@@ -62,5 +73,18 @@ AwqScaleResult awq_search_scale(
 /// loss = Σ (x Wᵀ - x W'ᵀ)^2 / numel; strict < keeps the first best.
 AwqScaleResult awq_search_scale_linear(const Eigen::MatrixXf& w, const Eigen::MatrixXf& x, int bits,
                                        int group_size, bool duo_scaling, int n_grid = 20);
+
+/// Where AWQ's searches over a Linear's own output run
+/// (LayerRecipe::awq_searcher): the CPU (awq_compute_best_clip,
+/// awq_search_scale_linear) or a GPU (quant/cuda/awq_cuda.h, through the CUDA
+/// plugin). Same arguments and results as those two functions.
+class AwqSearcher {
+ public:
+  virtual ~AwqSearcher() = default;
+  virtual AwqClipResult best_clip(const Eigen::MatrixXf& w, const Eigen::MatrixXf& x, int bits, int group_size,
+                                  int n_grid, float max_shrink, int n_sample_token) = 0;
+  virtual AwqScaleResult search_scale_linear(const Eigen::MatrixXf& w, const Eigen::MatrixXf& x, int bits,
+                                             int group_size, bool duo_scaling, int n_grid) = 0;
+};
 
 }  // namespace qsweep::quant

@@ -18,6 +18,7 @@ namespace {
 int (*g_available)(char*, size_t) = nullptr;
 void (*g_describe)(char*, size_t) = nullptr;
 GptqSolver* (*g_make)(int) = nullptr;
+AwqSearcher* (*g_awq)(int) = nullptr;
 model::Linear* (*g_linear)(model::Linear*, int, char*, size_t) = nullptr;
 model::TokenEngine* (*g_engine)(const model::Checkpoint*, const model::cuda::GpuEngineOptions*, char*, size_t) = nullptr;
 
@@ -33,6 +34,7 @@ std::string describe_fn() {
   return b;
 }
 std::unique_ptr<GptqSolver> make_fn(int device) { return std::unique_ptr<GptqSolver>(g_make(device)); }
+std::unique_ptr<AwqSearcher> awq_fn(int device) { return std::unique_ptr<AwqSearcher>(g_awq(device)); }
 
 std::unique_ptr<model::TokenEngine> engine_fn(const model::Checkpoint& ckpt,
                                               const model::cuda::GpuEngineOptions& opts) {
@@ -79,9 +81,11 @@ const CudaPlugin* cuda_plugin(std::string* err) {
       g_available = reinterpret_cast<int (*)(char*, size_t)>(dlsym(h, "qsweep_cuda_available"));
       g_describe = reinterpret_cast<void (*)(char*, size_t)>(dlsym(h, "qsweep_cuda_device_description"));
       g_make = reinterpret_cast<GptqSolver* (*)(int)>(dlsym(h, "qsweep_cuda_make_gptq_solver"));
+      g_awq = reinterpret_cast<AwqSearcher* (*)(int)>(dlsym(h, "qsweep_cuda_make_awq_searcher"));
       g_engine = reinterpret_cast<decltype(g_engine)>(dlsym(h, "qsweep_cuda_make_engine"));
       g_linear = reinterpret_cast<decltype(g_linear)>(dlsym(h, "qsweep_cuda_gpu_linear"));
-      if (!abi || !g_available || !g_describe || !g_make || !g_engine || !g_linear || abi() != k_cuda_plugin_abi) {
+      if (!abi || !g_available || !g_describe || !g_make || !g_awq || !g_engine || !g_linear ||
+          abi() != k_cuda_plugin_abi) {
         load_error = path.string() + " is not a qsweep CUDA plugin of ABI version " +
                      std::to_string(k_cuda_plugin_abi) + " (rebuild it with this qsweep)";
       } else {
@@ -89,6 +93,7 @@ const CudaPlugin* cuda_plugin(std::string* err) {
         plugin.available = available_fn;
         plugin.device_description = describe_fn;
         plugin.make_gptq_solver = make_fn;
+        plugin.make_awq_searcher = awq_fn;
         plugin.make_engine = engine_fn;
         plugin.gpu_linear = linear_fn;
       }

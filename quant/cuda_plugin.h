@@ -10,6 +10,7 @@
 #include "model/cuda/gpu_options.h"
 #include "model/engine/linear.h"
 #include "model/engine/token_engine.h"
+#include "quant/awq_search.h"
 #include "quant/gptq_solver.h"
 
 namespace qsweep::model {
@@ -18,7 +19,7 @@ class Checkpoint;
 
 namespace qsweep::quant {
 
-inline constexpr int k_cuda_plugin_abi = 5;  ///< bump when GptqSolver / HessianSink / TokenEngine / Linear kinds change
+inline constexpr int k_cuda_plugin_abi = 6;  ///< bump when GptqSolver / AwqSearcher / HessianSink / TokenEngine / Linear kinds change
 
 /// The loaded plugin's functions; loaded once per process.
 struct CudaPlugin {
@@ -26,6 +27,8 @@ struct CudaPlugin {
   bool (*available)(std::string* why) = nullptr;
   std::string (*device_description)() = nullptr;
   std::unique_ptr<GptqSolver> (*make_gptq_solver)(int device) = nullptr;
+  /// AWQ's clip search on `device` (quant/cuda/awq_cuda.h).
+  std::unique_ptr<AwqSearcher> (*make_awq_searcher)(int device) = nullptr;
   /// The GPU engine (model/cuda/gpu_engine.h) of a checkpoint; throws
   /// std::runtime_error with the plugin's message.
   std::unique_ptr<model::TokenEngine> (*make_engine)(const model::Checkpoint& ckpt,

@@ -297,8 +297,10 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
     const bool v_o = W[LinearId::kV].rows() == W[LinearId::kO].rows() &&
                      W[LinearId::kV].cols() == W[LinearId::kO].cols();
     if (v_o) {  // v_proj -> o_proj; module2inspect o_proj
-      const auto sr = awq_search_scale_linear(W[LinearId::kO], Xo, bits, gw, r.awq_duo_scaling,
-                                              r.awq_n_grid);
+      const auto sr = r.awq_searcher ? r.awq_searcher->search_scale_linear(W[LinearId::kO], Xo, bits, gw,
+                                                                           r.awq_duo_scaling, r.awq_n_grid)
+                                     : awq_search_scale_linear(W[LinearId::kO], Xo, bits, gw, r.awq_duo_scaling,
+                                                               r.awq_n_grid);
       maps.push_back({{LinearId::kO}, sr.best_scales});
       res.awq_ratios[mp + "o"] = sr.best_ratio;
     } else {
@@ -322,8 +324,10 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
       res.awq_ratios[mp + "gate_up"] = sr.best_ratio;
     }
     {  // up_proj -> down_proj; module2inspect down_proj
-      const auto sr = awq_search_scale_linear(W[LinearId::kDown], Xd, bits, gw,
-                                              r.awq_duo_scaling, r.awq_n_grid);
+      const auto sr = r.awq_searcher ? r.awq_searcher->search_scale_linear(W[LinearId::kDown], Xd, bits, gw,
+                                                                           r.awq_duo_scaling, r.awq_n_grid)
+                                     : awq_search_scale_linear(W[LinearId::kDown], Xd, bits, gw,
+                                                               r.awq_duo_scaling, r.awq_n_grid);
       maps.push_back({{LinearId::kDown}, sr.best_scales});
       res.awq_ratios[mp + "down"] = sr.best_ratio;
     }
@@ -381,8 +385,11 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
                                    : (id == LinearId::kO)   ? Xo
                                    : (id == LinearId::kDown) ? Xd
                                                              : Xg;
-        const AwqClipResult cr = awq_compute_best_clip(W[id], x, bits, gsz, r.awq_n_grid,
-                                                       r.awq_max_shrink, r.awq_n_sample_token);
+        const AwqClipResult cr =
+            r.awq_searcher
+                ? r.awq_searcher->best_clip(W[id], x, bits, gsz, r.awq_n_grid, r.awq_max_shrink,
+                                                 r.awq_n_sample_token)
+                : awq_compute_best_clip(W[id], x, bits, gsz, r.awq_n_grid, r.awq_max_shrink, r.awq_n_sample_token);
         awq_apply_clip(&W[id], cr.best_max, gsz);
       }
       finish(id, make_linear(l, id, awq_pseudo_quantize(W[id], bits, gw), WeightType::kInt,

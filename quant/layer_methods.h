@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "quant/act_stats.h"
+#include "quant/awq_search.h"
 #include "quant/gptq.h"
 #include "quant/gptq_solver.h"
 #include "quant/layer_stream.h"
@@ -48,6 +49,9 @@ struct LayerRecipe {
   bool awq_clip = true;
   float awq_max_shrink = 0.5f;
   int awq_n_sample_token = 512;
+  /// Where AWQ's clip search and single-Linear scale searches (o, down) run
+  /// (not owned); null = the CPU.
+  AwqSearcher* awq_searcher = nullptr;
   // FP8 weights: tensor or channel scales.
   WeightStrategy fp8_weights = WeightStrategy::kTensor;
   /// Activations of every quantized Linear at run time.

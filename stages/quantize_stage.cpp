@@ -82,14 +82,17 @@ void QuantizeStage::run(StageContext& ctx) const {
   }
 
   std::unique_ptr<quant::GptqSolver> gpu;
+  std::unique_ptr<quant::AwqSearcher> gpu_clip;
   if (rr.device == "cuda") {
     const NodeGpu g = require_node_gpu(ctx);
     gpu = g.plugin->make_gptq_solver(g.device);
+    gpu_clip = g.plugin->make_awq_searcher(g.device);
     // The calibration forward passes' GEMMs on the same GPU.
     job.offload = g.offload();
     job.recipe.gptq_solver = gpu.get();
+    job.recipe.awq_searcher = gpu_clip.get();
     ctx.progress->log(std::string("quantize: ") +
-                      (rr.method == "awq" ? "the calibration passes' GEMMs"
+                      (rr.method == "awq" ? "AWQ's clip search and the calibration passes' GEMMs"
                                           : "GPTQ Hessians and solves, and the calibration passes' GEMMs,") +
                       " on " + gpu->device() + " (" + g.plugin->device_description() + ")");
   }

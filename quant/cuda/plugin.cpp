@@ -8,6 +8,7 @@
 
 #include "model/cuda/gpu_engine.h"
 #include "model/cuda/gpu_linear.h"
+#include "quant/cuda/awq_cuda.h"
 #include "quant/cuda/gptq_cuda.h"
 #include "quant/formats/quantized_loader.h"
 #include "quant/cuda_plugin.h"
@@ -31,13 +32,17 @@ qsweep::quant::GptqSolver* qsweep_cuda_make_gptq_solver(int device) {
   return qsweep::quant::cuda::make_gptq_solver(device).release();
 }
 
+qsweep::quant::AwqSearcher* qsweep_cuda_make_awq_searcher(int device) {
+  return qsweep::quant::cuda::make_awq_searcher(device).release();
+}
+
 // The GPU engine of a checkpoint, or nullptr with the error in `err`.
 qsweep::model::TokenEngine* qsweep_cuda_make_engine(const qsweep::model::Checkpoint* ckpt,
                                                     const qsweep::model::cuda::GpuEngineOptions* opts, char* err,
                                                     size_t n) {
   try {
-    // Quantized checkpoints: weight-only layers dequantized, activation-
-    // quantized ones (W8A8, FP8) on integer / FP8 tensor-core GEMMs.
+    // Quantized checkpoints: weight-only layers on the weight-only kernels,
+    // activation-quantized ones (W8A8, FP8) on integer / FP8 tensor-core GEMMs.
     return qsweep::model::cuda::GpuEngine::load(*ckpt, *opts, qsweep::quant::gpu_engine_linear_loader()).release();
   } catch (const std::exception& e) {
     std::snprintf(err, n, "%s", e.what());

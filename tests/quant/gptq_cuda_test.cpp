@@ -3,8 +3,10 @@
 // fasterquant in every mode (per-channel, groups of 128 and of 32 — the
 // group-params-from-W quirk —, act-order, static groups, 8-bit, asymmetric).
 // Codes must be >= 99.5% identical (issue #10), the output error within 1%.
+// AWQ's clip search on the GPU against awq_compute_best_clip.
 // Skips with a message where no GPU is visible (CI compiles it).
 #include "quant/cuda/gptq_cuda.h"
+#include "quant/cuda/awq_cuda.h"
 
 #include <gtest/gtest.h>
 
@@ -223,6 +225,71 @@ TEST(GptqCuda, NotPositiveDefiniteIsAnError) {
   EXPECT_FALSE(
       cuda::gptq_quantize_cuda(random_matrix(8, 64, 1), h, testing::gptq_config(4, 32, true, false, false), &q, &err));
   EXPECT_NE(err.find("not positive definite"), std::string::npos) << err;
+}
+
+// AWQ's clip search (quant/cuda/awq_cuda.h) vs the CPU search: the same
+// pseudo-quantization, only the GEMMs' summation order differs, so the
+// chosen shrink step must agree for >= 99.5% of (row, group)s and the
+// clamp bound be exactly the CPU's where it does; groups of 128 and 32,
+// 4 and 8 bits, token sub-sampling (n_tok > n_sample_token), and a width
+// that the groups do not tile (run on the CPU: identical).
+TEST(AwqCuda, ClipSearchAgreesWithTheCpu) {
+  REQUIRE_GPU();
+  auto gpu = cuda::make_awq_searcher(0);
+  struct Case {
+    int n, k, tokens, bits, group;
+  };
+  for (const Case c : {Case{256, 512, 1100, 4, 128}, Case{128, 256, 300, 4, 32}, Case{96, 384, 200, 8, 128},
+                       Case{64, 200, 100, 4, 64}}) {
+    SCOPED_TRACE(std::to_string(c.n) + "x" + std::to_string(c.k) + " g" + std::to_string(c.group) + " " +
+                 std::to_string(c.bits) + " bit");
+    const Eigen::MatrixXf w = random_matrix(c.n, c.k, 7 + c.k, 0.05f);
+    const Eigen::MatrixXf x = activations(c.tokens, c.k, 11 + c.n);
+    const AwqClipResult cpu = awq_compute_best_clip(w, x, c.bits, c.group, 20, 0.5f, 512);
+    const AwqClipResult got = gpu->best_clip(w, x, c.bits, c.group, 20, 0.5f, 512);
+    EXPECT_EQ(got.tokens_used, cpu.tokens_used);
+    ASSERT_EQ(got.best_step.rows(), cpu.best_step.rows());
+    ASSERT_EQ(got.best_step.cols(), cpu.best_step.cols());
+    int same = 0, steps_used = 0;
+    for (int r = 0; r < c.n; ++r)
+      for (int g = 0; g < int(cpu.best_step.cols()); ++g) {
+        steps_used += cpu.best_step(r, g) > 0;
+        if (got.best_step(r, g) == cpu.best_step(r, g)) {
+          ++same;
+          EXPECT_EQ(got.best_max(r, g), cpu.best_max(r, g));
+        }
+      }
+    const double frac = double(same) / double(cpu.best_step.size());
+    std::printf("[ gpu ] AWQ clip %dx%d g%d %d-bit: %.4f of the steps equal the CPU's (%d of %d groups clipped)\n",
+                c.n, c.k, c.group, c.bits, frac, steps_used, int(cpu.best_step.size()));
+    EXPECT_GE(frac, 0.995);
+    EXPECT_GT(steps_used, 0);  // the search does choose clipping somewhere
+  }
+}
+
+// AWQ's scale search of a Linear fed by the previous one (o_proj, down_proj)
+// with its GEMMs on the GPU: the same ratio, the same scales (bit for bit:
+// they come from the same host formula), losses within 1e-5 relative.
+TEST(AwqCuda, SingleLinearScaleSearchAgreesWithTheCpu) {
+  REQUIRE_GPU();
+  auto gpu = cuda::make_awq_searcher(0);
+  for (const bool duo : {true, false}) {
+    const Eigen::MatrixXf w = random_matrix(192, 256, 21, 0.05f);
+    const Eigen::MatrixXf x = activations(300, 256, 22);
+    const AwqScaleResult cpu = awq_search_scale_linear(w, x, 4, 64, duo, 20);
+    const AwqScaleResult got = gpu->search_scale_linear(w, x, 4, 64, duo, 20);
+    EXPECT_EQ(got.best_index, cpu.best_index);
+    EXPECT_EQ(got.best_ratio, cpu.best_ratio);
+    ASSERT_EQ(got.best_scales.size(), cpu.best_scales.size());
+    EXPECT_TRUE((got.best_scales.array() == cpu.best_scales.array()).all());
+    ASSERT_EQ(got.loss_history.size(), cpu.loss_history.size());
+    double worst = 0;
+    for (size_t i = 0; i < cpu.loss_history.size(); ++i)
+      worst = std::max(worst, std::abs(got.loss_history[i] - cpu.loss_history[i]) / cpu.loss_history[i]);
+    std::printf("[ gpu ] AWQ scale search (duo %d): ratio %.2f (cpu %.2f), losses within %.2g relative\n", int(duo),
+                got.best_ratio, cpu.best_ratio, worst);
+    EXPECT_LE(worst, 1e-5);
+  }
 }
 
 }  // namespace

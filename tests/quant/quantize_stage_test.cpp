@@ -281,8 +281,9 @@ TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
   std::printf("[ gpu ] GPTQ checkpoint on the GPU engine: max |logits - CPU int4 kernels| = %.3g\n", worst);
   EXPECT_LE(worst, 1e-4f);
 
-  // AWQ with its calibration passes' GEMMs on the GPU: the same search,
-  // sums in another order — codes nearly all equal to the CPU run's.
+  // AWQ with its calibration passes' GEMMs, its clip search and its o_proj /
+  // down_proj scale searches on the GPU: the same searches, sums in another
+  // order — codes nearly all equal to the CPU run's.
   auto run_awq = [&](const std::string& device, const fs::path& out) {
     StageContext ctx = make_ctx(out, params({{"method", "awq"}, {"bits", 4}, {"group_size", 32}, {"format", "awq"}, {"device", device}}),
                                 {{"checkpoint", model}, {"calibration", tmp / "cal"}}, &sink, &cancel);
@@ -304,7 +305,7 @@ TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
       atotal += 2;
     }
   }
-  std::printf("[ gpu ] AWQ with GPU calibration passes: %.4f of the codes equal the CPU run's\n",
+  std::printf("[ gpu ] AWQ with GPU calibration passes and searches: %.4f of the codes equal the CPU run's\n",
               double(asame) / double(atotal));
   EXPECT_GE(double(asame) / double(atotal), 0.99);
 }
