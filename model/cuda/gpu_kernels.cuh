@@ -209,6 +209,36 @@ __global__ void rope_and_cache(float* qkv, const int* pos, const int* rowseg, co
   for (int j = threadIdx.x; j < kvd; j += blockDim.x) vc[j] = from_f<KV>(vr[j]);
 }
 
+// The end of a GEMV block: each thread holds partial sums acc[r][b] of rows
+// r_base + r (r < R) for inputs b < N; the block (<= 8 warps) sums them per
+// row and writes y[b * ldy + row0 + row] = sum (+ beta * y) (+ bias[row])
+// for rows < out.
+template <int R, int N, class Y>
+__device__ __forceinline__ void gemv_store(float (&acc)[R][N], int r_base, int out, Y* y, int ldy, int row0,
+                                           const float* bias, float beta) {
+  __shared__ float red[8][R * N];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, n_warps = blockDim.x >> 5;
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int b = 0; b < N; ++b) {
+      const float v = warp_sum(acc[r][b]);
+      if (lane == 0) red[warp][r * N + b] = v;
+    }
+  __syncthreads();
+  if (threadIdx.x < R * N) {
+    const int r = threadIdx.x / N, b = threadIdx.x % N, row = r_base + r;
+    float v = 0;
+    for (int w = 0; w < n_warps; ++w) v += red[w][threadIdx.x];
+    if (row < out) {
+      Y* dst = y + size_t(b) * ldy + row0 + row;
+      if (beta != 0.0f) v = v + beta * to_f(*dst);
+      if (bias) v = v + bias[row];
+      *dst = from_f<Y>(v);
+    }
+  }
+}
+
 // y [N, out] (fp32 or T) = x [N, in] (T) W^T (T, [out, in]) + beta * y for
 // decode steps (N <= 4): a block of 256 threads per R consecutive rows;
 // thread t takes the 16-byte chunks t, t + 256, ... of each of them, with
@@ -266,24 +296,7 @@ __global__ void __launch_bounds__(256) gemv(const T* __restrict__ W, const T* __
     if (ch >= n_ch) break;
     load(ch);
   }
-  __shared__ float red[8][R * N];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int b = 0; b < N; ++b) {
-      const float v = warp_sum(acc[r][b]);
-      if (lane == 0) red[warp][r * N + b] = v;
-    }
-  __syncthreads();
-  if (threadIdx.x < R * N) {
-    const int r = threadIdx.x / N, b = threadIdx.x % N, row = row0 + r;
-    float v = 0;
-#pragma unroll
-    for (int w = 0; w < 8; ++w) v += red[w][threadIdx.x];
-    if (row < out)
-      y[size_t(b) * out + row] = from_f<Y>(beta == 0.0f ? v : v + beta * to_f(y[size_t(b) * out + row]));
-  }
+  gemv_store<R, N>(acc, row0, out, y, out, 0, nullptr, beta);
 }
 
 // out [n_rows, ff] = act(gate) * up from gu [n_rows, 2 ff] (gate | up; fp32,

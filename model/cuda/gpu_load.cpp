@@ -1,8 +1,9 @@
 // GpuTransformer from a checkpoint: each decoder layer is read on the host by
 // the CPU engine's loader (model/engine/decoder_layer.h: the same tensor
 // names, shape checks and messages), its q|k|v and gate|up matrices
-// concatenated, uploaded and converted to the engine dtype, then freed; host
-// memory holds one layer at a time.
+// concatenated, uploaded (dense in the engine dtype, weight-only codes for
+// gpu_weight_only.cu, activation-quantized codes for gpu_quant.cu), then
+// freed; host memory holds one layer at a time.
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>

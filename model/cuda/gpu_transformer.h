@@ -78,11 +78,11 @@ class GpuTransformer {
   /// fp32 on the host by the CPU loader, converted on the device). Throws
   /// std::runtime_error (CUDA errors, out of device memory, naming the
   /// tensor or the size asked for).
-  /// `loader` builds each Linear on the host and must return DenseLinear or
-  /// ActQuantizedLinear (default: load_dense_linear; quant/'s
-  /// gpu_engine_linear_loader dequantizes weight-only quantized layers and
-  /// passes W8A8 / FP8 layers as data). A fused q|k|v or gate|up matrix is
-  /// all dense or all activation-quantized; lm_head dense.
+  /// `loader` builds each Linear on the host and must return DenseLinear,
+  /// WeightOnlyLinear or ActQuantizedLinear (default: load_dense_linear;
+  /// quant/'s gpu_engine_linear_loader passes quantized layers as data). A
+  /// fused q|k|v or gate|up matrix is all activation-quantized or none;
+  /// lm_head is not activation-quantized.
   GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& opts, const LinearLoader& loader = {});
   /// Random weights N(0, std^2) generated on the device (benchmarks), norm
   /// weights 1 (0 for Gemma); deterministic in `seed`.

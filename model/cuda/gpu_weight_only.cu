@@ -147,27 +147,7 @@ __global__ void __launch_bounds__(256)
     }
     ch = next;
   }
-  __shared__ float red[8][R * N];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, n_warps = blockDim.x >> 5;
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int b = 0; b < N; ++b) {
-      const float v = warp_sum(acc[r][b]);
-      if (lane == 0) red[warp][r * N + b] = v;
-    }
-  __syncthreads();
-  if (threadIdx.x < R * N) {
-    const int r = threadIdx.x / N, b = threadIdx.x % N, row = r_base + r;
-    float v = 0;
-    for (int w = 0; w < n_warps; ++w) v += red[w][threadIdx.x];
-    if (row < out) {
-      Y* dst = y + size_t(b) * ldy + row0 + row;
-      if (beta != 0.0f) v = v + beta * to_f(*dst);
-      if (bias) v = v + bias[row];
-      *dst = from_f<Y>(v);
-    }
-  }
+  gemv_store<R, N>(acc, r_base, out, y, ldy, row0, bias, beta);
 }
 
 // W[row0 + r, k] (ld in, engine dtype) = scale * (v(code) - zero) of input

@@ -85,11 +85,25 @@ model::LinearLoader quantized_linear_loader(KernelKind kind) {
 
 namespace {
 
+/// A Linear interface `Base` whose forward() is the CPU kernel of the layer.
+template <class Base>
+class CpuKernelLinear : public Base {
+ public:
+  CpuKernelLinear(const QuantizedLinear& ql, KernelKind kind) : kernel_(ql, kind) {}
+  void forward(const float* x, float* y, int n) const override { kernel_.forward(x, y, n); }
+  int in_features() const override { return kernel_.in_features(); }
+  int out_features() const override { return kernel_.out_features(); }
+  size_t weight_bytes() const override { return kernel_.weight_bytes(); }
+
+ private:
+  QuantizedLinearKernel kernel_;  // validates ql (sizes, g_idx and code ranges, the scheme's constraints)
+};
+
 /// An activation-quantized layer as data (model::ActQuantizedLinear) and its
 /// CPU kernel.
-class ActQuantizedKernel final : public model::ActQuantizedLinear {
+class ActQuantizedKernel final : public CpuKernelLinear<model::ActQuantizedLinear> {
  public:
-  explicit ActQuantizedKernel(const QuantizedLinear& ql) : kernel_(ql) {
+  explicit ActQuantizedKernel(const QuantizedLinear& ql) : CpuKernelLinear(ql, KernelKind::kFast) {
     const QuantizedWeight& w = ql.weight;
     d_.act = ql.act == ActQuant::kInt8TokenDynamic  ? Act::kInt8Token
              : ql.act == ActQuant::kFp8TokenDynamic ? Act::kFp8Token
@@ -104,24 +118,20 @@ class ActQuantizedKernel final : public model::ActQuantizedLinear {
     d_.input_scale = ql.input_scale;
     d_.bias = ql.bias;
   }
-  void forward(const float* x, float* y, int n) const override { kernel_.forward(x, y, n); }
-  int in_features() const override { return kernel_.in_features(); }
-  int out_features() const override { return kernel_.out_features(); }
-  size_t weight_bytes() const override { return kernel_.weight_bytes(); }
   const Data& data() const override { return d_; }
 
  private:
-  QuantizedLinearKernel kernel_;  // validates ql (channel/tensor scales, symmetric int8, fp8 codes)
   Data d_;
 };
 
 /// A weight-only layer as data (model::WeightOnlyLinear: codes, group
 /// scales and zeros, g_idx) and its CPU kernel.
-class WeightOnlyKernel final : public model::WeightOnlyLinear {
+class WeightOnlyKernel final : public CpuKernelLinear<model::WeightOnlyLinear> {
  public:
-  // The reference kernel: it validates ql like the fast one without
-  // building the CPU layouts the GPU never uses.
-  explicit WeightOnlyKernel(const QuantizedLinear& ql) : kernel_(ql, KernelKind::kReference) {
+  // The reference kernel (plain loops: this loader is for the GPU): it
+  // validates ql like the fast one without building the CPU layouts the GPU
+  // never uses.
+  explicit WeightOnlyKernel(const QuantizedLinear& ql) : CpuKernelLinear(ql, KernelKind::kReference) {
     const QuantizedWeight& w = ql.weight;
     d_.bits = ql.bits;
     d_.fp8 = ql.type == WeightType::kFloat8;
@@ -140,11 +150,6 @@ class WeightOnlyKernel final : public model::WeightOnlyLinear {
     d_.g_idx = w.g_idx;
     d_.bias = ql.bias;
   }
-  /// The CPU reference kernel (plain loops: this loader is for the GPU).
-  void forward(const float* x, float* y, int n) const override { kernel_.forward(x, y, n); }
-  int in_features() const override { return kernel_.in_features(); }
-  int out_features() const override { return kernel_.out_features(); }
-  size_t weight_bytes() const override { return kernel_.weight_bytes(); }
   const Data& data() const override { return d_; }
   void dequantize(float* w) const override {
     for (int r = 0; r < d_.out; ++r)
@@ -157,7 +162,6 @@ class WeightOnlyKernel final : public model::WeightOnlyLinear {
   }
 
  private:
-  QuantizedLinearKernel kernel_;  // validates ql (sizes, g_idx and code ranges)
   Data d_;
 };
 
