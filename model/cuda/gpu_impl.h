@@ -125,6 +125,8 @@ struct GpuTransformer::Impl {
   // Implemented in gpu_transformer.cu; throw std::runtime_error naming `what`.
   Impl(const ModelConfig& c, const GpuEngineOptions& o);
   ~Impl();
+  /// Makes `device` the calling thread's current CUDA device.
+  void use_device() const;
   void* alloc_weight(size_t bytes, const char* what);
   /// Copies fp32 host values to a new device array in the engine dtype.
   void* upload_matrix(const float* host, size_t n, const std::string& what);

@@ -4,10 +4,13 @@
 // concatenated, uploaded (dense in the engine dtype, weight-only codes for
 // gpu_weight_only.cu, activation-quantized codes for gpu_quant.cu), then
 // freed; host memory holds one layer at a time.
+#include <tbb/parallel_pipeline.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -213,8 +216,8 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
   Impl& m = *impl_;
   const ModelConfig& c = cfg_;
   const int d = c.n_embd;
-  for (int l = 0; l < c.n_layer; ++l) {
-    const TransformerLayer L = load_decoder_layer(ckpt, c, l, loader, l);
+  auto upload_layer = [&](int l, const TransformerLayer& L) {
+    m.use_device();  // a TBB worker thread may run this
     const std::string p = "model.layers." + std::to_string(l) + ".";
     const Linear *q = L.attn.q.get(), *k = L.attn.k.get(), *v = L.attn.v.get(), *o = L.attn.o.get(),
                  *g = L.mlp.gate.get(), *u = L.mlp.up.get(), *dn = L.mlp.down.get();
@@ -228,7 +231,33 @@ GpuTransformer::GpuTransformer(const Checkpoint& ckpt, const GpuEngineOptions& o
     D.attn_norm = m.upload_f32(L.attn_norm.data(), L.attn_norm.size(), p + "input_layernorm");
     D.ffn_norm = m.upload_f32(L.ffn_norm.data(), L.ffn_norm.size(), p + "post_attention_layernorm");
     m.layers.push_back(D);
-  }
+  };
+  // Host decoding of the layers (unpacking, validation of quantized
+  // checkpoints) on up to 4 layers at once, uploads one at a time in layer
+  // order; host memory holds at most 4 decoded layers.
+  int next = 0;
+  tbb::parallel_pipeline(
+      4,
+      tbb::make_filter<void, int>(tbb::filter_mode::serial_in_order,
+                                  [&](tbb::flow_control& fc) {
+                                    if (next == c.n_layer) {
+                                      fc.stop();
+                                      return 0;
+                                    }
+                                    return next++;
+                                  }) &
+          tbb::make_filter<int, std::pair<int, std::shared_ptr<const TransformerLayer>>>(
+              tbb::filter_mode::parallel,
+              [&](int l) {
+                return std::make_pair(l, std::make_shared<const TransformerLayer>(
+                                             load_decoder_layer(ckpt, c, l, loader, l)));
+              }) &
+          tbb::make_filter<std::pair<int, std::shared_ptr<const TransformerLayer>>, void>(
+              tbb::filter_mode::serial_in_order,
+              [&](const std::pair<int, std::shared_ptr<const TransformerLayer>>& in) {
+                upload_layer(in.first, *in.second);
+              }));
+  m.use_device();
   {
     const std::shared_ptr<AlignedVec> e = load_embedding(ckpt, c);
     m.embed = m.upload_matrix(e->data(), e->size(), "model.embed_tokens.weight");

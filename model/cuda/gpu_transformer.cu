@@ -102,6 +102,8 @@ GpuTransformer::Impl::~Impl() {
   delete profiler;
 }
 
+void GpuTransformer::Impl::use_device() const { check(cudaSetDevice(device), "cudaSetDevice"); }
+
 void* GpuTransformer::Impl::alloc_weight(size_t bytes, const char* what) {
   void* p = nullptr;
   if (cudaMalloc(&p, bytes) != cudaSuccess) oom(bytes, what);
