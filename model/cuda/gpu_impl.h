@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,12 +60,19 @@ struct DeviceMatrix {
   bool weight_only() const { return !wparts.empty(); }
 };
 
-/// Whether the GPU's weight-only kernels take `d` (4- or 8-bit codes, `in` a
-/// multiple of 128 / bits, the columns sortable by g_idx into groups of one
-/// width that is a multiple of 128 / bits, integer zeros); then `perm` is
-/// the stored column order (empty: the identity) and `group` the width.
+/// How the GPU's weight-only kernels store a Linear: the stored column
+/// order (each group's columns contiguous; empty: the identity) and the
+/// group width.
+struct WeightOnlyLayout {
+  std::vector<int> perm;
+  int group = 0;
+};
+
+/// The layout of `d`, or none when the kernels do not take it (4- or 8-bit
+/// codes, `in` a multiple of 128 / bits, the columns sortable by g_idx into
+/// groups of one width that is a multiple of 128 / bits, integer zeros).
 /// gpu_weight_only.cu.
-bool weight_only_layout(const WeightOnlyLinear::Data& d, std::vector<int>* perm, int* group);
+std::optional<WeightOnlyLayout> weight_only_layout(const WeightOnlyLinear::Data& d);
 
 /// One decoder layer's device weights. Matrices row-major [out, in]
 /// (PyTorch layout); vectors fp32.
@@ -138,9 +146,12 @@ struct GpuTransformer::Impl {
   /// An activation-quantized Linear's codes and scales on the device, as
   /// rows [row0, row0 + out) of a stacked matrix (bias set by the caller).
   QuantPart upload_quantized(const ActQuantizedLinear::Data& d, int row0, const std::string& what);
-  /// A weight-only Linear's codes, scales and zeros on the device, as rows
-  /// [row0, row0 + out) of a stacked matrix; d must pass weight_only_layout.
-  WeightOnlyPart upload_weight_only(const WeightOnlyLinear::Data& d, int row0, const std::string& what);
+  /// Weight-only Linears' codes, scales and zeros on the device as one part:
+  /// rows [row0, row0 + sum of outs) of a stacked matrix, `ds` stacked in
+  /// order; they share bits, input width, groups and g_idx, whose layout is
+  /// `layout` (weight_only_layout).
+  WeightOnlyPart upload_weight_only(const std::vector<const WeightOnlyLinear::Data*>& ds,
+                                    const WeightOnlyLayout& layout, int row0, const std::string& what);
 };
 
 /// y [n, out] (ld out) = the quantized matrix W applied to x [n, in] (engine

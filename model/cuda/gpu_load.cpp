@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -86,40 +87,28 @@ void upload_dense(GpuTransformer::Impl& m, const std::vector<Part>& parts, const
   M.bytes = n * m.elt;
 }
 
-/// Weight-only parts on the GPU's int4/int8/fp8 kernels; consecutive parts
-/// with the same codes, groups and g_idx (q|k|v, gate|up of one recipe)
-/// become one part.
-void upload_weight_only(GpuTransformer::Impl& m, const std::vector<Part>& parts, const std::string& what,
-                        DeviceMatrix& M) {
+/// Weight-only parts on the GPU's int4/int8/fp8 kernels (`layouts[i]` the
+/// layout of part i); consecutive parts with the same codes, groups and g_idx
+/// (q|k|v, gate|up of one recipe) become one part.
+void upload_weight_only(GpuTransformer::Impl& m, const std::vector<Part>& parts,
+                        const std::vector<WeightOnlyLayout>& layouts, const std::string& what, DeviceMatrix& M) {
   auto data = [&](size_t i) -> const WeightOnlyLinear::Data& {
     return static_cast<const WeightOnlyLinear&>(*parts[i].l).data();
   };
   int row = 0;
   for (size_t i = 0; i < parts.size();) {
-    size_t j = i + 1;
     const WeightOnlyLinear::Data& a = data(i);
-    while (j < parts.size() && data(j).bits == a.bits && data(j).fp8 == a.fp8 && data(j).in == a.in &&
-           data(j).n_groups == a.n_groups && data(j).g_idx == a.g_idx)
-      ++j;
-    WeightOnlyPart p;
-    if (j == i + 1) {
-      p = m.upload_weight_only(a, row, parts[i].name);
-    } else {
-      WeightOnlyLinear::Data all = a;
-      all.bias.clear();
-      for (size_t t = i + 1; t < j; ++t) {
-        const WeightOnlyLinear::Data& b = data(t);
-        all.out += b.out;
-        all.codes.insert(all.codes.end(), b.codes.begin(), b.codes.end());
-        all.scale.insert(all.scale.end(), b.scale.begin(), b.scale.end());
-        all.zero.insert(all.zero.end(), b.zero.begin(), b.zero.end());
-      }
-      p = m.upload_weight_only(all, row, what);
+    std::vector<const WeightOnlyLinear::Data*> same = {&a};
+    while (i + same.size() < parts.size()) {
+      const WeightOnlyLinear::Data& b = data(i + same.size());
+      if (b.bits != a.bits || b.fp8 != a.fp8 || b.in != a.in || b.n_groups != a.n_groups || b.g_idx != a.g_idx) break;
+      same.push_back(&b);
     }
+    const WeightOnlyPart p = m.upload_weight_only(same, layouts[i], row, same.size() == 1 ? parts[i].name : what);
     M.bytes += size_t(p.out) * p.in * p.bits / 8 + size_t(p.out) * p.n_groups * 8 + (p.perm ? size_t(p.in) * 4 : 0);
     row += p.out;
     M.wparts.push_back(p);
-    i = j;
+    i += same.size();
   }
 }
 
@@ -127,17 +116,18 @@ void upload_weight_only(GpuTransformer::Impl& m, const std::vector<Part>& parts,
 /// dense in the engine dtype, weight-only parts on their kernels, or
 /// activation-quantized parts.
 DeviceMatrix upload_stacked(GpuTransformer::Impl& m, const std::vector<Part>& parts, const std::string& what) {
-  size_t n_act = 0, n_wo = 0;
-  bool layouts = true;
+  size_t n_act = 0;
+  std::vector<WeightOnlyLayout> layouts;  // every part's, while all are weight-only with a kernel layout
+  bool kernels = true;
   for (const Part& p : parts) {
     const Kind k = kind_of(*p.l, p.name);
     n_act += k == Kind::kActQuantized;
-    n_wo += k == Kind::kWeightOnly;
-    if (k == Kind::kWeightOnly) {
-      std::vector<int> perm;
-      int group = 0;
-      layouts = layouts && weight_only_layout(static_cast<const WeightOnlyLinear&>(*p.l).data(), &perm, &group);
-    }
+    std::optional<WeightOnlyLayout> L;
+    if (kernels && k == Kind::kWeightOnly) L = weight_only_layout(static_cast<const WeightOnlyLinear&>(*p.l).data());
+    if (L)
+      layouts.push_back(std::move(*L));
+    else
+      kernels = false;
   }
   DeviceMatrix M;
   const std::vector<float> b = stack_bias(parts);
@@ -145,8 +135,8 @@ DeviceMatrix upload_stacked(GpuTransformer::Impl& m, const std::vector<Part>& pa
   if (n_act == 0) {
     // Weight-only kernels when every part takes them (else, or with
     // $QSWEEP_GPU_WEIGHT_ONLY=dense, the exact weights dense).
-    if (n_wo == parts.size() && layouts && !env_is("QSWEEP_GPU_WEIGHT_ONLY", "dense"))
-      upload_weight_only(m, parts, what, M);
+    if (kernels && !env_is("QSWEEP_GPU_WEIGHT_ONLY", "dense"))
+      upload_weight_only(m, parts, layouts, what, M);
     else
       upload_dense(m, parts, what, M);
     return M;

@@ -209,10 +209,10 @@ __global__ void gather_columns(const T* __restrict__ x, const int* __restrict__ 
 
 }  // namespace kernels
 
-bool weight_only_layout(const WeightOnlyLinear::Data& d, std::vector<int>* perm, int* group) {
+std::optional<WeightOnlyLayout> weight_only_layout(const WeightOnlyLinear::Data& d) {
   const int C = d.bits == 4 ? 32 : 16;  // columns per 16-byte chunk
   if ((d.bits != 4 && d.bits != 8) || (d.fp8 && d.bits != 8) || d.in % C != 0 || int(d.g_idx.size()) != d.in)
-    return false;
+    return std::nullopt;
   std::vector<int> p(d.in);
   std::iota(p.begin(), p.end(), 0);
   std::stable_sort(p.begin(), p.end(), [&](int a, int b) { return d.g_idx[a] < d.g_idx[b]; });
@@ -220,51 +220,64 @@ bool weight_only_layout(const WeightOnlyLinear::Data& d, std::vector<int>* perm,
   // width, a whole number of chunks).
   int G = 0;
   while (G < d.in && d.g_idx[p[G]] == d.g_idx[p[0]]) ++G;
-  if (G % C != 0 || d.g_idx[p[0]] != 0) return false;
+  if (G % C != 0 || d.g_idx[p[0]] != 0) return std::nullopt;
   for (int j = 0; j < d.in; ++j)
-    if (d.g_idx[p[j]] != j / G || d.g_idx[p[j]] >= d.n_groups) return false;
+    if (d.g_idx[p[j]] != j / G || d.g_idx[p[j]] >= d.n_groups) return std::nullopt;
   for (float z : d.zero)  // 2^23 + zero must be exact (code_minus_zero)
-    if (z != std::nearbyint(z) || std::fabs(z) >= 4194304.0f) return false;
+    if (z != std::nearbyint(z) || std::fabs(z) >= 4194304.0f) return std::nullopt;
   bool identity = true;
   for (int j = 0; j < d.in && identity; ++j) identity = p[j] == j;
-  perm->clear();
-  if (!identity) *perm = std::move(p);
-  *group = G;
-  return true;
+  WeightOnlyLayout L;
+  if (!identity) L.perm = std::move(p);
+  L.group = G;
+  return L;
 }
 
-WeightOnlyPart GpuTransformer::Impl::upload_weight_only(const WeightOnlyLinear::Data& d, int row0,
+WeightOnlyPart GpuTransformer::Impl::upload_weight_only(const std::vector<const WeightOnlyLinear::Data*>& ds,
+                                                         const WeightOnlyLayout& layout, int row0,
                                                          const std::string& what) {
-  std::vector<int> perm;
-  int group = 0;
-  if (!weight_only_layout(d, &perm, &group))
-    throw std::runtime_error(what + ": no GPU weight-only layout for this Linear");
-  if (int(d.codes.size()) != d.out * d.in || int(d.scale.size()) != d.out * d.n_groups ||
-      int(d.zero.size()) != d.out * d.n_groups)
-    throw std::runtime_error(what + ": inconsistent weight-only Linear data");
+  const WeightOnlyLinear::Data& d0 = *ds.at(0);
   WeightOnlyPart p;
   p.row0 = row0;
-  p.out = d.out;
-  p.in = d.in;
-  p.bits = d.bits;
-  p.fp8 = d.fp8;
-  p.group = group;
-  p.n_groups = d.n_groups;
-  const size_t row_bytes = size_t(d.in) * d.bits / 8;
-  std::vector<uint8_t> packed(row_bytes * d.out, 0);
-  for (int r = 0; r < d.out; ++r)
-    for (int j = 0; j < d.in; ++j) {
-      const uint8_t c = d.codes[size_t(r) * d.in + (perm.empty() ? j : perm[j])];
-      uint8_t& dst = packed[size_t(r) * row_bytes + (d.bits == 4 ? j / 2 : j)];
-      dst = d.bits == 4 ? uint8_t(dst | ((c & 0xF) << (4 * (j & 1)))) : c;
+  p.in = d0.in;
+  p.bits = d0.bits;
+  p.fp8 = d0.fp8;
+  p.group = layout.group;
+  p.n_groups = d0.n_groups;
+  for (const WeightOnlyLinear::Data* d : ds) {
+    if (d->bits != p.bits || d->fp8 != p.fp8 || d->in != p.in || d->n_groups != p.n_groups ||
+        int(d->codes.size()) != d->out * d->in || int(d->scale.size()) != d->out * d->n_groups ||
+        int(d->zero.size()) != d->out * d->n_groups)
+      throw std::runtime_error(what + ": inconsistent weight-only Linear data");
+    p.out += d->out;
+  }
+  // Codes in the stored column order, packed; {scale, zero} interleaved.
+  const std::vector<int>& perm = layout.perm;
+  const size_t row_bytes = size_t(p.in) * p.bits / 8;
+  std::vector<uint8_t> packed(row_bytes * p.out, 0);
+  std::vector<float> sz;
+  sz.reserve(size_t(p.out) * p.n_groups * 2);
+  int r0 = 0;
+  for (const WeightOnlyLinear::Data* d : ds) {
+    for (int r = 0; r < d->out; ++r) {
+      const uint8_t* src = d->codes.data() + size_t(r) * d->in;
+      uint8_t* dst = packed.data() + size_t(r0 + r) * row_bytes;
+      for (int j = 0; j < p.in; ++j) {
+        const uint8_t c = src[perm.empty() ? j : perm[j]];
+        if (p.bits == 4)
+          dst[j / 2] |= uint8_t((c & 0xF) << (4 * (j & 1)));
+        else
+          dst[j] = c;
+      }
     }
+    for (size_t i = 0; i < d->scale.size(); ++i) {
+      sz.push_back(d->scale[i]);
+      sz.push_back(d->zero[i]);
+    }
+    r0 += d->out;
+  }
   p.codes = static_cast<uint8_t*>(alloc_weight(packed.size(), what.c_str()));
   check(cudaMemcpy(p.codes, packed.data(), packed.size(), cudaMemcpyHostToDevice), "upload " + what);
-  std::vector<float> sz(size_t(d.out) * d.n_groups * 2);
-  for (size_t i = 0; i < size_t(d.out) * d.n_groups; ++i) {
-    sz[2 * i] = d.scale[i];
-    sz[2 * i + 1] = d.zero[i];
-  }
   p.sz = upload_f32(sz.data(), sz.size(), what + " scales");
   if (!perm.empty()) {
     std::vector<int> inv(perm.size());

@@ -26,51 +26,49 @@ __global__ void group_absmax(const float* w, int n, int n_groups, int g, float* 
   org_max[r + size_t(gi) * n] = m;
 }
 
+// awq_pseudo_quantize of one (row, group) whose values are v(j), j in [j0,
+// j1): scale = max(max - min, 1e-5) / maxq, zero = clamp(-rne(min / scale),
+// 0, maxq), c = clamp(rne(v / scale) + zero, 0, maxq), then
+// out(j, (c - zero) * scale) — quant/awq.cpp's order of fp32 operations.
+template <class V, class Out>
+__device__ __forceinline__ void pseudo_quantize_group(int j0, int j1, float maxq, V v, Out out) {
+  float hi = -INFINITY, lo = INFINITY;
+  for (int j = j0; j < j1; ++j) {
+    const float x = v(j);
+    hi = fmaxf(hi, x);
+    lo = fminf(lo, x);
+  }
+  const float scale = __fdiv_rn(fmaxf(hi - lo, 1e-5f), maxq);
+  const float zero = fminf(fmaxf(-rintf(__fdiv_rn(lo, scale)), 0.0f), maxq);
+  for (int j = j0; j < j1; ++j) {
+    const float c = fminf(fmaxf(rintf(__fdiv_rn(v(j), scale)) + zero, 0.0f), maxq);
+    out(j, __fmul_rn(c - zero, scale));
+  }
+}
+
 // q = awq_pseudo_quantize(clamp(w, -mx, mx)).q with mx = org_max * shrink per
-// (row, group): scale = max(max - min, 1e-5) / maxq, zero = clamp(-rne(min /
-// scale), 0, maxq), c = clamp(rne(v / scale) + zero, 0, maxq), q = (c - zero)
-// * scale — quant/awq.cpp's order of fp32 operations.
+// (row, group): the clip search's candidate.
 __global__ void clip_quantize(const float* w, const float* org_max, int n, int n_groups, int g, float shrink,
                               float maxq, float* q) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= size_t(n) * n_groups) return;
   const int r = int(i % n), gi = int(i / n);
   const float mx = org_max[r + size_t(gi) * n] * shrink, mn = -mx;
-  float hi = -INFINITY, lo = INFINITY;
-  for (int j = gi * g; j < (gi + 1) * g; ++j) {
-    const float v = fminf(fmaxf(w[r + size_t(j) * n], mn), mx);
-    hi = fmaxf(hi, v);
-    lo = fminf(lo, v);
-  }
-  const float scale = __fdiv_rn(fmaxf(hi - lo, 1e-5f), maxq);
-  const float zero = fminf(fmaxf(-rintf(__fdiv_rn(lo, scale)), 0.0f), maxq);
-  for (int j = gi * g; j < (gi + 1) * g; ++j) {
-    const float v = fminf(fmaxf(w[r + size_t(j) * n], mn), mx);
-    const float c = fminf(fmaxf(rintf(__fdiv_rn(v, scale)) + zero, 0.0f), maxq);
-    q[r + size_t(j) * n] = __fmul_rn(c - zero, scale);
-  }
+  pseudo_quantize_group(
+      gi * g, (gi + 1) * g, maxq, [&](int j) { return fminf(fmaxf(w[r + size_t(j) * n], mn), mx); },
+      [&](int j, float v) { q[r + size_t(j) * n] = v; });
 }
 
 // q = awq_pseudo_quantize(W * s).q / s per (row, group), s [k] per input
-// column: quant/awq_search.cpp's candidate, the same fp32 operations in the
-// same order (w * s, the group's scale and zero, (c - zero) * scale, / s).
+// column: the scale search's candidate (quant/awq_search.cpp: w * s, then
+// the quantized value / s).
 __global__ void scaled_quantize(const float* w, const float* s, int n, int n_groups, int g, float maxq, float* q) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= size_t(n) * n_groups) return;
   const int r = int(i % n), gi = int(i / n);
-  float hi = -INFINITY, lo = INFINITY;
-  for (int j = gi * g; j < (gi + 1) * g; ++j) {
-    const float v = __fmul_rn(w[r + size_t(j) * n], s[j]);
-    hi = fmaxf(hi, v);
-    lo = fminf(lo, v);
-  }
-  const float scale = __fdiv_rn(fmaxf(hi - lo, 1e-5f), maxq);
-  const float zero = fminf(fmaxf(-rintf(__fdiv_rn(lo, scale)), 0.0f), maxq);
-  for (int j = gi * g; j < (gi + 1) * g; ++j) {
-    const float v = __fmul_rn(w[r + size_t(j) * n], s[j]);
-    const float c = fminf(fmaxf(rintf(__fdiv_rn(v, scale)) + zero, 0.0f), maxq);
-    q[r + size_t(j) * n] = __fdiv_rn(__fmul_rn(c - zero, scale), s[j]);
-  }
+  pseudo_quantize_group(
+      gi * g, (gi + 1) * g, maxq, [&](int j) { return __fmul_rn(w[r + size_t(j) * n], s[j]); },
+      [&](int j, float v) { q[r + size_t(j) * n] = __fdiv_rn(v, s[j]); });
 }
 
 // err = mean over tokens of (out - org)^2 per (row, group) (differences in
