@@ -610,6 +610,7 @@ class Expander {
         node.params[spec.name] = std::move(j);
       }
       if (!ok) return;
+      st->resolve_defaults(node.params, node.resources);
       if (std::string e = st->check_params(node.params); !e.empty()) {
         err(sd.params, sd, node.id + ": " + e);
         return;

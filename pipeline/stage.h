@@ -133,6 +133,11 @@ class Stage {
   /// come from (node ids and matrix axes, e.g. the row labels of a table), not
   /// only on their content: their identity then enters the key.
   virtual bool keys_input_identity() const { return false; }
+  /// Fills the params whose default depends on the node's resources (called
+  /// after the ParamSpec defaults, before check_params). What it sets is
+  /// part of the node's key, so it depends on the YAML only, never on the
+  /// machine: e.g. `device` is cuda when the node holds a GPU slot.
+  virtual void resolve_defaults(nlohmann::json& params, const Resources& resources) const {}
   /// Validates resolved params beyond types (ranges, combinations); returns an
   /// error message naming the param, or empty.
   virtual std::string check_params(const nlohmann::json& params) const { return {}; }

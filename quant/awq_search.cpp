@@ -168,14 +168,18 @@ AwqScaleResult awq_search_scale(
   std::vector<Eigen::MatrixXf> cand(layers.size());
   return awq_search_scale_by(x_mean, awq_w_mean(layers, group_size), duo_scaling, n_grid,
                              [&](const Eigen::VectorXf& s) {
-                               for (size_t i = 0; i < layers.size(); ++i) {
-                                 Eigen::MatrixXf ws = *layers[i];
-                                 for (int j = 0; j < ws.cols(); ++j) ws.col(j) *= s(j);
-                                 cand[i] = awq_pseudo_quantize(ws, bits, group_size).q;
-                                 for (int j = 0; j < cand[i].cols(); ++j) cand[i].col(j) /= s(j);
-                               }
+                               for (size_t i = 0; i < layers.size(); ++i)
+                                 cand[i] = awq_scaled_candidate(*layers[i], s, bits, group_size);
                                return loss_of(cand);
                              });
+}
+
+Eigen::MatrixXf awq_scaled_candidate(const Eigen::MatrixXf& w, const Eigen::VectorXf& s, int bits, int group_size) {
+  Eigen::MatrixXf ws = w;
+  for (int j = 0; j < ws.cols(); ++j) ws.col(j) *= s(j);
+  Eigen::MatrixXf q = awq_pseudo_quantize(ws, bits, group_size).q;
+  for (int j = 0; j < q.cols(); ++j) q.col(j) /= s(j);
+  return q;
 }
 
 AwqScaleResult awq_search_scale_linear(const Eigen::MatrixXf& w, const Eigen::MatrixXf& x, int bits,

@@ -60,6 +60,10 @@ double awq_loss(const float* ref, const float* out, size_t n);
 AwqScaleResult awq_search_scale_by(const Eigen::VectorXf& x_mean, const Eigen::VectorXf& w_mean,
                                    bool duo_scaling, int n_grid,
                                    const std::function<double(const Eigen::VectorXf&)>& loss_for);
+/// The scale search's candidate for one Linear: awq_pseudo_quantize(W * s).q
+/// / s (W [N, K], s [K] per input column; AutoAWQ's w * s, the quantized
+/// value / s, in fp32).
+Eigen::MatrixXf awq_scaled_candidate(const Eigen::MatrixXf& w, const Eigen::VectorXf& s, int bits, int group_size);
 /// AutoAWQ `_compute_best_scale` for any module2inspect: for each ratio r /
 /// n_grid, every weight of `layers` ([N_i, K]) becomes Q(W * s) / s and
 /// `loss_of` returns the module's loss with those candidate weights (same

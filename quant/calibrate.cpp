@@ -14,10 +14,10 @@ ActStatsMap collect_act_stats(const model::Checkpoint& ckpt,
                               const std::vector<std::vector<int>>& seqs,
                               const std::function<void(int, int)>& progress,
                               const std::function<bool()>& cancelled,
-                              const LayerStream::Offload& offload) {
+                              const LayerDeviceFactory& device) {
   const model::ModelConfig& c = ckpt.config();
   LayerStream stream(ckpt);
-  stream.set_offload(offload);
+  if (device) stream.set_device(device(c));
   Activations act = stream.embed(seqs);
   ActStatsMap out;
   for (int l = 0; l < c.n_layer; ++l) {

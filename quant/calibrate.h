@@ -17,7 +17,7 @@
 
 #include "model/checkpoint/checkpoint.h"
 #include "quant/act_stats.h"
-#include "quant/layer_stream.h"
+#include "quant/layer_device.h"
 
 namespace qsweep::quant {
 
@@ -25,13 +25,13 @@ using ActStatsMap = std::map<std::string, ActStats>;  ///< by Linear prefix
 
 /// Runs the fp model layer by layer over `seqs` (one observer batch per
 /// sequence). progress(done layers, total); cancelled polled between layers.
-/// `offload` non-empty: the forward passes' GEMMs on a device
-/// (LayerStream::set_offload).
+/// `device` non-empty: the forward passes on that device
+/// (LayerStream::set_device).
 ActStatsMap collect_act_stats(const model::Checkpoint& ckpt,
                               const std::vector<std::vector<int>>& seqs,
                               const std::function<void(int, int)>& progress = {},
                               const std::function<bool()>& cancelled = {},
-                              const LayerStream::Offload& offload = {});
+                              const LayerDeviceFactory& device = {});
 
 void save_act_stats(const std::filesystem::path& file, const ActStatsMap& stats);
 /// Throws naming the file and tensor on malformed content.

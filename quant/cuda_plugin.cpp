@@ -19,7 +19,7 @@ int (*g_available)(char*, size_t) = nullptr;
 void (*g_describe)(char*, size_t) = nullptr;
 GptqSolver* (*g_make)(int) = nullptr;
 AwqSearcher* (*g_awq)(int) = nullptr;
-model::Linear* (*g_linear)(model::Linear*, int, char*, size_t) = nullptr;
+LayerDevice* (*g_layer)(const model::ModelConfig*, int, int, char*, size_t) = nullptr;
 model::TokenEngine* (*g_engine)(const model::Checkpoint*, const model::cuda::GpuEngineOptions*, char*, size_t) = nullptr;
 
 bool available_fn(std::string* why) {
@@ -44,11 +44,11 @@ std::unique_ptr<model::TokenEngine> engine_fn(const model::Checkpoint& ckpt,
   return std::unique_ptr<model::TokenEngine>(e);
 }
 
-std::unique_ptr<model::Linear> linear_fn(std::unique_ptr<model::Linear> host, int device) {
+std::unique_ptr<LayerDevice> layer_fn(const model::ModelConfig& c, int device, bool tf32) {
   char err[1024] = {0};
-  model::Linear* l = g_linear(host.release(), device, err, sizeof err);  // the plugin owns it now
+  LayerDevice* l = g_layer(&c, device, tf32 ? 1 : 0, err, sizeof err);
   if (!l) throw std::runtime_error(err);
-  return std::unique_ptr<model::Linear>(l);
+  return std::unique_ptr<LayerDevice>(l);
 }
 
 fs::path plugin_path() {
@@ -83,8 +83,8 @@ const CudaPlugin* cuda_plugin(std::string* err) {
       g_make = reinterpret_cast<GptqSolver* (*)(int)>(dlsym(h, "qsweep_cuda_make_gptq_solver"));
       g_awq = reinterpret_cast<AwqSearcher* (*)(int)>(dlsym(h, "qsweep_cuda_make_awq_searcher"));
       g_engine = reinterpret_cast<decltype(g_engine)>(dlsym(h, "qsweep_cuda_make_engine"));
-      g_linear = reinterpret_cast<decltype(g_linear)>(dlsym(h, "qsweep_cuda_gpu_linear"));
-      if (!abi || !g_available || !g_describe || !g_make || !g_awq || !g_engine || !g_linear ||
+      g_layer = reinterpret_cast<decltype(g_layer)>(dlsym(h, "qsweep_cuda_make_layer_device"));
+      if (!abi || !g_available || !g_describe || !g_make || !g_awq || !g_engine || !g_layer ||
           abi() != k_cuda_plugin_abi) {
         load_error = path.string() + " is not a qsweep CUDA plugin of ABI version " +
                      std::to_string(k_cuda_plugin_abi) + " (rebuild it with this qsweep)";
@@ -95,7 +95,7 @@ const CudaPlugin* cuda_plugin(std::string* err) {
         plugin.make_gptq_solver = make_fn;
         plugin.make_awq_searcher = awq_fn;
         plugin.make_engine = engine_fn;
-        plugin.gpu_linear = linear_fn;
+        plugin.make_layer_device = layer_fn;
       }
     }
   }

@@ -8,10 +8,10 @@
 #include <string>
 
 #include "model/cuda/gpu_options.h"
-#include "model/engine/linear.h"
 #include "model/engine/token_engine.h"
 #include "quant/awq_search.h"
 #include "quant/gptq_solver.h"
+#include "quant/layer_device.h"
 
 namespace qsweep::model {
 class Checkpoint;
@@ -19,7 +19,7 @@ class Checkpoint;
 
 namespace qsweep::quant {
 
-inline constexpr int k_cuda_plugin_abi = 6;  ///< bump when GptqSolver / AwqSearcher / HessianSink / TokenEngine / Linear kinds change
+inline constexpr int k_cuda_plugin_abi = 7;  ///< bump when GptqSolver / AwqSearcher / HessianSink / TokenEngine / LayerDevice / Linear kinds change
 
 /// The loaded plugin's functions; loaded once per process.
 struct CudaPlugin {
@@ -33,8 +33,10 @@ struct CudaPlugin {
   /// std::runtime_error with the plugin's message.
   std::unique_ptr<model::TokenEngine> (*make_engine)(const model::Checkpoint& ckpt,
                                                      const model::cuda::GpuEngineOptions& opts) = nullptr;
-  /// A dense Linear whose forward runs on `device` (model/cuda/gpu_linear.h).
-  std::unique_ptr<model::Linear> (*gpu_linear)(std::unique_ptr<model::Linear> host, int device) = nullptr;
+  /// The calibration passes of a model on `device` (quant/cuda/layer_cuda.h);
+  /// `tf32`: TF32 tensor cores for the GEMMs. Throws std::runtime_error with
+  /// the plugin's message.
+  std::unique_ptr<LayerDevice> (*make_layer_device)(const model::ModelConfig& c, int device, bool tf32) = nullptr;
 };
 
 /// The plugin, or nullptr and *err saying why (not built: no CUDA toolkit at

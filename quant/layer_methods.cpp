@@ -10,6 +10,7 @@
 #include "quant/awq_search.h"
 #include "quant/fp8.h"
 #include "quant/hessian.h"
+#include "quant/layer_device.h"
 #include "quant/smoothquant.h"
 
 namespace qsweep::quant {
@@ -267,9 +268,6 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
                     Xd = x_down.matrix();
     const int rows = act->rows();
     // 2. Scale search of each mapping on the unmodified layer.
-    auto restore = [&](std::initializer_list<LinearId> ids) {
-      for (LinearId id : ids) set_linear(L, id, W[id], B[id]);
-    };
     const int gw = r.group_size;
     struct Mapping {
       std::vector<LinearId> layers;
@@ -278,18 +276,12 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
     std::vector<Mapping> maps;
     const std::string mp = "model.layers." + std::to_string(l) + ".";  // awq_ratios keys
     {  // input_layernorm -> q, k, v; module2inspect self_attn
-      std::vector<float> ref(size_t(rows) * c.n_embd), out(ref.size());
-      stream.attention(L.attn, *act, x_qkv.data.data(), ref.data());
-      const auto sr = awq_search_scale(
-          awq_x_mean(Xqkv), {&W[LinearId::kQ], &W[LinearId::kK], &W[LinearId::kV]}, bits, gw,
-          r.awq_duo_scaling, r.awq_n_grid, [&](const std::vector<Eigen::MatrixXf>& cand) {
-            set_linear(L, LinearId::kQ, cand[0], B[LinearId::kQ]);
-            set_linear(L, LinearId::kK, cand[1], B[LinearId::kK]);
-            set_linear(L, LinearId::kV, cand[2], B[LinearId::kV]);
-            stream.attention(L.attn, *act, x_qkv.data.data(), out.data());
-            return awq_loss(ref.data(), out.data(), ref.size());
-          });
-      restore({LinearId::kQ, LinearId::kK, LinearId::kV});
+      const auto block = stream.device().awq_block(LayerPart::kAttention, LayerStream::plan(L),
+                                                   {LinearId::kQ, LinearId::kK, LinearId::kV},
+                                                   stream.seq_batches(*act), x_qkv.data.data(), bits, gw);
+      const auto sr = awq_search_scale_by(
+          awq_x_mean(Xqkv), awq_w_mean({&W[LinearId::kQ], &W[LinearId::kK], &W[LinearId::kV]}, gw),
+          r.awq_duo_scaling, r.awq_n_grid, [&](const Eigen::VectorXf& s) { return block->loss(s); });
       maps.push_back({{LinearId::kQ, LinearId::kK, LinearId::kV}, sr.best_scales});
       res.notes.push_back("layer " + std::to_string(l) + " qkv: ratio " + std::to_string(sr.best_ratio));
       res.awq_ratios[mp + "qkv"] = sr.best_ratio;
@@ -309,17 +301,13 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
                           "and o_proj shapes differ), as AutoAWQ does");
     }
     {  // post_attention_layernorm -> gate, up; module2inspect mlp
-      std::vector<float> ref(size_t(rows) * c.n_embd), out(ref.size());
-      stream.mlp(L.mlp, x_gate.data.data(), ref.data(), rows);
-      const auto sr = awq_search_scale(
-          awq_x_mean(Xg), {&W[LinearId::kGate], &W[LinearId::kUp]}, bits, gw, r.awq_duo_scaling,
-          r.awq_n_grid, [&](const std::vector<Eigen::MatrixXf>& cand) {
-            set_linear(L, LinearId::kGate, cand[0], B[LinearId::kGate]);
-            set_linear(L, LinearId::kUp, cand[1], B[LinearId::kUp]);
-            stream.mlp(L.mlp, x_gate.data.data(), out.data(), rows);
-            return awq_loss(ref.data(), out.data(), ref.size());
-          });
-      restore({LinearId::kGate, LinearId::kUp});
+      std::vector<int> len;
+      const auto block = stream.device().awq_block(LayerPart::kMlp, LayerStream::plan(L),
+                                                   {LinearId::kGate, LinearId::kUp}, stream.row_batches(rows, &len),
+                                                   x_gate.data.data(), bits, gw);
+      const auto sr = awq_search_scale_by(awq_x_mean(Xg), awq_w_mean({&W[LinearId::kGate], &W[LinearId::kUp]}, gw),
+                                          r.awq_duo_scaling, r.awq_n_grid,
+                                          [&](const Eigen::VectorXf& s) { return block->loss(s); });
       maps.push_back({{LinearId::kGate, LinearId::kUp}, sr.best_scales});
       res.awq_ratios[mp + "gate_up"] = sr.best_ratio;
     }

@@ -9,8 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "model/engine/kv_cache.h"
-#include "model/engine/workspace.h"
+#include "quant/layer_device.h"
 
 namespace qsweep::quant {
 namespace {
@@ -27,7 +26,8 @@ class HookedLinear final : public model::Linear {
   int out_features() const override { return inner_->out_features(); }
   size_t weight_bytes() const override { return inner_->weight_bytes(); }
   std::unique_ptr<model::Linear> release() { return std::move(inner_); }
-  std::unique_ptr<model::Linear>& inner_slot() { return inner_; }
+  const model::Linear* inner() const { return inner_.get(); }
+  const LinearHook& hook() const { return hook_; }
   /// Sequences of the forward call about to run (set by the stream).
   static thread_local int n_seq_;
   static thread_local const int* lens_;
@@ -73,8 +73,51 @@ std::unique_ptr<model::Linear>& linear_slot(model::TransformerLayer& L, LinearId
 }
 
 LayerStream::LayerStream(const model::Checkpoint& ckpt, int max_batch_rows)
-    : ckpt_(ckpt), max_batch_rows_(std::max(1, max_batch_rows)) {
-  rope_ = std::make_unique<model::Rope>(ckpt.config().rope, ckpt.config().head_dim);
+    : ckpt_(ckpt), max_batch_rows_(std::max(1, max_batch_rows)), device_(make_cpu_layer_device(ckpt.config())) {}
+
+LayerStream::~LayerStream() = default;
+
+void LayerStream::set_device(std::unique_ptr<LayerDevice> device) {
+  device_ = device ? std::move(device) : make_cpu_layer_device(config());
+}
+
+void set_hook_batch(const int* seq_len, int n_seq) {
+  HookedLinear::lens_ = seq_len;
+  HookedLinear::n_seq_ = n_seq;
+}
+
+LayerPlan LayerStream::plan(model::TransformerLayer& L) {
+  LayerPlan p;
+  p.layer = &L;
+  for (LinearId id : kAllLinears) {
+    const model::Linear* l = linear_slot(L, id).get();
+    while (const auto* h = dynamic_cast<const HookedLinear*>(l)) {
+      p.hooks[size_t(id)].push_back(&h->hook());
+      l = h->inner();
+    }
+    p.linear[size_t(id)] = dynamic_cast<const model::DenseLinear*>(l);
+  }
+  return p;
+}
+
+std::vector<RowBatch> LayerStream::seq_batches(const Activations& act) const {
+  std::vector<RowBatch> out;
+  const int n = int(act.len.size());
+  for (int s = 0; s < n;) {
+    int e = s, rows = 0;
+    while (e < n && (e == s || rows + act.len[e] <= max_batch_rows_)) rows += act.len[e++];
+    out.push_back({act.row0[s], rows, e - s, act.len.data() + s});
+    s = e;
+  }
+  return out;
+}
+
+std::vector<RowBatch> LayerStream::row_batches(int rows, std::vector<int>* len) const {
+  len->clear();
+  for (int r = 0; r < rows; r += max_batch_rows_) len->push_back(std::min(max_batch_rows_, rows - r));
+  std::vector<RowBatch> out;
+  for (size_t i = 0; i < len->size(); ++i) out.push_back({int(i) * max_batch_rows_, (*len)[i], 1, &(*len)[i]});
+  return out;
 }
 
 Activations LayerStream::embed(const std::vector<std::vector<int>>& seqs) const {
@@ -134,115 +177,21 @@ void release_pages(const model::TensorView& v) {
   if (v.data && e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
-void LayerStream::for_each_batch(
-    const Activations& act,
-    const std::function<void(int row0, int n_rows, int first_seq, int n_seq)>& f) const {
-  const int n = int(act.len.size());
-  for (int s = 0; s < n;) {
-    int e = s, rows = 0;
-    while (e < n && (e == s || rows + act.len[e] <= max_batch_rows_)) rows += act.len[e++];
-    f(act.row0[s], rows, s, e - s);
-    s = e;
-  }
-}
-
-namespace {
-
-// One fresh single-slot cache per sequence of a batch, positions from 0.
-struct BatchCaches {
-  std::vector<model::KvCache> caches;
-  std::vector<model::Segment> segs;
-  std::vector<int> pos;
-  BatchCaches(const Activations& act, int first_seq, int n_seq, int kv_dim) {
-    caches.reserve(n_seq);
-    int r = 0;
-    for (int s = first_seq; s < first_seq + n_seq; ++s) {
-      caches.emplace_back(1, kv_dim);
-      caches.back().reserve(act.len[s]);
-      segs.push_back({&caches.back(), r, act.len[s]});
-      for (int i = 0; i < act.len[s]; ++i) pos.push_back(i);
-      r += act.len[s];
-    }
-  }
-};
-
-}  // namespace
-
-void LayerStream::offload(std::unique_ptr<model::Linear>& slot) const {
-  if (!offload_ || !slot) return;
-  if (auto* h = dynamic_cast<HookedLinear*>(slot.get())) return offload(h->inner_slot());
-  if (dynamic_cast<const model::DenseLinear*>(slot.get())) slot = offload_(std::move(slot));
-}
-
-void LayerStream::offload(model::Attention& A) const {
-  for (auto* s : {&A.q, &A.k, &A.v, &A.o}) offload(*s);
-}
-
-void LayerStream::offload(model::Mlp& M) const {
-  for (auto* s : {&M.gate, &M.up, &M.down}) offload(*s);
-}
-
-void LayerStream::offload(model::TransformerLayer& L) const {
-  offload(L.attn);
-  offload(L.mlp);
-}
-
 void LayerStream::forward(model::TransformerLayer& L, Activations& act) const {
-  offload(L);
-  const model::ModelConfig& c = config();
-  const int kvd = c.n_head_kv * c.head_dim;
-  model::Workspace ws;
-  for_each_batch(act, [&](int row0, int n_rows, int first_seq, int n_seq) {
-    BatchCaches b(act, first_seq, n_seq, kvd);
-    model::AlignedVec h(size_t(n_rows) * act.d), y(size_t(n_rows) * act.d);
-    HookedLinear::n_seq_ = n_seq;
-    HookedLinear::lens_ = act.len.data() + first_seq;
-    model::decoder_layer_forward(L, c, *rope_, act.row(row0), h.data(), y.data(), n_rows, b.segs,
-                                 b.pos.data(), ws);
-  });
+  device_->run(LayerPart::kLayer, plan(L), seq_batches(act), act.x.data(), act.x.data());
 }
 
 void LayerStream::forward_discard(model::TransformerLayer& L, const Activations& act) const {
-  offload(L);
-  // Batch by batch on a copy of the batch's rows only (not of all of act):
-  // the same calls, inputs and hooks as forward() on a full copy.
-  const model::ModelConfig& c = config();
-  const int kvd = c.n_head_kv * c.head_dim;
-  model::Workspace ws;
-  model::AlignedVec xb;
-  for_each_batch(act, [&](int row0, int n_rows, int first_seq, int n_seq) {
-    BatchCaches b(act, first_seq, n_seq, kvd);
-    xb.assign(act.row(row0), act.row(row0) + size_t(n_rows) * act.d);
-    model::AlignedVec h(size_t(n_rows) * act.d), y(size_t(n_rows) * act.d);
-    HookedLinear::n_seq_ = n_seq;
-    HookedLinear::lens_ = act.len.data() + first_seq;
-    model::decoder_layer_forward(L, c, *rope_, xb.data(), h.data(), y.data(), n_rows, b.segs,
-                                 b.pos.data(), ws);
-  });
+  device_->run(LayerPart::kLayer, plan(L), seq_batches(act), act.x.data(), nullptr);
 }
 
-void LayerStream::attention(model::Attention& A, const Activations& shape, const float* x, float* y) const {
-  offload(A);
-  const model::ModelConfig& c = config();
-  const int kvd = c.n_head_kv * c.head_dim;
-  model::Workspace ws;
-  for_each_batch(shape, [&](int row0, int n_rows, int first_seq, int n_seq) {
-    BatchCaches b(shape, first_seq, n_seq, kvd);
-    HookedLinear::n_seq_ = n_seq;
-    HookedLinear::lens_ = shape.len.data() + first_seq;
-    A.forward(x + size_t(row0) * shape.d, y + size_t(row0) * shape.d, n_rows, b.segs,
-              b.pos.data(), *rope_, ws);
-  });
+void LayerStream::attention(model::TransformerLayer& L, const Activations& shape, const float* x, float* y) const {
+  device_->run(LayerPart::kAttention, plan(L), seq_batches(shape), x, y);
 }
 
-void LayerStream::mlp(model::Mlp& M, const float* x, float* y, int rows) const {
-  offload(M);
-  model::Workspace ws;
-  const int d = config().n_embd;
-  for (int r = 0; r < rows; r += max_batch_rows_) {
-    const int n = std::min(max_batch_rows_, rows - r);
-    M.forward(x + size_t(r) * d, y + size_t(r) * d, n, ws);
-  }
+void LayerStream::mlp(model::TransformerLayer& L, const float* x, float* y, int rows) const {
+  std::vector<int> len;
+  device_->run(LayerPart::kMlp, plan(L), row_batches(rows, &len), x, y);
 }
 
 void hook_linear(model::TransformerLayer& L, LinearId id, LinearHook hook) {
@@ -259,8 +208,7 @@ void unhook_all(model::TransformerLayer& L) {
 
 namespace {
 const model::DenseLinear& dense_of(const model::TransformerLayer& L, LinearId id) {
-  const auto* d = dynamic_cast<const model::DenseLinear*>(
-      &model::host_linear(*linear_slot(const_cast<model::TransformerLayer&>(L), id)));
+  const auto* d = dynamic_cast<const model::DenseLinear*>(linear_slot(const_cast<model::TransformerLayer&>(L), id).get());
   if (!d) throw std::logic_error(std::string("layer Linear ") + linear_name(id) + " is not dense");
   return *d;
 }

@@ -50,12 +50,19 @@ struct Activations {
 using LinearHook =
     std::function<void(const float* x, int n_rows, const int* seq_len, int n_seq)>;
 
+class LayerDevice;
+struct LayerPlan;
+struct RowBatch;
+enum class LayerPart;
+
 class LayerStream {
  public:
   /// `max_batch_rows`: rows per forward call (whole sequences; a sequence
   /// longer than this runs alone). 512 keeps the forward scratch small next
-  /// to one layer (quant/quantize_model.h).
+  /// to one layer (quant/quantize_model.h). The passes run on the CPU until
+  /// set_device().
   explicit LayerStream(const model::Checkpoint& ckpt, int max_batch_rows = 512);
+  ~LayerStream();
   const model::ModelConfig& config() const { return ckpt_.config(); }
   const model::Checkpoint& checkpoint() const { return ckpt_; }
 
@@ -65,35 +72,33 @@ class LayerStream {
   model::TransformerLayer load_layer(int l) const;
   /// Runs L over `act` in place (the next layer's input).
   void forward(model::TransformerLayer& L, Activations& act) const;
-  /// Runs L over a copy of `act` (for hooks only; the result is dropped).
+  /// Runs L over `act` for its hooks only (act unchanged).
   void forward_discard(model::TransformerLayer& L, const Activations& act) const;
-  /// Self-attention only: x [rows of act, d] (already normed) -> y (same shape).
-  void attention(model::Attention& A, const Activations& shape, const float* x, float* y) const;
-  /// The MLP only: x [rows, d] -> y [rows, d] (rows may be any count).
-  void mlp(model::Mlp& M, const float* x, float* y, int rows) const;
-
-  /// Moves the GEMMs of every later forward pass to a device: before each
-  /// pass, the dense Linears of the layer (under any hooks) are replaced by
-  /// `offload(linear)` (e.g. model/cuda/gpu_linear.h), which keeps the host
-  /// layer for linear_weight(). Hooks still see host inputs. Empty: CPU.
-  using Offload = std::function<std::unique_ptr<model::Linear>(std::unique_ptr<model::Linear>)>;
-  void set_offload(Offload offload) { offload_ = std::move(offload); }
-
-  /// Calls `f(row0, n_rows, n_seq)` for consecutive batches of whole sequences.
-  void for_each_batch(const Activations& act,
-                      const std::function<void(int row0, int n_rows, int first_seq, int n_seq)>&
-                          f) const;
+  /// L's self-attention block only: x [rows of `shape`, d] (already normed)
+  /// -> y (same shape; o_proj's output).
+  void attention(model::TransformerLayer& L, const Activations& shape, const float* x, float* y) const;
+  /// L's MLP only: x [rows, d] (already normed) -> y [rows, d] (rows may be any count).
+  void mlp(model::TransformerLayer& L, const float* x, float* y, int rows) const;
+  /// Where the passes run (default: the CPU engine).
+  void set_device(std::unique_ptr<LayerDevice> device);
+  LayerDevice& device() const { return *device_; }
+  /// The plan of L for the device (layer_device.h).
+  static LayerPlan plan(model::TransformerLayer& L);
+  /// The forward calls of a pass over `shape`'s sequences (whole sequences,
+  /// up to max_batch_rows rows each), and of an MLP pass over `rows` rows
+  /// (`len_storage` keeps their lengths).
+  std::vector<RowBatch> seq_batches(const Activations& shape) const;
+  std::vector<RowBatch> row_batches(int rows, std::vector<int>* len_storage) const;
 
  private:
   const model::Checkpoint& ckpt_;
   int max_batch_rows_;
-  std::unique_ptr<model::Rope> rope_;
-  Offload offload_;
-  void offload(std::unique_ptr<model::Linear>& slot) const;
-  void offload(model::Attention& A) const;
-  void offload(model::Mlp& M) const;
-  void offload(model::TransformerLayer& L) const;
+  std::unique_ptr<LayerDevice> device_;
 };
+
+/// The sequences that the forward calls on this thread cover until the next
+/// call (hooks receive them): set by the CPU device before each batch.
+void set_hook_batch(const int* seq_len, int n_seq);
 
 /// Wraps L's Linear `id` so that `hook` sees its inputs; unhook() restores it.
 /// Drops the resident pages of a tensor's read-only file mapping

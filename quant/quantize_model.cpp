@@ -192,7 +192,7 @@ QuantizeModelResult quantize_model(const model::Checkpoint& src, const QuantizeM
   };
 
   LayerStream stream(src, job.max_batch_rows);
-  stream.set_offload(job.offload);
+  if (job.device) stream.set_device(job.device(c));
   Activations act;
   if (r.needs_activations()) act = stream.embed(job.calibration);
 

@@ -31,7 +31,7 @@
 
 #include "model/checkpoint/checkpoint.h"
 #include "model/checkpoint/safetensors.h"
-#include "quant/layer_stream.h"
+#include "quant/layer_device.h"
 #include "quant/formats/format.h"
 #include "quant/layer_methods.h"
 
@@ -56,9 +56,9 @@ struct QuantizeModelJob {
   /// 4096 (bench/RESULTS.md). Results depend on it only through float
   /// summation order.
   int max_batch_rows = 512;
-  /// Non-empty: the calibration forward passes' GEMMs run on a device
-  /// (LayerStream::set_offload; the quantize stage's device: cuda).
-  LayerStream::Offload offload;
+  /// Non-empty: the calibration forward passes run on this device
+  /// (LayerStream::set_device; the quantize stage's device: cuda).
+  LayerDeviceFactory device;
   std::function<void(int done, int total)> progress;
   std::function<void(const std::string&)> log;
   std::function<bool()> cancelled;  ///< polled between layers

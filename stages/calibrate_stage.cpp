@@ -69,9 +69,7 @@ std::vector<ParamSpec> CalibrateStage::params() const {
        "512-token blocks), gptq (128 random 2048-token windows), llmcompressor (512 docs "
        "truncated to 2048), smoothquant (512 docs truncated to 512)"},
       {"n_samples", ParamType::kInt, false, nullptr, "documents / samples (default: the preset's)"},
-      {"device", ParamType::kString, false, "cpu",
-       "cpu | cuda: where the statistics pass's GEMMs run (cuda: a CUDA build and resources.gpu >= 1; "
-       "attention and norms stay on the CPU)"},
+      {"device", ParamType::kString, false, nullptr, device_param_doc("the statistics' forward passes")},
       {"seq_len", ParamType::kInt, false, nullptr, "tokens per sequence (default: the preset's)"},
       {"seed", ParamType::kInt, false, nullptr, "shuffle / pick seed (default: the preset's)"},
       {"text_field", ParamType::kString, false, "text", "JSON field holding a document's text"},
@@ -85,6 +83,8 @@ std::vector<ParamSpec> CalibrateStage::params() const {
 }
 
 Resources CalibrateStage::default_resources() const { return Resources::all_threads(); }
+
+void CalibrateStage::resolve_defaults(json& p, const Resources& r) const { default_device(p, r, true); }
 
 std::string CalibrateStage::check_params(const json& p) const {
   if (std::string e = check_device_param(p); !e.empty()) return e;
@@ -145,11 +145,11 @@ void CalibrateStage::run(StageContext& ctx) const {
                     std::to_string(set.tokens) + " tokens from " +
                     std::to_string(set.documents_used) + " of " + std::to_string(docs.size()) +
                     " documents (" + s.preset + ")");
-  quant::LayerStream::Offload offload;
-  if (ctx.params.value("device", std::string("cpu")) == "cuda") {
+  quant::LayerDeviceFactory device;
+  if (device_param(ctx.params) == "cuda") {
     const NodeGpu g = require_node_gpu(ctx);
-    offload = g.offload();
-    ctx.progress->log("calibrate: the forward passes' GEMMs on cuda:" + std::to_string(g.device) + " (" +
+    device = g.layer_device(false);
+    ctx.progress->log("calibrate: the forward passes on cuda:" + std::to_string(g.device) + " (" +
                       g.plugin->device_description() + ")");
   }
   tbb::task_arena arena(std::max(1, ctx.resources.threads));
@@ -158,7 +158,7 @@ void CalibrateStage::run(StageContext& ctx) const {
     stats = quant::collect_act_stats(
         ckpt, set.seqs,
         [&](int done, int total) { ctx.progress->update(uint64_t(done), uint64_t(total), "layers"); },
-        [&] { return ctx.cancelled(); }, offload);
+        [&] { return ctx.cancelled(); }, device);
   });
   quant::save_act_stats(ctx.output_dir / "stats.safetensors", stats);
   model::write_text_file(ctx.output_dir / "tokens.json", json{{"seqs", set.seqs}}.dump() + "\n");

@@ -35,6 +35,10 @@ std::string kind_of(const json& b) {
 
 }  // namespace
 
+void default_infer_device(json& p, const Resources& r) {
+  default_device(p, r, kind_of(p.value("backend", json(nullptr))) == "embedded");
+}
+
 std::string check_backend_param(const json& b) {
   if (!b.is_null() && !b.is_string() && !b.is_object())
     return "params.backend: expected `embedded` or a mapping {kind: openai|vllm|qsweep, ...}";
@@ -72,7 +76,7 @@ std::string check_backend_param(const json& b) {
 
 std::string check_device_params(const json& p) {
   if (std::string e = check_device_param(p); !e.empty()) return e;
-  const std::string device = p.value("device", std::string("cpu"));
+  const std::string device = device_param(p);
   const std::string dtype = p.value("dtype", std::string("float32"));
   bool fp32 = true;
   try {
@@ -153,7 +157,7 @@ NodeBackend make_node_backend(const StageContext& ctx, const fs::path& model_dir
   NodeBackend nb;
   if (kind == "embedded") {
     const int max_batch = int(p.value("max_batch_tokens", int64_t(0)));
-    if (p.value("device", std::string("cpu")) == "cuda") {
+    if (device_param(p) == "cuda") {
       const NodeGpu gpu = require_node_gpu(ctx);
       model::cuda::GpuEngineOptions go;
       go.device = gpu.device;

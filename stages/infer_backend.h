@@ -43,6 +43,10 @@ struct NodeBackend {
 /// "" when the param is valid, else the message (naming params.backend.FIELD).
 std::string check_backend_param(const nlohmann::json& backend);
 
+/// params.device's default (Stage::resolve_defaults): cuda for an embedded
+/// backend on a node holding a GPU slot, else cpu.
+void default_infer_device(nlohmann::json& params, const Resources& resources);
+
 /// "" when params.device / dtype / tf32 are valid together (cuda and dtypes
 /// other than float32 with the embedded backend only), else the message.
 std::string check_device_params(const nlohmann::json& params);

@@ -19,6 +19,7 @@
 #include "stages/journaled_answers.h"
 #include "stages/model_input.h"
 #include "stages/mtbench_answers.h"
+#include "stages/node_gpu.h"
 
 namespace qsweep {
 
@@ -171,9 +172,9 @@ std::vector<ParamSpec> InferStage::params() const {
       {"batch_size", ParamType::kInt, false, 64,
        "requests per backend call and journal write (a kill loses at most one batch)"},
       {"threads", ParamType::kInt, false, 0, "engine threads (0: the node's granted threads)"},
-      {"device", ParamType::kString, false, "cpu",
-       "embedded backend: cpu (the CPU engine) or cuda (the GPU engine on the node's GPU slot; needs "
-       "resources: {gpu: 1}; dense checkpoints only; docs/gpu.md)"},
+      {"device", ParamType::kString, false, nullptr,
+       device_param_doc("the embedded backend's GPU engine (dense, weight-only, W8A8 and FP8 checkpoints); a server "
+                        "backend places itself")},
       {"dtype", ParamType::kString, false, "float32",
        "device cuda: float32, bfloat16 or float16 weights, GEMM inputs and KV cache (fp32 "
        "accumulation); the CPU engine is float32 only"},
@@ -188,6 +189,10 @@ std::vector<ParamSpec> InferStage::params() const {
 }
 
 Resources InferStage::default_resources() const { return Resources::all_threads(); }
+
+void InferStage::resolve_defaults(json& p, const Resources& r) const {
+  default_infer_device(p, r);
+}
 
 std::string InferStage::check_params(const json& p) const {
   if (const std::string m = p.value("mode", std::string("lm_eval")); m != "lm_eval" && m != "mt_bench")

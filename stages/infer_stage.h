@@ -45,6 +45,7 @@ class InferStage : public Stage {
   std::string description() const override;
   std::vector<ParamSpec> params() const override;
   Resources default_resources() const override;
+  void resolve_defaults(nlohmann::json& params, const Resources& resources) const override;
   std::string check_params(const nlohmann::json& params) const override;
   /// A running OpenAI-compatible server's served model and version (kind openai).
   std::vector<cache::KeyField> fingerprint(const nlohmann::json& params) const override;

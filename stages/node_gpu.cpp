@@ -5,8 +5,22 @@
 
 namespace qsweep {
 
+std::string device_param(const nlohmann::json& p) {
+  return p.contains("device") && p["device"].is_string() ? p["device"].get<std::string>() : "cpu";
+}
+
+void default_device(nlohmann::json& params, const Resources& r, bool uses_gpu) {
+  if (!params.contains("device") || params["device"].is_null()) params["device"] = r.gpu >= 1 && uses_gpu ? "cuda" : "cpu";
+}
+
+std::string device_param_doc(const std::string& what) {
+  return "cpu | cuda (default: cuda when the node holds a GPU slot, resources: {gpu: 1}, else cpu): cuda runs " +
+         what + " on the node's GPU (a CUDA build; docs/gpu.md)";
+}
+
 std::string check_device_param(const nlohmann::json& p) {
-  const std::string d = p.value("device", std::string("cpu"));
+  if (p.contains("device") && !p["device"].is_null() && !p["device"].is_string()) return "params.device: expected cpu or cuda";
+  const std::string d = device_param(p);
   return d == "cpu" || d == "cuda" ? "" : "params.device: '" + d + "' is not cpu or cuda";
 }
 

@@ -44,10 +44,9 @@ std::vector<ParamSpec> quantize_param_specs() {
        "in the format's ignore list) instead of failing"},
       {"tf32", ParamType::kBool, false, false,
        "device cuda: allow TF32 tensor cores in GPTQ's Hessian and GEMMs (the references keep fp32)"},
-      {"device", ParamType::kString, false, "cpu",
-       "cpu | cuda: cuda runs the calibration forward passes' GEMMs (GPTQ, AWQ, SmoothQuant) and GPTQ's "
-       "Hessians and solves on the node's GPU (a CUDA build, resources.gpu >= 1); attention, norms, "
-       "AWQ's grid arithmetic and RTN/FP8 rounding stay on the CPU"},
+      {"device", ParamType::kString, false, nullptr,
+       device_param_doc("the calibration forward passes (GPTQ, AWQ, SmoothQuant), GPTQ's Hessians and solves and "
+                        "AWQ's searches; RTN and FP8 have no passes and stay on the CPU")},
   };
 }
 
@@ -70,7 +69,7 @@ ResolvedRecipe resolve_recipe(const json& p) {
   rr.method = get_or<std::string>(p, "method", "");
   rr.preset = get_or<std::string>(p, "preset", "");
   if (std::string e = check_device_param(p); !e.empty()) throw std::invalid_argument(e);
-  rr.device = get_or<std::string>(p, "device", "cpu");
+  rr.device = device_param(p);
   if (get_or<bool>(p, "tf32", false) && rr.device != "cuda")
     throw std::invalid_argument("params.tf32 applies to device: cuda only (the CPU path is always fp32)");
   r.gptq.tf32 = get_or<bool>(p, "tf32", false);

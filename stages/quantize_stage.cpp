@@ -26,6 +26,11 @@ std::vector<ParamSpec> QuantizeStage::params() const { return quantize_param_spe
 
 Resources QuantizeStage::default_resources() const { return Resources::all_threads(); }
 
+void QuantizeStage::resolve_defaults(json& p, const Resources& r) const {
+  const std::string m = p.value("method", json("")).is_string() ? p.value("method", std::string()) : "";
+  default_device(p, r, m == "gptq" || m == "awq" || m == "smoothquant");
+}
+
 std::string QuantizeStage::check_params(const json& p) const {
   try {
     resolve_recipe(p);
@@ -87,13 +92,13 @@ void QuantizeStage::run(StageContext& ctx) const {
     const NodeGpu g = require_node_gpu(ctx);
     gpu = g.plugin->make_gptq_solver(g.device);
     gpu_clip = g.plugin->make_awq_searcher(g.device);
-    // The calibration forward passes' GEMMs on the same GPU.
-    job.offload = g.offload();
+    // The calibration forward passes on the same GPU.
+    job.device = g.layer_device(job.recipe.gptq.tf32);
     job.recipe.gptq_solver = gpu.get();
     job.recipe.awq_searcher = gpu_clip.get();
     ctx.progress->log(std::string("quantize: ") +
-                      (rr.method == "awq" ? "AWQ's clip search and the calibration passes' GEMMs"
-                                          : "GPTQ Hessians and solves, and the calibration passes' GEMMs,") +
+                      (rr.method == "awq" ? "AWQ's searches and the calibration passes"
+                                          : "GPTQ Hessians and solves, and the calibration passes,") +
                       " on " + gpu->device() + " (" + g.plugin->device_description() + ")");
   }
   const std::vector<std::string> kept =

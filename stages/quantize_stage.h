@@ -32,6 +32,7 @@ class QuantizeStage : public Stage {
   std::string description() const override;
   std::vector<ParamSpec> params() const override;
   Resources default_resources() const override;
+  void resolve_defaults(nlohmann::json& params, const Resources& resources) const override;
   std::string check_params(const nlohmann::json& params) const override;
   void run(StageContext& ctx) const override;
 };

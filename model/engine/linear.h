@@ -51,14 +51,6 @@ class DenseLinear final : public Linear {
   std::vector<float> bias_;  // empty: no bias
 };
 
-/// A Linear computed on another device (the GPU: model/cuda/gpu_linear.h)
-/// that keeps its host layer, so that code reading weights (quantization)
-/// sees the host copy.
-class OffloadedLinear : public Linear {
- public:
-  virtual const Linear& host() const = 0;
-};
-
 /// A Linear whose input is quantized at run time (W8A8 int8, FP8 weights
 /// with FP8 activations; quant/formats/quantized_linear_kernel.h), exposed
 /// as data for engines with their own kernels (the GPU engine); forward()
@@ -105,12 +97,6 @@ class WeightOnlyLinear : public Linear {
   /// w [out, in] row-major = the weights above (what forward() computes with).
   virtual void dequantize(float* w) const = 0;
 };
-
-/// The layer itself, or the host layer of an OffloadedLinear.
-inline const Linear& host_linear(const Linear& l) {
-  const auto* o = dynamic_cast<const OffloadedLinear*>(&l);
-  return o ? o->host() : l;
-}
 
 /// A DenseLinear holding a copy of w [out, in] (any Eigen float matrix) and `bias`.
 std::unique_ptr<DenseLinear> make_dense_linear(const Eigen::Ref<const Eigen::MatrixXf>& w,

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "quant/cuda/awq_kernels.cuh"
 #include "quant/cuda/cuda_check.cuh"
 
 namespace qsweep::quant::cuda {
@@ -26,26 +27,6 @@ __global__ void group_absmax(const float* w, int n, int n_groups, int g, float* 
   org_max[r + size_t(gi) * n] = m;
 }
 
-// awq_pseudo_quantize of one (row, group) whose values are v(j), j in [j0,
-// j1): scale = max(max - min, 1e-5) / maxq, zero = clamp(-rne(min / scale),
-// 0, maxq), c = clamp(rne(v / scale) + zero, 0, maxq), then
-// out(j, (c - zero) * scale) — quant/awq.cpp's order of fp32 operations.
-template <class V, class Out>
-__device__ __forceinline__ void pseudo_quantize_group(int j0, int j1, float maxq, V v, Out out) {
-  float hi = -INFINITY, lo = INFINITY;
-  for (int j = j0; j < j1; ++j) {
-    const float x = v(j);
-    hi = fmaxf(hi, x);
-    lo = fminf(lo, x);
-  }
-  const float scale = __fdiv_rn(fmaxf(hi - lo, 1e-5f), maxq);
-  const float zero = fminf(fmaxf(-rintf(__fdiv_rn(lo, scale)), 0.0f), maxq);
-  for (int j = j0; j < j1; ++j) {
-    const float c = fminf(fmaxf(rintf(__fdiv_rn(v(j), scale)) + zero, 0.0f), maxq);
-    out(j, __fmul_rn(c - zero, scale));
-  }
-}
-
 // q = awq_pseudo_quantize(clamp(w, -mx, mx)).q with mx = org_max * shrink per
 // (row, group): the clip search's candidate.
 __global__ void clip_quantize(const float* w, const float* org_max, int n, int n_groups, int g, float shrink,
@@ -57,18 +38,6 @@ __global__ void clip_quantize(const float* w, const float* org_max, int n, int n
   pseudo_quantize_group(
       gi * g, (gi + 1) * g, maxq, [&](int j) { return fminf(fmaxf(w[r + size_t(j) * n], mn), mx); },
       [&](int j, float v) { q[r + size_t(j) * n] = v; });
-}
-
-// q = awq_pseudo_quantize(W * s).q / s per (row, group), s [k] per input
-// column: the scale search's candidate (quant/awq_search.cpp: w * s, then
-// the quantized value / s).
-__global__ void scaled_quantize(const float* w, const float* s, int n, int n_groups, int g, float maxq, float* q) {
-  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= size_t(n) * n_groups) return;
-  const int r = int(i % n), gi = int(i / n);
-  pseudo_quantize_group(
-      gi * g, (gi + 1) * g, maxq, [&](int j) { return __fmul_rn(w[r + size_t(j) * n], s[j]); },
-      [&](int j, float v) { q[r + size_t(j) * n] = __fdiv_rn(v, s[j]); });
 }
 
 // err = mean over tokens of (out - org)^2 per (row, group) (differences in
@@ -94,26 +63,6 @@ __global__ void clip_update(const float* out, const float* org, const float* org
     best_step[i] = step;
   }
 }
-
-// *sum += sum over i < n of double((a[i] - b[i])^2) (differences and squares
-// in float). Grid: blocks of 256.
-__global__ void sq_diff_sum(const float* a, const float* b, size_t n, double* sum) {
-  __shared__ double part[256];
-  double s = 0.0;
-  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    const float d = a[i] - b[i];
-    s += double(__fmul_rn(d, d));
-  }
-  part[threadIdx.x] = s;
-  __syncthreads();
-  for (int o = 128; o > 0; o >>= 1) {
-    if (threadIdx.x < o) part[threadIdx.x] += part[threadIdx.x + o];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) atomicAdd(sum, part[0]);
-}
-
-int blocks(size_t n) { return int((n + 255) / 256); }
 
 class GpuAwqSearcher final : public AwqSearcher {
  public:
@@ -174,7 +123,7 @@ class GpuAwqSearcher final : public AwqSearcher {
       return awq_search_scale_linear(w, x, bits, group_size, duo_scaling, n_grid);
     CK(cudaSetDevice(device_));
     Dev<float> dx(size_t(t) * k), dw(size_t(n) * k), dq(size_t(n) * k), ds(k), ref(size_t(t) * n), out(ref.n);
-    Dev<double> sum(1);
+    LossSum sum;
     dx.upload(x.data(), dx.n);
     dw.upload(w.data(), dw.n);
     cublasHandle_t h = thread_blas().h;
@@ -189,13 +138,11 @@ class GpuAwqSearcher final : public AwqSearcher {
                                [&](const Eigen::VectorXf& s) {
                                  ds.upload(s.data(), size_t(k));
                                  scaled_quantize<<<blocks(ng), 256>>>(dw.p, ds.p, n, k / g, g,
-                                                                      float((1 << bits) - 1), dq.p);
+                                                                      float((1 << bits) - 1), 1, n, dq.p);
                                  apply(dq.p, out.p);
-                                 CK(cudaMemset(sum.p, 0, sizeof(double)));
-                                 sq_diff_sum<<<std::min(blocks(total), 1024), 256>>>(ref.p, out.p, total, sum.p);
-                                 double loss = 0;
-                                 sum.download(&loss, 1);
-                                 return loss / double(total);
+                                 sum.begin(1);
+                                 sum.add(ref.p, out.p, total, nullptr);
+                                 return sum.total(nullptr) / double(total);
                                });
   }
 

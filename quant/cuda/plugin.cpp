@@ -7,9 +7,9 @@
 #include <cstring>
 
 #include "model/cuda/gpu_engine.h"
-#include "model/cuda/gpu_linear.h"
 #include "quant/cuda/awq_cuda.h"
 #include "quant/cuda/gptq_cuda.h"
+#include "quant/cuda/layer_cuda.h"
 #include "quant/formats/quantized_loader.h"
 #include "quant/cuda_plugin.h"
 
@@ -50,11 +50,11 @@ qsweep::model::TokenEngine* qsweep_cuda_make_engine(const qsweep::model::Checkpo
   }
 }
 
-// A GPU Linear over `host` (a DenseLinear; owned by the call in every
-// case), or nullptr with the error in `err`.
-qsweep::model::Linear* qsweep_cuda_gpu_linear(qsweep::model::Linear* host, int device, char* err, size_t n) {
+// The calibration passes' device, or nullptr with the error in `err`.
+qsweep::quant::LayerDevice* qsweep_cuda_make_layer_device(const qsweep::model::ModelConfig* c, int device, int tf32,
+                                                          char* err, size_t n) {
   try {
-    return qsweep::model::cuda::make_gpu_linear(std::unique_ptr<qsweep::model::Linear>(host), device).release();
+    return qsweep::quant::cuda::make_layer_device(*c, device, tf32 != 0).release();
   } catch (const std::exception& e) {
     std::snprintf(err, n, "%s", e.what());
     return nullptr;

@@ -380,46 +380,72 @@ TEST(QuantizeModel, ResumesAfterAKillWithIdenticalOutput) {
   EXPECT_EQ(quantize_model(src, job, tmp / "c").layers_resumed, 0);
 }
 
-// An OffloadedLinear that computes on the host (the same DenseLinear) and
-// counts its calls: what the GPU Linear of the quantize stage's device: cuda
-// looks like to the pipeline.
-struct CountingOffload final : model::OffloadedLinear {
-  CountingOffload(std::unique_ptr<model::Linear> h, std::atomic<int>* c) : h_(std::move(h)), calls_(c) {}
-  void forward(const float* x, float* y, int n) const override {
-    ++*calls_;
-    h_->forward(x, y, n);
+// A LayerDevice that runs on the CPU device and records its passes: what
+// the GPU device of the quantize stage's device: cuda looks like to the
+// pipeline.
+struct RecordingDevice final : LayerDevice {
+  explicit RecordingDevice(const model::ModelConfig& c) : cpu(make_cpu_layer_device(c)) {}
+  std::string name() const override { return "recording"; }
+  void run(LayerPart part, const LayerPlan& plan, const std::vector<RowBatch>& batches, const float* x,
+           float* y) override {
+    ++runs;
+    size_t hooks = 0;
+    for (LinearId id : kAllLinears) {
+      hooks += plan.hooks[size_t(id)].size();
+      // Every Linear a device would upload is there, dense, in the config's shapes.
+      EXPECT_NE(plan.linear[size_t(id)], nullptr) << linear_name(id);
+    }
+    if (hooks) ++hooked_runs;
+    if (!y) ++discards;
+    rows += batches.empty() ? 0 : batches.back().row0 + batches.back().n_rows;
+    cpu->run(part, plan, batches, x, y);
   }
-  int in_features() const override { return h_->in_features(); }
-  int out_features() const override { return h_->out_features(); }
-  size_t weight_bytes() const override { return h_->weight_bytes(); }
-  const model::Linear& host() const override { return *h_; }
-  std::unique_ptr<model::Linear> h_;
-  std::atomic<int>* calls_;
+  std::unique_ptr<AwqBlock> awq_block(LayerPart part, const LayerPlan& plan, const std::vector<LinearId>& scaled,
+                                      const std::vector<RowBatch>& batches, const float* x, int bits,
+                                      int group_size) override {
+    ++blocks;
+    return cpu->awq_block(part, plan, scaled, batches, x, bits, group_size);
+  }
+  std::unique_ptr<LayerDevice> cpu;
+  int runs = 0, hooked_runs = 0, discards = 0, blocks = 0;
+  long rows = 0;
 };
 
-TEST(QuantizeModel, OffloadedCalibrationPassesGiveTheSameCheckpoint) {
-  // Every Linear of every calibration pass goes through the offload (also
-  // the re-offloaded quantized replacements), hooks and weight reads work
-  // through it, and the output is bitwise the host run's (GPTQ and AWQ).
+TEST(QuantizeModel, CalibrationPassesRunOnTheJobsDevice) {
+  // Every calibration pass and AWQ block search goes through the job's
+  // device, with a complete plan (seven dense Linears, the hooks), and the
+  // output is bitwise the default (CPU) run's, for GPTQ and AWQ.
   qsweep::testing::TempDir tmp;
   const model::Checkpoint src(fixture("llama3"));
+  const int n_layer = src.config().n_layer;
   for (const Recipe& c : {k_recipes[2], k_recipes[4]}) {
     SCOPED_TRACE(c.name);
     std::map<std::string, QuantizedLinear> seen;
     QuantizeModelJob job = make_job(src, c, &seen, nullptr);
-    quantize_model(src, job, tmp / (std::string(c.name) + "-host"));
-    std::atomic<int> calls{0}, wrapped{0};
-    job.offload = [&](std::unique_ptr<model::Linear> l) -> std::unique_ptr<model::Linear> {
-      ++wrapped;
-      return std::make_unique<CountingOffload>(std::move(l), &calls);
+    quantize_model(src, job, tmp / (std::string(c.name) + "-cpu"));
+    RecordingDevice* dev = nullptr;
+    job.device = [&](const model::ModelConfig& cfg) {
+      auto d = std::make_unique<RecordingDevice>(cfg);
+      dev = d.get();
+      return d;
     };
-    quantize_model(src, job, tmp / (std::string(c.name) + "-offload"));
-    EXPECT_GE(wrapped.load(), 7 * src.config().n_layer);
-    EXPECT_GT(calls.load(), wrapped.load());
-    for (const auto& e : fs::directory_iterator(tmp / (std::string(c.name) + "-host"))) {
+    quantize_model(src, job, tmp / (std::string(c.name) + "-dev"));
+    ASSERT_NE(dev, nullptr);
+    if (job.recipe.method == LayerRecipe::Method::kAwq) {
+      // Per layer: the hooked forward (inputs of q, o, gate, down), and the
+      // q|k|v and gate|up block searches (their reference and candidates).
+      EXPECT_EQ(dev->blocks, 2 * n_layer);
+      EXPECT_EQ(dev->hooked_runs, n_layer);
+    } else {
+      // GPTQ true-sequential: four hook-only passes, then the propagation.
+      EXPECT_EQ(dev->discards, 4 * n_layer);
+      EXPECT_EQ(dev->hooked_runs, 4 * n_layer);
+      EXPECT_EQ(dev->runs, 5 * n_layer);
+    }
+    for (const auto& e : fs::directory_iterator(tmp / (std::string(c.name) + "-cpu"))) {
       const std::string f = e.path().filename().string();
       EXPECT_EQ(qsweep::testing::read_file(e.path()),
-                qsweep::testing::read_file(tmp / (std::string(c.name) + "-offload") / f))
+                qsweep::testing::read_file(tmp / (std::string(c.name) + "-dev") / f))
           << f;
     }
   }

@@ -247,7 +247,7 @@ TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
   sink.lines.clear();
   run("cuda", tmp / "gpu");
   bool said = false;
-  for (const auto& l : sink.lines) said = said || l.find("GPTQ Hessians and solves, and the calibration passes' GEMMs, on cuda:0") != std::string::npos;
+  for (const auto& l : sink.lines) said = said || l.find("GPTQ Hessians and solves, and the calibration passes, on cuda:0") != std::string::npos;
   EXPECT_TRUE(said);
   // Same checkpoint layout; the packed weights agree to >= 99.5% of the codes.
   const model::Checkpoint a(tmp / "cpu"), b(tmp / "gpu");
@@ -281,9 +281,10 @@ TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
   std::printf("[ gpu ] GPTQ checkpoint on the GPU engine: max |logits - CPU int4 kernels| = %.3g\n", worst);
   EXPECT_LE(worst, 1e-4f);
 
-  // AWQ with its calibration passes' GEMMs, its clip search and its o_proj /
-  // down_proj scale searches on the GPU: the same searches, sums in another
-  // order — codes nearly all equal to the CPU run's.
+  // AWQ with its calibration passes, its block scale searches (q|k|v and
+  // gate|up), its clip search and its o_proj / down_proj scale searches on
+  // the GPU: the same searches, sums in another order — codes nearly all
+  // equal to the CPU run's.
   auto run_awq = [&](const std::string& device, const fs::path& out) {
     StageContext ctx = make_ctx(out, params({{"method", "awq"}, {"bits", 4}, {"group_size", 32}, {"format", "awq"}, {"device", device}}),
                                 {{"checkpoint", model}, {"calibration", tmp / "cal"}}, &sink, &cancel);
