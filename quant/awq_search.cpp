@@ -1,8 +1,9 @@
 #include "quant/awq_search.h"
 
-#include <functional>
+#include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <limits>
 
@@ -86,11 +87,11 @@ void awq_apply_clip(Eigen::MatrixXf* w, const Eigen::MatrixXf& best_max, int gro
 
 Eigen::VectorXf awq_x_mean(const Eigen::MatrixXf& x) {
   Eigen::VectorXf out(x.cols());
-  for (int j = 0; j < x.cols(); ++j) {
+  tbb::parallel_for(0, int(x.cols()), [&](int j) {  // each column summed in order
     double s = 0.0;
     for (int i = 0; i < x.rows(); ++i) s += std::fabs(double(x(i, j)));
     out(j) = float(s / double(x.rows()));
-  }
+  });
   return out;
 }
 

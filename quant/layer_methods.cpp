@@ -1,6 +1,9 @@
 #include "quant/layer_methods.h"
 
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -49,12 +52,21 @@ QuantizedWeight int8_absmax127(const Eigen::MatrixXf& w) {
 struct Capture {
   std::vector<float> data;
   int k = 0;
+  Capture(int width, int expected_rows) : k(width) { data.reserve(size_t(expected_rows) * width); }
   int rows() const { return k ? int(data.size() / k) : 0; }
   LinearHook hook() {
     return [this](const float* x, int n, const int*, int) { data.insert(data.end(), x, x + size_t(n) * k); };
   }
-  Eigen::MatrixXf matrix() const {  // [rows, K] col-major copy
-    return Eigen::Map<const model::MatrixRM>(data.data(), rows(), k);
+  Eigen::MatrixXf matrix() const {  // [rows, K] col-major copy, 64 x 64 tiles over threads
+    const int n = rows();
+    Eigen::MatrixXf m(n, k);
+    tbb::parallel_for(0, (n + 63) / 64, [&](int t) {
+      const int r0 = t * 64, r1 = std::min(n, r0 + 64);
+      for (int j0 = 0; j0 < k; j0 += 64)
+        for (int j = j0; j < std::min(k, j0 + 64); ++j)
+          for (int r = r0; r < r1; ++r) m(r, j) = data[size_t(r) * k + j];
+    });
+    return m;
   }
 };
 
@@ -111,18 +123,30 @@ QuantizedWeight fp8_quantize(const Eigen::MatrixXf& w, WeightStrategy strategy) 
   const int n = int(w.rows()), k = int(w.cols());
   QuantizedWeight qw = QuantizedWeight::sized(n, k, 8, -1);
   qw.zero.setZero();
+  if (n == 0 || k == 0) return qw;
   const float eps = std::numeric_limits<float>::epsilon();
-  const float tensor_amax = w.cwiseAbs().maxCoeff();
-  for (int r = 0; r < n; ++r) {
-    const float amax = strategy == WeightStrategy::kTensor ? tensor_amax : w.row(r).cwiseAbs().maxCoeff();
-    const float scale = std::max(amax / 448.0f, eps);
-    qw.scale(r, 0) = scale;
-    for (int j = 0; j < k; ++j) {
-      const uint8_t code = f32_to_e4m3fn(w(r, j) / scale);
-      qw.codes(r, j) = code;
-      qw.q(r, j) = scale * e4m3fn_to_f32(code);
-    }
-  }
+  // Per-row max |w|, the column-major matrix walked in order.
+  std::vector<float> amax(n, 0.0f);
+  for (int j = 0; j < k; ++j)
+    for (int r = 0; r < n; ++r) amax[r] = std::max(amax[r], std::fabs(w(r, j)));
+  const float tensor_amax = *std::max_element(amax.begin(), amax.end());
+  for (int r = 0; r < n; ++r)
+    qw.scale(r, 0) = std::max((strategy == WeightStrategy::kTensor ? tensor_amax : amax[r]) / 448.0f, eps);
+  static const std::array<float, 256> decoded = [] {
+    std::array<float, 256> t{};
+    for (int c = 0; c < 256; ++c) t[c] = e4m3fn_to_f32(uint8_t(c));
+    return t;
+  }();
+  // Blocks of columns in parallel; per element the same operations.
+  tbb::parallel_for(0, (k + 63) / 64, [&](int b) {
+    for (int j = b * 64; j < std::min(k, b * 64 + 64); ++j)
+      for (int r = 0; r < n; ++r) {
+        const float scale = qw.scale(r, 0);
+        const uint8_t code = f32_to_e4m3fn(w(r, j) / scale);
+        qw.codes(r, j) = code;
+        qw.q(r, j) = scale * decoded[code];
+      }
+  });
   return qw;
 }
 
@@ -255,8 +279,9 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
     const int bits = r.bits;
     // 1. Inputs of every Linear from the original fp layer; its output is
     //    the next layer's input (fp propagation).
-    Capture x_qkv{{}, c.n_embd}, x_o{{}, int(W[LinearId::kO].cols())}, x_gate{{}, c.n_embd},
-        x_down{{}, int(W[LinearId::kDown].cols())};
+    const int rows = act->rows();
+    Capture x_qkv(c.n_embd, rows), x_o(int(W[LinearId::kO].cols()), rows), x_gate(c.n_embd, rows),
+        x_down(int(W[LinearId::kDown].cols()), rows);
     hook_linear(L, LinearId::kQ, x_qkv.hook());
     hook_linear(L, LinearId::kO, x_o.hook());
     hook_linear(L, LinearId::kGate, x_gate.hook());
@@ -266,7 +291,8 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
     unhook_all(L);
     Eigen::MatrixXf Xqkv = x_qkv.matrix(), Xo = x_o.matrix(), Xg = x_gate.matrix(),
                     Xd = x_down.matrix();
-    const int rows = act->rows();
+    x_o.data = {};  // only the column-major copies are used from here on
+    x_down.data = {};
     // 2. Scale search of each mapping on the unmodified layer.
     const int gw = r.group_size;
     struct Mapping {
@@ -323,12 +349,12 @@ LayerResult quantize_decoder_layer(const LayerStream& stream, int l, model::Tran
     // AutoAWQ apply_scale: fc.weight.mul_(s), input_feat.div_(s) (a true
     // division, not a multiplication by 1/s: the two round differently).
     auto scale_cols = [](Eigen::MatrixXf& m, const Eigen::VectorXf& s, bool up) {
-      for (int j = 0; j < m.cols(); ++j) {
+      tbb::parallel_for(0, int(m.cols()), [&](int j) {
         if (up)
           m.col(j) *= s(j);
         else
           m.col(j) /= s(j);
-      }
+      });
     };
     auto scale_rows_down = [&](LinearId prev, const Eigen::VectorXf& s) {
       Eigen::MatrixXf& w = W[prev];

@@ -45,8 +45,8 @@ std::vector<ParamSpec> quantize_param_specs() {
       {"tf32", ParamType::kBool, false, false,
        "device cuda: allow TF32 tensor cores in GPTQ's Hessian and GEMMs (the references keep fp32)"},
       {"device", ParamType::kString, false, nullptr,
-       device_param_doc("the calibration forward passes (GPTQ, AWQ, SmoothQuant), GPTQ's Hessians and solves and "
-                        "AWQ's searches; RTN and FP8 have no passes and stay on the CPU")},
+       device_param_doc("the calibration forward passes, GPTQ's Hessians and solves and AWQ's searches (gptq, awq; "
+                        "rtn, fp8 and smoothquant have no passes and stay on the CPU)")},
   };
 }
 
@@ -63,6 +63,8 @@ T get_or(const json& p, const char* k, T def) {
 
 }  // namespace
 
+bool method_uses_gpu(const std::string& method) { return method == "gptq" || method == "awq"; }
+
 ResolvedRecipe resolve_recipe(const json& p) {
   ResolvedRecipe rr;
   quant::LayerRecipe& r = rr.recipe;
@@ -73,9 +75,13 @@ ResolvedRecipe resolve_recipe(const json& p) {
   if (get_or<bool>(p, "tf32", false) && rr.device != "cuda")
     throw std::invalid_argument("params.tf32 applies to device: cuda only (the CPU path is always fp32)");
   r.gptq.tf32 = get_or<bool>(p, "tf32", false);
-  if (rr.device == "cuda" && (rr.method == "rtn" || rr.method == "fp8"))
-    throw std::invalid_argument("params.device: cuda speeds up methods with calibration passes (gptq, awq, "
-                                "smoothquant); " + rr.method + " has none: drop device or set it to cpu");
+  if (rr.device == "cuda" && !method_uses_gpu(rr.method))
+    throw std::invalid_argument(
+        "params.device: cuda runs the calibration passes of gptq and awq on the GPU; " + rr.method +
+        " has none" +
+        (rr.method == "smoothquant" ? " (its statistics come from the calibrate stage, which takes device: cuda)"
+                                    : "") +
+        ": drop device or set it to cpu");
   const std::string& m = rr.method;
   auto preset_is = [&](std::initializer_list<const char*> ok) {
     std::string list;

@@ -42,4 +42,8 @@ std::vector<ParamSpec> quantize_param_specs();
 /// Throws std::runtime_error "params.<field>: ..." on bad values/combinations.
 ResolvedRecipe resolve_recipe(const nlohmann::json& params);
 
+/// Whether `method` has calibration passes that device: cuda runs on the GPU
+/// (gptq, awq; a smoothquant_alpha chained before gptq included).
+bool method_uses_gpu(const std::string& method);
+
 }  // namespace qsweep

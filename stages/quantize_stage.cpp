@@ -27,8 +27,7 @@ std::vector<ParamSpec> QuantizeStage::params() const { return quantize_param_spe
 Resources QuantizeStage::default_resources() const { return Resources::all_threads(); }
 
 void QuantizeStage::resolve_defaults(json& p, const Resources& r) const {
-  const std::string m = p.value("method", json("")).is_string() ? p.value("method", std::string()) : "";
-  default_device(p, r, m == "gptq" || m == "awq" || m == "smoothquant");
+  default_device(p, r, p.value("method", json("")).is_string() && method_uses_gpu(p.value("method", std::string())));
 }
 
 std::string QuantizeStage::check_params(const json& p) const {

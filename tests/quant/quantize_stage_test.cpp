@@ -209,6 +209,8 @@ TEST(QuantizeStage, DeviceCudaRunsGptqOnTheGpuOrSaysWhyNot) {
   QuantizeStage s;
   EXPECT_EQ(s.check_params(params({{"method", "awq"}, {"device", "cuda"}})), "");
   EXPECT_NE(s.check_params(params({{"method", "rtn"}, {"device", "cuda"}})).find("rtn has none"), std::string::npos);
+  EXPECT_NE(s.check_params(params({{"method", "smoothquant"}, {"device", "cuda"}})).find("calibrate stage"),
+            std::string::npos);
   EXPECT_EQ(CalibrateStage().check_params(json{{"device", "tpu"}}), "params.device: 'tpu' is not cpu or cuda");
   EXPECT_NE(s.check_params(params({{"method", "gptq"}, {"device", "tpu"}})).find("params.device: 'tpu'"),
             std::string::npos);

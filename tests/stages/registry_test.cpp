@@ -49,6 +49,8 @@ stages:
   - {name: cal_cpu, kind: calibrate, inputs: {checkpoint: m, dataset: m}}
   - {name: gptq, kind: quantize, inputs: {checkpoint: m, calibration: cal}, params: {method: gptq}, resources: {gpu: 1}}
   - {name: rtn, kind: quantize, inputs: {checkpoint: m}, params: {method: rtn}, resources: {gpu: 1}}
+  - {name: sq, kind: quantize, inputs: {checkpoint: m, calibration: cal}, params: {method: smoothquant},
+     resources: {gpu: 1}}
   - {name: awq_cpu, kind: quantize, inputs: {checkpoint: m, calibration: cal}, params: {method: awq, device: cpu},
      resources: {gpu: 1}}
   - {name: inf, kind: infer, inputs: {checkpoint: m, dataset: m, task: m}, resources: {gpu: 1}}
@@ -61,7 +63,7 @@ stages:
   ASSERT_TRUE(load_experiment(dir / "exp.yaml", *reg, {}, &e, &d) && expand_experiment(e, *reg, &g, &d))
       << format_diagnostics(d);
   const std::map<std::string, std::string> want = {{"cal", "cuda"},  {"cal_cpu", "cpu"}, {"gptq", "cuda"},
-                                                   {"rtn", "cpu"},   {"awq_cpu", "cpu"}, {"inf", "cuda"},
+                                                   {"rtn", "cpu"},   {"sq", "cpu"}, {"awq_cpu", "cpu"}, {"inf", "cuda"},
                                                    {"inf_cpu", "cpu"}};
   for (const auto& [id, dev] : want) {
     const Node* n = g.find(id);
