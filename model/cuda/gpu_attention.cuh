@@ -2,7 +2,8 @@
 // The GPU engine's attention: the kernels (fp32 tiles, WMMA tensor cores,
 // split-key decode) and their launchers for a head size (template
 // instantiations, shared-memory opt-in, which head sizes have a tensor-core
-// variant). Included by gpu_transformer.cu only.
+// variant). Included by gpu_transformer.cu and quant/cuda/layer_cuda.cu (the
+// calibration passes, fp32 kernel).
 #include <mma.h>
 
 #include <mutex>

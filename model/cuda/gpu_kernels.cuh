@@ -1,6 +1,7 @@
 #pragma once
-// The GPU engine's kernels (device code; included by the engine's and the GPU
-// Linear's translation units, so non-template kernels are static).
+// The GPU engine's kernels (device code; included by the engine's translation
+// units and by quant/cuda/layer_cuda.cu, the calibration passes, so
+// non-template kernels are static).
 // Shapes are row-major; "T" is the engine dtype (float, __nv_bfloat16,
 // __half), arithmetic is fp32 unless said otherwise.
 

@@ -151,6 +151,20 @@ TEST(GptqCuda, GoldenCaseFromSpecs) {
 // The layer pipeline with the GPU solver (what the quantize stage's
 // `device: cuda` selects) against the CPU one, on the Llama-3 fixture model:
 // every Linear's codes >= 99.5% identical.
+// quantize_model of `job` into a temporary folder in `fmt`, every finished
+// Linear recorded in *seen by prefix.
+QuantizeModelResult quantize_recording(const model::Checkpoint& src, QuantizeModelJob& job, CheckpointFormat fmt,
+                                       std::map<std::string, QuantizedLinear>* seen) {
+  prepare_format(job, src, fmt, false, nlohmann::json::object());
+  auto enc = job.encode;
+  job.encode = [enc, seen](const QuantizedLinear& q) {
+    (*seen)[q.prefix] = q;
+    return enc(q);
+  };
+  qsweep::testing::TempDir out;
+  return quantize_model(src, job, out / "q");
+}
+
 TEST(GptqCuda, WholeModelThroughTheLayerPipeline) {
   REQUIRE_GPU();
   const std::filesystem::path dir =
@@ -172,14 +186,7 @@ TEST(GptqCuda, WholeModelThroughTheLayerPipeline) {
     job.recipe.gptq.act_order = true;
     job.recipe.gptq_solver = solver;
     job.calibration = calib;
-    prepare_format(job, src, CheckpointFormat::kGptq, false, nlohmann::json::object());
-    auto enc = job.encode;
-    job.encode = [enc, seen](const QuantizedLinear& q) {
-      (*seen)[q.prefix] = q;
-      return enc(q);
-    };
-    qsweep::testing::TempDir out;
-    quantize_model(src, job, out / "q");
+    quantize_recording(src, job, CheckpointFormat::kGptq, seen);
   };
   std::map<std::string, QuantizedLinear> cpu, gpu;
   auto solver = cuda::make_gptq_solver(0);
@@ -489,14 +496,7 @@ TEST(AwqCuda, WholeModelThroughTheLayerPipeline) {
         job.recipe.awq_searcher = searcher.get();
         job.device = [](const model::ModelConfig& c) { return cuda::make_layer_device(c, 0, false); };
       }
-      prepare_format(job, src, CheckpointFormat::kAwq, false, nlohmann::json::object());
-      auto enc = job.encode;
-      job.encode = [enc, seen](const QuantizedLinear& q) {
-        (*seen)[q.prefix] = q;
-        return enc(q);
-      };
-      qsweep::testing::TempDir out;
-      return quantize_model(src, job, out / "q");
+      return quantize_recording(src, job, CheckpointFormat::kAwq, seen);
     };
     std::map<std::string, QuantizedLinear> cpu, gpu;
     const QuantizeModelResult rc = run(false, &cpu), rg = run(true, &gpu);
