@@ -31,6 +31,10 @@ void ActStatsAccumulator::add_sample(const float* x, int rows) {
       smax = std::max(smax, v);
     }
   }
+  add_extremes(rows, smin, smax);
+}
+
+void ActStatsAccumulator::add_extremes(int rows, float smin, float smax) {
   if (rows == 0) return;
   // The observer takes the batch's min/max, then the EMA; the qparams widen
   // the range to include 0, which max(|min|, |max|) does not need.
@@ -43,6 +47,18 @@ void ActStatsAccumulator::add_sample(const float* x, int rows) {
   }
   tokens_ += rows;
   ++samples_;
+}
+
+void ActStatsAccumulator::merge(const float* absmax, const float* min, const float* max, const double* abssum,
+                                const std::vector<int>& sample_rows, const std::vector<float>& sample_min,
+                                const std::vector<float>& sample_max) {
+  for (int j = 0; j < k_; ++j) {
+    absmax_(j) = std::max(absmax_(j), absmax[j]);
+    min_(j) = std::min(min_(j), min[j]);
+    max_(j) = std::max(max_(j), max[j]);
+    abssum_(j) += abssum[j];
+  }
+  for (size_t s = 0; s < sample_rows.size(); ++s) add_extremes(sample_rows[s], sample_min[s], sample_max[s]);
 }
 
 ActStats ActStatsAccumulator::finish() const {

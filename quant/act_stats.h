@@ -11,6 +11,7 @@
 // Accumulated in double where it sums, stored float.
 
 #include <Eigen/Dense>
+#include <vector>
 #include <cstdint>
 
 namespace qsweep::quant {
@@ -31,8 +32,16 @@ class ActStatsAccumulator {
   void add_sample(const float* x, int rows);
   ActStats finish() const;
   int k() const { return k_; }
+  /// The same as add_sample() over samples whose per-channel reductions were
+  /// made elsewhere (a GPU): absmax, min, max [K] over all their rows,
+  /// abssum [K] (Σ |x| in double), and per sample in order its rows and
+  /// min / max over all its values.
+  void merge(const float* absmax, const float* min, const float* max, const double* abssum,
+             const std::vector<int>& sample_rows, const std::vector<float>& sample_min,
+             const std::vector<float>& sample_max);
 
  private:
+  void add_extremes(int rows, float smin, float smax);  // one sample's EMA step and counts
   int k_;
   Eigen::VectorXf absmax_, min_, max_;
   Eigen::VectorXd abssum_;

@@ -24,16 +24,8 @@ ActStatsMap collect_act_stats(const model::Checkpoint& ckpt,
     if (cancelled && cancelled()) throw std::runtime_error("calibration cancelled");
     model::TransformerLayer L = stream.load_layer(l);
     std::map<LinearId, ActStatsAccumulator> acc;
-    for (LinearId id : {LinearId::kQ, LinearId::kO, LinearId::kGate, LinearId::kDown}) {
-      const int k = linear_slot(L, id)->in_features();
-      auto& a = acc.emplace(id, ActStatsAccumulator(k)).first->second;
-      hook_linear(L, id, [&a, k](const float* x, int, const int* len, int n_seq) {
-        for (int s = 0; s < n_seq; ++s) {
-          a.add_sample(x, len[s]);
-          x += size_t(len[s]) * k;
-        }
-      });
-    }
+    for (LinearId id : {LinearId::kQ, LinearId::kO, LinearId::kGate, LinearId::kDown})
+      hook_stats(L, id, &acc.emplace(id, ActStatsAccumulator(linear_slot(L, id)->in_features())).first->second);
     stream.forward(L, act);
     for (auto& [id, a] : acc) out[linear_prefix(l, id)] = a.finish();
     if (progress) progress(l + 1, c.n_layer);

@@ -38,13 +38,16 @@ struct RowBatch {
 };
 
 /// The layer a pass runs. `layer` is the layer itself (the CPU runs it as
-/// is, hooks included); `linear` / `hooks` the same layer for other devices:
-/// each Linear's dense fp32 weights (null when not dense) and the hooks
-/// wrapped around it, outermost (called first) first.
+/// is, hooks included); `linear` / `hooks` / `stats` the same layer for
+/// other devices: each Linear's dense fp32 weights (null when not dense),
+/// the hooks wrapped around it, outermost (called first) first, and the
+/// statistics accumulators fed with its inputs (hook_stats; a device may
+/// reduce on the device and merge, ActStatsAccumulator::merge).
 struct LayerPlan {
   model::TransformerLayer* layer = nullptr;
-  std::array<const model::DenseLinear*, 7> linear{};     ///< by LinearId
-  std::array<std::vector<const LinearHook*>, 7> hooks{};  ///< by LinearId
+  std::array<const model::DenseLinear*, 7> linear{};       ///< by LinearId
+  std::array<std::vector<const LinearHook*>, 7> hooks{};    ///< by LinearId
+  std::array<std::vector<ActStatsAccumulator*>, 7> stats{};  ///< by LinearId
 };
 
 class LayerDevice {

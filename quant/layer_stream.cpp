@@ -16,8 +16,8 @@ namespace {
 
 class HookedLinear final : public model::Linear {
  public:
-  HookedLinear(std::unique_ptr<model::Linear> inner, LinearHook hook)
-      : inner_(std::move(inner)), hook_(std::move(hook)) {}
+  HookedLinear(std::unique_ptr<model::Linear> inner, LinearHook hook, ActStatsAccumulator* stats = nullptr)
+      : inner_(std::move(inner)), hook_(std::move(hook)), stats_(stats) {}
   void forward(const float* x, float* y, int n) const override {
     hook_(x, n, lens_, n_seq_);
     inner_->forward(x, y, n);
@@ -28,6 +28,8 @@ class HookedLinear final : public model::Linear {
   std::unique_ptr<model::Linear> release() { return std::move(inner_); }
   const model::Linear* inner() const { return inner_.get(); }
   const LinearHook& hook() const { return hook_; }
+  /// Non-null: the hook feeds this accumulator (a device may reduce itself).
+  ActStatsAccumulator* stats() const { return stats_; }
   /// Sequences of the forward call about to run (set by the stream).
   static thread_local int n_seq_;
   static thread_local const int* lens_;
@@ -35,6 +37,7 @@ class HookedLinear final : public model::Linear {
  private:
   std::unique_ptr<model::Linear> inner_;
   LinearHook hook_;
+  ActStatsAccumulator* stats_;
 };
 
 thread_local int HookedLinear::n_seq_ = 1;
@@ -92,7 +95,10 @@ LayerPlan LayerStream::plan(model::TransformerLayer& L) {
   for (LinearId id : kAllLinears) {
     const model::Linear* l = linear_slot(L, id).get();
     while (const auto* h = dynamic_cast<const HookedLinear*>(l)) {
-      p.hooks[size_t(id)].push_back(&h->hook());
+      if (h->stats())
+        p.stats[size_t(id)].push_back(h->stats());
+      else
+        p.hooks[size_t(id)].push_back(&h->hook());
       l = h->inner();
     }
     p.linear[size_t(id)] = dynamic_cast<const model::DenseLinear*>(l);
@@ -197,6 +203,18 @@ void LayerStream::mlp(model::TransformerLayer& L, const float* x, float* y, int 
 void hook_linear(model::TransformerLayer& L, LinearId id, LinearHook hook) {
   auto& slot = linear_slot(L, id);
   slot = std::make_unique<HookedLinear>(std::move(slot), std::move(hook));
+}
+
+void hook_stats(model::TransformerLayer& L, LinearId id, ActStatsAccumulator* acc) {
+  auto& slot = linear_slot(L, id);
+  const int k = slot->in_features();
+  LinearHook feed = [acc, k](const float* x, int, const int* len, int n_seq) {
+    for (int s = 0; s < n_seq; ++s) {
+      acc->add_sample(x, len[s]);
+      x += size_t(len[s]) * k;
+    }
+  };
+  slot = std::make_unique<HookedLinear>(std::move(slot), std::move(feed), acc);
 }
 
 void unhook_all(model::TransformerLayer& L) {

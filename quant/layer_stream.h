@@ -18,6 +18,7 @@
 
 #include "model/checkpoint/checkpoint.h"
 #include "model/engine/decoder_layer.h"
+#include "quant/act_stats.h"
 
 namespace qsweep::quant {
 
@@ -108,6 +109,10 @@ void set_hook_batch(const int* seq_len, int n_seq);
 void release_pages(const model::TensorView& v);
 
 void hook_linear(model::TransformerLayer& L, LinearId id, LinearHook hook);
+/// Wraps L's Linear `id` so that `acc` accumulates its inputs' statistics,
+/// one sample per sequence (ActStatsAccumulator::add_sample): on the CPU
+/// through a hook, on a GPU with reductions on the device (LayerPlan::stats).
+void hook_stats(model::TransformerLayer& L, LinearId id, ActStatsAccumulator* acc);
 void unhook_all(model::TransformerLayer& L);
 
 /// The fp32 weight W [out, in] (col-major Eigen) and bias of a dense Linear

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -127,6 +128,64 @@ struct MetaSet {
 
 constexpr int kNoHook = -1;
 
+struct MinOp {
+  __device__ __forceinline__ float operator()(float a, float b) const { return fminf(a, b); }
+};
+
+// ActStatsAccumulator's per-channel reductions of x [n, k] (row-major),
+// accumulated: absmax, min, max and Σ |x| in double (rows in order), as
+// add_sample (fmaxf / fminf keep the running value against a NaN, as
+// std::max / std::min). Thread per channel (consecutive threads read
+// consecutive channels of a row).
+__global__ void channel_stats(const float* x, int n, int k, float* absmax, float* mn, float* mx, double* abssum) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= k) return;
+  float a = absmax[j], lo = mn[j], hi = mx[j];
+  double s = abssum[j];
+  for (int r = 0; r < n; ++r) {
+    const float v = x[size_t(r) * k + j];
+    a = fmaxf(a, fabsf(v));
+    lo = fminf(lo, v);
+    hi = fmaxf(hi, v);
+    s += fabs(double(v));
+  }
+  absmax[j] = a;
+  mn[j] = lo;
+  mx[j] = hi;
+  abssum[j] = s;
+}
+
+// out = {min, max} over x [count] (one sample's values). One block of 1024.
+__global__ void sample_extremes(const float* x, size_t count, float* out) {
+  __shared__ float part[32];
+  float lo = INFINITY, hi = -INFINITY;
+  for (size_t i = threadIdx.x; i < count; i += blockDim.x) {
+    lo = fminf(lo, x[i]);
+    hi = fmaxf(hi, x[i]);
+  }
+  lo = mk::block_reduce(lo, part, INFINITY, MinOp{});
+  hi = mk::block_reduce(hi, part, -INFINITY, mk::MaxOp{});
+  if (threadIdx.x == 0) {
+    out[0] = lo;
+    out[1] = hi;
+  }
+}
+
+__global__ void fill_f32(float* p, size_t n, float v) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) p[i] = v;
+}
+
+/// One statistics accumulator of a pass (LayerPlan::stats) reduced on the
+/// device: its Linear's inputs never leave the GPU; run() merges the
+/// reductions into the host accumulator at the end.
+struct DeviceStats {
+  ActStatsAccumulator* acc = nullptr;
+  int id = 0, k = 0;
+  Buf<float> absmax, mn, mx, ext;  // ext: per sample {min, max}
+  Buf<double> abssum;
+  std::vector<int> rows;  // per sample
+};
+
 class GpuLayerDevice final : public LayerDevice {
  public:
   GpuLayerDevice(const model::ModelConfig& c, int device, bool tf32)
@@ -164,10 +223,26 @@ class GpuLayerDevice final : public LayerDevice {
     // stops there).
     int last = kNoHook;
     for (LinearId id : kAllLinears)
-      if (!plan.hooks[size_t(id)].empty()) last = int(id);
+      if (!plan.hooks[size_t(id)].empty() || !plan.stats[size_t(id)].empty()) last = int(id);
     if (!y && last == kNoHook) return;
     upload_weights(part, plan, &w_);
     prepare(part, batches, &meta_);
+    size_t samples = 0;
+    for (const RowBatch& b : batches) samples += size_t(b.n_seq);
+    stats_.clear();
+    for (LinearId id : kAllLinears)
+      for (ActStatsAccumulator* acc : plan.stats[size_t(id)]) {
+        DeviceStats& st = stats_.emplace_back();
+        st.acc = acc;
+        st.id = int(id);
+        st.k = acc->k();
+        const size_t k = size_t(st.k);
+        fill_f32<<<blocks(k), 256, 0, s_>>>(st.absmax.need(k, "statistics"), k, 0.0f);
+        fill_f32<<<blocks(k), 256, 0, s_>>>(st.mn.need(k, "statistics"), k, INFINITY);
+        fill_f32<<<blocks(k), 256, 0, s_>>>(st.mx.need(k, "statistics"), k, -INFINITY);
+        CK(cudaMemsetAsync(st.abssum.need(k, "statistics"), 0, k * sizeof(double), s_));
+        st.ext.need(std::max<size_t>(2 * samples, 1), "statistics");
+      }
     size_t max_rows = 0;
     for (const RowBatch& b : batches) max_rows = std::max(max_rows, size_t(b.n_rows));
     float* xb = xin_.need(max_rows * d, "inputs");
@@ -180,6 +255,23 @@ class GpuLayerDevice final : public LayerDevice {
       if (y) CK(cudaMemcpyAsync(y + size_t(b.row0) * d, yb, n * 4, cudaMemcpyDeviceToHost, s_));
       CK(cudaStreamSynchronize(s_));
     }
+    for (DeviceStats& st : stats_) {  // into the host accumulators
+      const size_t k = size_t(st.k), ns = st.rows.size();
+      std::vector<float> a(k), lo(k), hi(k), ext(2 * ns), smin(ns), smax(ns);
+      std::vector<double> sum(k);
+      CK(cudaMemcpyAsync(a.data(), st.absmax.p, k * 4, cudaMemcpyDeviceToHost, s_));
+      CK(cudaMemcpyAsync(lo.data(), st.mn.p, k * 4, cudaMemcpyDeviceToHost, s_));
+      CK(cudaMemcpyAsync(hi.data(), st.mx.p, k * 4, cudaMemcpyDeviceToHost, s_));
+      CK(cudaMemcpyAsync(sum.data(), st.abssum.p, k * 8, cudaMemcpyDeviceToHost, s_));
+      CK(cudaMemcpyAsync(ext.data(), st.ext.p, ext.size() * 4, cudaMemcpyDeviceToHost, s_));
+      CK(cudaStreamSynchronize(s_));
+      for (size_t i = 0; i < ns; ++i) {
+        smin[i] = ext[2 * i];
+        smax[i] = ext[2 * i + 1];
+      }
+      st.acc->merge(a.data(), lo.data(), hi.data(), sum.data(), st.rows, smin, smax);
+    }
+    stats_.clear();
   }
 
   std::unique_ptr<AwqBlock> awq_block(LayerPart part, const LayerPlan& plan, const std::vector<LinearId>& scaled,
@@ -286,6 +378,21 @@ class GpuLayerDevice final : public LayerDevice {
     // when the pass may stop.
     auto hooks = [&](std::initializer_list<LinearId> ids, const float* dx, int width) {
       if (!plan) return false;
+      for (DeviceStats& st : stats_) {  // reductions on the device
+        bool mine = false;
+        for (LinearId id : ids) mine = mine || st.id == int(id);
+        if (!mine) continue;
+        channel_stats<<<blocks(size_t(width)), 256, 0, s_>>>(dx, n, width, st.absmax.p, st.mn.p, st.mx.p,
+                                                             st.abssum.p);
+        size_t r0 = 0;
+        for (int si = 0; si < b.n_seq; ++si) {
+          sample_extremes<<<1, 1024, 0, s_>>>(dx + r0 * width, size_t(b.seq_len[si]) * width,
+                                              st.ext.p + 2 * st.rows.size());
+          st.rows.push_back(b.seq_len[si]);
+          r0 += size_t(b.seq_len[si]);
+        }
+        CK(cudaGetLastError());
+      }
       bool any = false;
       for (LinearId id : ids) any = any || !plan->hooks[size_t(id)].empty();
       if (any) {
@@ -362,7 +469,8 @@ class GpuLayerDevice final : public LayerDevice {
   Buf<float> inv_freq_, kv_, xin_, yout_, h_, qkv_, att_, gu_, act_;
   DeviceWeights w_;
   MetaSet meta_;
-  std::vector<float> host_;  // a hooked Linear's input, for its hooks
+  std::vector<float> host_;          // a hooked Linear's input, for its hooks
+  std::deque<DeviceStats> stats_;    // the statistics of the pass running
 };
 
 // The block's inputs x, its reference output and its weights stay on the

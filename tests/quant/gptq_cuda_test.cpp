@@ -363,7 +363,7 @@ TEST(LayerCuda, PassesAndHooksMatchTheCpu) {
     gpu.set_device(cuda::make_layer_device(c, 0, false));
     EXPECT_NE(gpu.device().name().find("cuda:0"), std::string::npos) << gpu.device().name();
     Activations a = cpu.embed(random_seqs(c, {5, 17, 40, 70, 3, 33, 90}, 3)), b = a;
-    double worst_y = 0, worst_hook = 0;
+    double worst_y = 0, worst_hook = 0, worst_stats = 0;
     for (int l = 0; l < c.n_layer; ++l) {
       model::TransformerLayer La = cpu.load_layer(l), Lb = gpu.load_layer(l);
       std::map<LinearId, Seen> sa, sb;
@@ -372,8 +372,27 @@ TEST(LayerCuda, PassesAndHooksMatchTheCpu) {
         hook_linear(La, id, sa[id].hook(k));
         hook_linear(Lb, id, sb[id].hook(k));
       }
+      // Statistics accumulators (the calibrate stage's): reduced on the GPU.
+      std::map<LinearId, ActStatsAccumulator> ta, tb;
+      for (LinearId id : {LinearId::kQ, LinearId::kDown}) {
+        const int k = linear_slot(La, id)->in_features();
+        hook_stats(La, id, &ta.emplace(id, ActStatsAccumulator(k)).first->second);
+        hook_stats(Lb, id, &tb.emplace(id, ActStatsAccumulator(k)).first->second);
+      }
       cpu.forward(La, a);
       gpu.forward(Lb, b);
+      for (auto& [id, acc] : ta) {
+        const ActStats x = acc.finish(), y = tb.at(id).finish();
+        EXPECT_EQ(x.tokens, y.tokens);
+        EXPECT_EQ(x.samples, y.samples);
+        auto rel = [](const Eigen::VectorXf& u, const Eigen::VectorXf& v) {
+          return double((u - v).cwiseAbs().maxCoeff()) / double(u.cwiseAbs().maxCoeff() + 1e-30f);
+        };
+        worst_stats = std::max({worst_stats, rel(x.absmax, y.absmax), rel(x.min, y.min), rel(x.max, y.max),
+                                rel(x.absmean, y.absmean),
+                                std::abs(double(x.ema_min - y.ema_min)) / std::abs(double(x.ema_min)),
+                                std::abs(double(x.ema_max - y.ema_max)) / std::abs(double(x.ema_max))});
+      }
       worst_y = std::max(worst_y, max_rel_diff(a.x.data(), b.x.data(), a.x.size()));
       for (auto& [id, s] : sa) {
         ASSERT_EQ(s.x.size(), sb[id].x.size()) << linear_name(id);
@@ -406,10 +425,12 @@ TEST(LayerCuda, PassesAndHooksMatchTheCpu) {
         EXPECT_LE(mlp, 1e-5);
       }
     }
-    std::printf("[ gpu ] %s %d layers: outputs %.3g, hooked inputs %.3g max relative difference\n", name, c.n_layer,
-                worst_y, worst_hook);
+    std::printf("[ gpu ] %s %d layers: outputs %.3g, hooked inputs %.3g, device statistics %.3g max relative "
+                "difference\n",
+                name, c.n_layer, worst_y, worst_hook, worst_stats);
     EXPECT_LE(worst_y, 1e-4);
     EXPECT_LE(worst_hook, 1e-4);
+    EXPECT_LE(worst_stats, 1e-4);
   }
 }
 

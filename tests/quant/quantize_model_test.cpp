@@ -451,6 +451,52 @@ TEST(QuantizeModel, CalibrationPassesRunOnTheJobsDevice) {
   }
 }
 
+// ActStatsAccumulator::merge (what a GPU's device reductions feed) gives
+// add_sample's statistics: the same extremes and EMA bit for bit, Σ |x| up
+// to summation order.
+TEST(ActStats, MergedReductionsEqualAddedSamples) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  const int k = 37;
+  const std::vector<int> lens = {5, 1, 12, 7};
+  ActStatsAccumulator direct(k), merged(k);
+  // Two "passes" (merges) of two samples each, as a device would report them.
+  for (int pass = 0; pass < 2; ++pass) {
+    std::vector<float> amax(k, 0.0f), lo(k, INFINITY), hi(k, -INFINITY), smin, smax;
+    std::vector<double> sum(k, 0.0);
+    std::vector<int> rows;
+    for (int s = 2 * pass; s < 2 * pass + 2; ++s) {
+      std::vector<float> x(size_t(lens[s]) * k);
+      for (float& v : x) v = nd(rng);
+      direct.add_sample(x.data(), lens[s]);
+      float mn = INFINITY, mx = -INFINITY;
+      for (size_t i = 0; i < x.size(); ++i) {
+        const int j = int(i % k);
+        amax[j] = std::max(amax[j], std::fabs(x[i]));
+        lo[j] = std::min(lo[j], x[i]);
+        hi[j] = std::max(hi[j], x[i]);
+        sum[j] += std::fabs(double(x[i]));
+        mn = std::min(mn, x[i]);
+        mx = std::max(mx, x[i]);
+      }
+      rows.push_back(lens[s]);
+      smin.push_back(mn);
+      smax.push_back(mx);
+    }
+    merged.merge(amax.data(), lo.data(), hi.data(), sum.data(), rows, smin, smax);
+  }
+  const ActStats a = direct.finish(), b = merged.finish();
+  EXPECT_EQ(a.absmax, b.absmax);
+  EXPECT_EQ(a.min, b.min);
+  EXPECT_EQ(a.max, b.max);
+  EXPECT_TRUE(a.absmean.isApprox(b.absmean, 1e-6f));
+  EXPECT_EQ(a.ema_min, b.ema_min);
+  EXPECT_EQ(a.ema_max, b.ema_max);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.samples, b.samples);
+  EXPECT_EQ(b.tokens, 25);
+}
+
 TEST(QuantizeModel, IncompatibleShapesFailOrAreKept) {
   const model::Checkpoint src(fixture("llama2"));  // d 32, MLP 64
   QuantizeModelJob job;
