@@ -37,6 +37,11 @@ struct RowBatch {
   const int* seq_len = nullptr;
 };
 
+/// The rows a pass's batches cover (they are consecutive from row 0).
+inline int rows_of(const std::vector<RowBatch>& batches) {
+  return batches.empty() ? 0 : batches.back().row0 + batches.back().n_rows;
+}
+
 /// The layer a pass runs. `layer` is the layer itself (the CPU runs it as
 /// is, hooks included); `linear` / `hooks` / `stats` the same layer for
 /// other devices: each Linear's dense fp32 weights (null when not dense),

@@ -29,10 +29,6 @@ struct BatchCaches {
   }
 };
 
-int rows_of(const std::vector<RowBatch>& batches) {
-  return batches.empty() ? 0 : batches.back().row0 + batches.back().n_rows;
-}
-
 class CpuLayerDevice final : public LayerDevice {
  public:
   explicit CpuLayerDevice(const model::ModelConfig& c) : c_(c), rope_(c.rope, c.head_dim) {}

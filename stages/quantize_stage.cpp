@@ -27,7 +27,8 @@ std::vector<ParamSpec> QuantizeStage::params() const { return quantize_param_spe
 Resources QuantizeStage::default_resources() const { return Resources::all_threads(); }
 
 void QuantizeStage::resolve_defaults(json& p, const Resources& r) const {
-  default_device(p, r, p.value("method", json("")).is_string() && method_uses_gpu(p.value("method", std::string())));
+  const json& m = p.contains("method") ? p["method"] : json();
+  default_device(p, r, m.is_string() && method_uses_gpu(m.get<std::string>()));
 }
 
 std::string QuantizeStage::check_params(const json& p) const {

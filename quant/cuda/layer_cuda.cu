@@ -225,7 +225,7 @@ class GpuLayerDevice final : public LayerDevice {
     for (LinearId id : kAllLinears)
       if (!plan.hooks[size_t(id)].empty() || !plan.stats[size_t(id)].empty()) last = int(id);
     if (!y && last == kNoHook) return;
-    upload_weights(part, plan, &w_);
+    upload_weights(part, plan, &w_, y ? kNoHook : last);
     prepare(part, batches, &meta_);
     size_t samples = 0;
     for (const RowBatch& b : batches) samples += size_t(b.n_seq);
@@ -282,7 +282,6 @@ class GpuLayerDevice final : public LayerDevice {
   const model::ModelConfig& config() const { return c_; }
   int device() const { return device_; }
   cudaStream_t stream() const { return s_; }
-  LayerDevice& cpu() { return *cpu_; }
 
   void upload(Buf<float>& b, const float* host, size_t n, const char* what) {
     CK(cudaMemcpyAsync(b.need(n, what), host, n * 4, cudaMemcpyHostToDevice, s_));
@@ -325,7 +324,11 @@ class GpuLayerDevice final : public LayerDevice {
     return any_bias;
   }
 
-  void upload_weights(LayerPart part, const LayerPlan& plan, DeviceWeights* w) {
+  /// The weights of `part` whose GEMMs run: a pass that stops after the
+  /// hooks of Linear `stop_after` (>= 0) runs the GEMMs of the Linears
+  /// before it only.
+  void upload_weights(LayerPart part, const LayerPlan& plan, DeviceWeights* w, int stop_after = kNoHook) {
+    auto runs = [&](LinearId id) { return stop_after == kNoHook || int(id) < stop_after; };
     const int d = c_.n_embd, qd = c_.n_head * c_.head_dim, kvd = c_.n_head_kv * c_.head_dim, ff = c_.n_ff;
     auto expect = [&](LinearId id, int out, int in) {
       const model::DenseLinear* l = plan.linear[size_t(id)];
@@ -339,15 +342,16 @@ class GpuLayerDevice final : public LayerDevice {
       expect(LinearId::kK, kvd, d);
       expect(LinearId::kV, kvd, d);
       expect(LinearId::kO, d, qd);
-      w->has_qkv_b = upload_stack(plan, {LinearId::kQ, LinearId::kK, LinearId::kV}, w->qkv, w->qkv_b);
-      w->has_o_b = upload_stack(plan, {LinearId::kO}, w->o, w->o_b);
+      if (runs(LinearId::kV))  // the q|k|v GEMM runs after the hooks of q, k, v
+        w->has_qkv_b = upload_stack(plan, {LinearId::kQ, LinearId::kK, LinearId::kV}, w->qkv, w->qkv_b);
+      if (runs(LinearId::kO)) w->has_o_b = upload_stack(plan, {LinearId::kO}, w->o, w->o_b);
     }
     if (part != LayerPart::kAttention) {
       expect(LinearId::kGate, ff, d);
       expect(LinearId::kUp, ff, d);
       expect(LinearId::kDown, d, ff);
-      w->has_gu_b = upload_stack(plan, {LinearId::kGate, LinearId::kUp}, w->gu, w->gu_b);
-      w->has_down_b = upload_stack(plan, {LinearId::kDown}, w->down, w->down_b);
+      if (runs(LinearId::kUp)) w->has_gu_b = upload_stack(plan, {LinearId::kGate, LinearId::kUp}, w->gu, w->gu_b);
+      if (runs(LinearId::kDown)) w->has_down_b = upload_stack(plan, {LinearId::kDown}, w->down, w->down_b);
     }
     if (part == LayerPart::kLayer) {
       upload(w->attn_norm, plan.layer->attn_norm.data(), size_t(d), "norm weights");
@@ -486,7 +490,7 @@ class GpuAwqBlock final : public LayerDevice::AwqBlock {
     const int d = dev_.config().n_embd;
     dev_.upload_weights(part, plan, &w_);
     dev_.prepare(part, batches_, &meta_);
-    rows_ = batches_.empty() ? 0 : batches_.back().row0 + batches_.back().n_rows;
+    rows_ = rows_of(batches_);
     dev_.upload(x_, x, size_t(rows_) * d, "AWQ block inputs");
     ref_.need(size_t(rows_) * d, "AWQ block reference");
     for (size_t bi = 0; bi < batches_.size(); ++bi)
